@@ -1,0 +1,27 @@
+"""The code location: every asset, check, job, sensor and schedule of video-assets."""
+
+import dagster as dg
+
+from dagster_project.defs.catalog.assets import catalog
+from dagster_project.defs.clips.assets import clips
+from dagster_project.defs.clips.checks import leaked_frames, lost_frames
+from dagster_project.defs.ingest.assets import iframe_index, source_video
+from dagster_project.defs.jobs import catalog_job, video_job
+from dagster_project.defs.resources import default_resources
+from dagster_project.defs.scenes.assets import scene_table
+from dagster_project.defs.scenes.checks import short_scenes
+from dagster_project.defs.schedules import nightly_ingest
+from dagster_project.defs.sensors import landing_sensor
+
+ASSETS = [source_video, iframe_index, scene_table, clips, catalog]
+CHECKS = [short_scenes, leaked_frames, lost_frames]
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=[video_job, catalog_job],
+    sensors=[landing_sensor],
+    schedules=[nightly_ingest],
+    resources=default_resources(),
+    executor=dg.multiprocess_executor,
+)

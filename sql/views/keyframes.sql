@@ -1,0 +1,2 @@
+CREATE OR REPLACE VIEW keyframes AS
+SELECT * FROM read_parquet('tables/keyframes/*/*.parquet', hive_partitioning = true, union_by_name = true);

@@ -1,0 +1,45 @@
+"""Shared fixtures: every media file is generated here with ffmpeg lavfi."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from video_assets.synth import SyntheticVideo, make_shots_video
+
+# Shot lengths in frames at 25 fps: cuts at 60, 105, 185, 215, 285, 375.
+SHOTS = [60, 45, 80, 30, 70, 90, 50]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def scenecut_video(media) -> SyntheticVideo:
+    """Keyframes placed by x264's scene-cut detection (most cuts on keyframes)."""
+    return make_shots_video(media / "scenecut.mp4", SHOTS, encoding="scenecut", gop=100)
+
+
+@pytest.fixture(scope="session")
+def fixed_gop_video(media) -> SyntheticVideo:
+    """A keyframe every 100 frames only: every cut falls mid-GOP."""
+    return make_shots_video(media / "fixed_gop.mp4", SHOTS, encoding="fixed_gop", gop=100)
+
+
+@pytest.fixture(scope="session")
+def long_take_video(media) -> SyntheticVideo:
+    """Long shots, fixed 50-frame GOP: the cascade must decode only a few GOPs."""
+    return make_shots_video(media / "long_take.mp4", [400, 310, 520, 270], encoding="fixed_gop", gop=50, seed=3)

@@ -1,0 +1,1 @@
+"""video-assets: long-form video to training data."""

@@ -1,0 +1,143 @@
+"""The DuckDB catalog: views over every partition's Parquet tables, and the SQL checks.
+
+Views live in ``catalog.duckdb`` at the data root and read ``tables/<table>/*/*.parquet``
+by relative path, so the catalog stays valid wherever the root is mounted: open it from the
+data root (``cd $ROOT && duckdb catalog.duckdb``), or let :func:`connect` set DuckDB's
+``file_search_path``. The SQL lives in ``sql/views`` and ``sql/checks``, one statement per
+file; checks take bound parameters (``$video_id``, thresholds), never formatted strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from video_assets.errors import ConfigError
+from video_assets.store import DataRoot
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+CATALOG_FILE = "catalog.duckdb"
+
+# Columns of each table, used to define an empty view until a partition exists.
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "videos": {
+        "video_id": "VARCHAR", "sha256": "VARCHAR", "original_name": "VARCHAR",
+        "source_path": "VARCHAR", "bytes": "BIGINT", "format": "VARCHAR", "duration_s": "DOUBLE",
+        "video_codec": "VARCHAR", "width": "INTEGER", "height": "INTEGER", "fps": "DOUBLE",
+        "rotation": "INTEGER", "audio_streams": "INTEGER",
+    },
+    "keyframes": {"video_id": "VARCHAR", "frame": "BIGINT", "pts_s": "DOUBLE", "gop_frames": "BIGINT"},
+    "scenes": {
+        "video_id": "VARCHAR", "scene_index": "INTEGER", "start_frame": "BIGINT",
+        "end_frame": "BIGINT", "start_s": "DOUBLE", "end_s": "DOUBLE", "duration_s": "DOUBLE",
+        "is_short": "BOOLEAN", "detector": "VARCHAR", "mode": "VARCHAR",
+    },
+    "clips": {
+        "video_id": "VARCHAR", "clip_id": "VARCHAR", "scene_index": "INTEGER", "path": "VARCHAR",
+        "scene_start_frame": "BIGINT", "scene_end_frame": "BIGINT", "start_frame": "BIGINT",
+        "end_frame": "BIGINT", "start_s": "DOUBLE", "end_s": "DOUBLE", "duration_s": "DOUBLE",
+        "method": "VARCHAR", "leaked_frames": "BIGINT", "lost_frames": "BIGINT", "bytes": "BIGINT",
+    },
+}
+
+_SAFE_ROOT = re.compile(r"^[^'\x00]+$")
+
+
+@dataclass
+class CheckResult:
+    """Rows a check selected and whether the count is within its threshold."""
+
+    name: str
+    count: int
+    rows: pd.DataFrame
+    passed: bool
+
+
+def sql_text(rel: str) -> str:
+    """The text of ``sql/<rel>``."""
+    return (SQL_DIR / rel).read_text()
+
+
+def _set_search_path(con: duckdb.DuckDBPyConnection, root: DataRoot) -> None:
+    if not root.is_local:
+        raise ConfigError("VIDEO_ASSETS_DATA_ROOT", f"{root.url}: the DuckDB catalog needs a local data root")
+    if not _SAFE_ROOT.match(root.root):
+        raise ConfigError("VIDEO_ASSETS_DATA_ROOT", f"{root.root!r} contains a quote or NUL character")
+    # SET takes no bound parameters; the value is the configured root, checked above.
+    con.execute(f"SET file_search_path = '{root.root}'")
+
+
+def _empty_view_sql(table: str) -> str:
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in TABLE_COLUMNS[table].items())
+    return f"CREATE OR REPLACE VIEW {table} AS SELECT {cols} WHERE false"
+
+
+def view_files() -> list[Path]:
+    """View definitions in dependency order (base tables first, then derived views)."""
+    files = sorted((SQL_DIR / "views").glob("*.sql"))
+    base = [f for f in files if f.stem in TABLE_COLUMNS or _table_of(f) is not None]
+    return base + [f for f in files if f not in base]
+
+
+def _table_of(path: Path) -> str | None:
+    m = re.search(r"tables/(\w+)/", path.read_text())
+    return m.group(1) if m else None
+
+
+def create_views(con: duckdb.DuckDBPyConnection, root: DataRoot) -> list[str]:
+    """Create every view in ``sql/views``; a table without partitions gets an empty view."""
+    _set_search_path(con, root)
+    made = []
+    for f in view_files():
+        table = _table_of(f)
+        if table is not None and not root.table_partitions(table):
+            if table in TABLE_COLUMNS:
+                con.execute(_empty_view_sql(table))
+                made.append(table)
+            continue
+        try:
+            con.execute(f.read_text())
+        except duckdb.Error as exc:
+            # A derived view over a table that has no typed empty view yet is skipped.
+            if "does not exist" in str(exc):
+                continue
+            raise
+        made.append(f.stem)
+    return made
+
+
+@contextlib.contextmanager
+def connect(root: DataRoot, *, persistent: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with every view defined.
+
+    Args:
+        root: The data root.
+        persistent: Write the views into ``catalog.duckdb`` (the catalog asset does);
+            otherwise an in-memory connection is used, so checks never contend for the file.
+    """
+    if persistent:
+        path = root.local_path(CATALOG_FILE)
+        con = duckdb.connect(str(path))
+    else:
+        con = duckdb.connect(":memory:")
+    try:
+        create_views(con, root)
+        yield con
+    finally:
+        con.close()
+
+
+def run_check(
+    con: duckdb.DuckDBPyConnection, name: str, params: dict, max_count: int = 0
+) -> CheckResult:
+    """Run ``sql/checks/<name>.sql`` with bound ``params``; passes when count <= max_count."""
+    sql = sql_text(f"checks/{name}.sql")
+    wanted = set(re.findall(r"\$(\w+)", sql))
+    df = con.execute(sql, {k: v for k, v in params.items() if k in wanted}).df()
+    return CheckResult(name=name, count=len(df), rows=df, passed=len(df) <= max_count)

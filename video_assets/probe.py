@@ -1,0 +1,162 @@
+"""Stream facts from ffprobe, validated before any stage spends time on a file."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from video_assets.errors import MediaError, ToolError
+from video_assets.tools import media_arg, run_tool
+
+MAX_DIMENSION = 16384
+MAX_DURATION_S = 48 * 3600.0
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    """The video stream a stage works on."""
+
+    index: int
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+    """Average frame rate (frames / duration); for VFR material this is the mean."""
+    time_base: str
+    rotation: int
+    """Display-matrix rotation in degrees (0, 90, 180, 270)."""
+    frame_count: int | None
+    """Frame count from the container header when it states one."""
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    """One audio stream of the file."""
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    language: str | None
+    default: bool
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffprobe says about a file."""
+
+    path: str
+    format_name: str
+    size_bytes: int
+    duration_s: float
+    video: VideoStreamInfo | None
+    audio: list[AudioStreamInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def require_video(self) -> VideoStreamInfo:
+        """Return the video stream or raise MediaError naming the file."""
+        if self.video is None:
+            raise MediaError(self.path, "has no video stream")
+        return self.video
+
+
+def _fraction(text: str | None) -> float:
+    if not text or text in ("0/0", "N/A"):
+        return 0.0
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _rotation(stream: dict) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Run ffprobe on ``path`` and return validated stream facts.
+
+    Raises:
+        MediaError: the file is missing, empty, unreadable, or states absurd facts.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(p, "does not exist")
+    if not p.is_file():
+        raise MediaError(p, "is not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise MediaError(p, "is empty (0 bytes)")
+    try:
+        proc = run_tool(
+            [
+                "ffprobe", "-v", "error", "-print_format", "json",
+                "-show_format", "-show_streams", media_arg(p),
+            ],
+            timeout_s=60,
+            what=f"probing {p}",
+        )
+    except ToolError as exc:
+        raise MediaError(p, f"is not a readable media file ({exc.stderr_tail.strip() or 'ffprobe failed'})") from None
+    data = json.loads(proc.stdout or b"{}")
+    fmt = data.get("format") or {}
+    streams = data.get("streams") or []
+    if not streams:
+        raise MediaError(p, "contains no audio or video streams")
+
+    video = None
+    audio: list[AudioStreamInfo] = []
+    for s in streams:
+        kind = s.get("codec_type")
+        disposition = s.get("disposition") or {}
+        if kind == "video" and video is None and not disposition.get("attached_pic"):
+            width, height = int(s.get("width") or 0), int(s.get("height") or 0)
+            if width <= 0 or height <= 0:
+                raise MediaError(p, f"video stream {s.get('index')} has no valid size")
+            if width > MAX_DIMENSION or height > MAX_DIMENSION:
+                raise MediaError(p, f"video stream claims an absurd resolution {width}x{height}")
+            fps = _fraction(s.get("avg_frame_rate")) or _fraction(s.get("r_frame_rate"))
+            nb = s.get("nb_frames")
+            video = VideoStreamInfo(
+                index=int(s["index"]),
+                codec=str(s.get("codec_name", "unknown")),
+                width=width,
+                height=height,
+                pix_fmt=str(s.get("pix_fmt", "unknown")),
+                fps=fps,
+                time_base=str(s.get("time_base", "")),
+                rotation=_rotation(s),
+                frame_count=int(nb) if nb and str(nb).isdigit() else None,
+            )
+        elif kind == "audio":
+            audio.append(
+                AudioStreamInfo(
+                    index=int(s["index"]),
+                    codec=str(s.get("codec_name", "unknown")),
+                    sample_rate=int(s.get("sample_rate") or 0),
+                    channels=int(s.get("channels") or 0),
+                    language=(s.get("tags") or {}).get("language"),
+                    default=bool(disposition.get("default")),
+                )
+            )
+    duration = float(fmt.get("duration") or 0.0)
+    if not math.isfinite(duration) or duration > MAX_DURATION_S:
+        raise MediaError(p, f"claims an absurd duration ({fmt.get('duration')} s)")
+    return MediaInfo(
+        path=str(p),
+        format_name=str(fmt.get("format_name", "unknown")),
+        size_bytes=size,
+        duration_s=duration,
+        video=video,
+        audio=audio,
+    )

@@ -1,0 +1,305 @@
+"""Two-level scene detection.
+
+Level 1 reads what is free or nearly free: keyframe placement and packet sizes from the
+index (no decoding), and the keyframes themselves, decoded alone. It marks every GOP that
+may hold a cut: consecutive keyframes that differ by the detector's own frame score, or a
+non-key packet much larger than the packets before it (an encoder that meets a cut inside a
+GOP codes the new shot's first frame nearly intra, so its packet jumps in size even when
+both neighbouring keyframes look alike, as in shot/reverse-shot footage).
+
+Level 2 runs the same PySceneDetect detector over the marked GOPs only, decoding each run
+of marked GOPs once from its keyframe, and replays the detector's minimum-scene-length
+filter over the whole video so the result equals a full pass. When the keyframe layout
+carries no information (one keyframe, or a keyframe every few frames) or the marked GOPs
+cover most of the video, level 2 simply becomes a full pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+from scenedetect.common import FrameTimecode
+
+from video_assets.keyframes import KeyframeIndex, build_index
+from video_assets.scenes.detectors import DetectorSettings, content_distance, hsv_histogram
+from video_assets.scenes.frames import DecodeStats, FrameReader
+
+Mode = Literal["cascade", "full"]
+ProgressFn = Callable[[int, int], None]
+"""Called with (frames done, frames total) as detection proceeds."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One scene: frames ``[start_frame, end_frame)`` and their times."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+@dataclass(frozen=True)
+class CascadeSettings:
+    """Level-1 sensitivity of the cascade.
+
+    Args:
+        keyframe_ratio: A GOP is marked when its two keyframes differ by at least this
+            fraction of the detector threshold (content score). Lower finds more, costs more.
+        hist_threshold: A GOP is marked when the HSV histograms of its two keyframes differ
+            by at least this total-variation distance (0..1). Histograms ignore where things
+            are, so motion inside a shot barely moves them while a cut moves them a lot.
+        size_ratio: A GOP is marked when one of its non-key packets is at least this many
+            times larger than the largest of the ``size_window`` non-key packets before it.
+        size_window: Number of preceding non-key packets the size jump is measured against.
+        min_mean_gop: Below this mean GOP length (frames) the layout carries no information
+            and a full pass runs instead.
+        max_coverage: When marked GOPs cover more than this share of frames, a full pass
+            runs instead (one sequential decode beats many seeks).
+    """
+
+    keyframe_ratio: float = 1.0
+    hist_threshold: float = 0.35
+    size_ratio: float = 2.0
+    size_window: int = 8
+    min_mean_gop: float = 4.0
+    max_coverage: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.keyframe_ratio <= 4.0:
+            raise ValueError(f"keyframe_ratio must be in (0, 4], got {self.keyframe_ratio}")
+        if not 0.0 < self.hist_threshold <= 1.0:
+            raise ValueError(f"hist_threshold must be in (0, 1], got {self.hist_threshold}")
+        if self.size_ratio <= 1.0:
+            raise ValueError(f"size_ratio must be > 1, got {self.size_ratio}")
+        if self.size_window < 1:
+            raise ValueError(f"size_window must be >= 1, got {self.size_window}")
+        if not 0.0 < self.max_coverage <= 1.0:
+            raise ValueError(f"max_coverage must be in (0, 1], got {self.max_coverage}")
+
+
+@dataclass
+class SceneResult:
+    """Scenes of one video and how they were found."""
+
+    path: str
+    fps: float
+    frame_count: int
+    duration_s: float
+    mode: str
+    """``full``, ``cascade``, or ``cascade->full`` when the cascade fell back to a full pass."""
+    detector: DetectorSettings
+    scenes: list[Scene]
+    frames_decoded: int
+    elapsed_s: float
+    level1: dict = field(default_factory=dict)
+
+    @property
+    def cuts(self) -> list[int]:
+        return [s.start_frame for s in self.scenes[1:]]
+
+    def to_json(self) -> dict:
+        return {
+            "fps": self.fps,
+            "frame_count": self.frame_count,
+            "duration_s": self.duration_s,
+            "mode": self.mode,
+            "detector": asdict(self.detector),
+            "frames_decoded": self.frames_decoded,
+            "elapsed_s": self.elapsed_s,
+            "level1": self.level1,
+            "scenes": [
+                {
+                    "start_frame": s.start_frame,
+                    "end_frame": s.end_frame,
+                    "start_s": round(s.start_s, 6),
+                    "end_s": round(s.end_s, 6),
+                }
+                for s in self.scenes
+            ],
+        }
+
+
+def scenes_from_cuts(cuts: list[int], index: KeyframeIndex) -> list[Scene]:
+    """Scenes covering the whole video, in order, from the first frame of each new scene."""
+    bounds = [0, *[c for c in sorted(set(cuts)) if 0 < c < index.frame_count], index.frame_count]
+    return [
+        Scene(i, a, b, index.frame_time(a), index.frame_time(b))
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+    ]
+
+
+def _run_detector(
+    reader: FrameReader, settings: DetectorSettings, start: int, stop: int,
+    fps: float, min_scene_len: int | None, progress: Callable[[int], None] | None,
+) -> list[int]:
+    detector = settings.build(min_scene_len=min_scene_len)
+    cuts: list[int] = []
+    last = start
+    for n, img in reader.frames(start, stop):
+        cuts.extend(tc.frame_num for tc in detector.process_frame(FrameTimecode(n, fps), img))
+        last = n
+        if progress is not None:
+            progress(1)
+    cuts.extend(tc.frame_num for tc in detector.post_process(FrameTimecode(last, fps)))
+    return cuts
+
+
+def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSettings,
+               cascade: CascadeSettings) -> tuple[np.ndarray, dict]:
+    """Level 1: a boolean per GOP (keyframe i to keyframe i+1) saying it may hold a cut."""
+    kfs = index.keyframe_frames
+    n_gops = len(kfs)  # the last GOP runs from the last keyframe to the end
+    marked = np.zeros(n_gops, dtype=bool)
+
+    # Packet-size jumps: no decoding at all.
+    sizes = index.sizes.astype(np.float64)
+    nonkey = np.flatnonzero(~index.is_key)
+    size_hits = 0
+    if len(nonkey) > cascade.size_window:
+        s = sizes[nonkey]
+        w = cascade.size_window
+        windows = np.lib.stride_tricks.sliding_window_view(s, w)[:-1]  # the w packets before each
+        prev_max = windows.max(axis=1)
+        jump = s[w:] >= cascade.size_ratio * np.maximum(prev_max, 1.0)
+        hit_frames = nonkey[w:][jump]
+        # the first `w` non-key packets have no full window: compare with what precedes them
+        for j in range(min(w, len(s))):
+            if j > 0 and s[j] >= cascade.size_ratio * max(s[:j].max(), 1.0):
+                hit_frames = np.append(hit_frames, nonkey[j])
+        gop_of = np.searchsorted(kfs, hit_frames, side="right") - 1
+        marked[gop_of[gop_of >= 0]] = True
+        size_hits = int(len(hit_frames))
+
+    # Keyframe comparisons: decode keyframes only.
+    threshold = cascade.keyframe_ratio * (
+        settings.effective_threshold if settings.detector == "content" else settings.min_content_val
+    )
+    prev_img = prev_hist = None
+    kf_hits = 0
+    for k, (_, img) in enumerate(reader.keyframes()):
+        if k >= n_gops:
+            break
+        hist = hsv_histogram(img)
+        if prev_img is not None and (
+            0.5 * float(np.abs(hist - prev_hist).sum()) >= cascade.hist_threshold
+            or content_distance(prev_img, img, settings.luma_only) >= threshold
+        ):
+            marked[k - 1] = True
+            kf_hits += 1
+        prev_img, prev_hist = img, hist
+    return marked, {"size_jumps": size_hits, "keyframe_changes": kf_hits}
+
+
+def detect_scenes(
+    path: str,
+    *,
+    mode: Mode = "cascade",
+    detector: DetectorSettings | None = None,
+    cascade: CascadeSettings | None = None,
+    index: KeyframeIndex | None = None,
+    progress: ProgressFn | None = None,
+) -> SceneResult:
+    """Detect scenes in ``path``.
+
+    Args:
+        path: A video file.
+        mode: ``cascade`` (two levels, the default) or ``full`` (every frame).
+        detector: Which PySceneDetect detector and its parameters.
+        cascade: Level-1 sensitivity.
+        index: A keyframe index of ``path`` if one is already built.
+        progress: Callback receiving (frames done, frames total).
+
+    Returns:
+        Scenes covering the whole video, frame-exact, with ``end_frame`` exclusive.
+    """
+    if mode not in ("cascade", "full"):
+        raise ValueError(f"mode must be 'cascade' or 'full', got {mode!r}")
+    settings = detector or DetectorSettings()
+    cascade = cascade or CascadeSettings()
+    t0 = time.perf_counter()
+    index = index or build_index(path)
+    n = index.frame_count
+    stats = DecodeStats()
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress is not None and (done % 250 == 0):
+            progress(done, n)
+
+    level1: dict = {}
+    used_mode: str = mode
+    with FrameReader(index, stats) as reader:
+        if mode == "cascade":
+            gops = len(index.keyframe_frames)
+            mean_gop = n / gops
+            if gops < 2 or mean_gop < cascade.min_mean_gop:
+                level1 = {"fallback": f"keyframe layout carries no information ({gops} keyframes, mean GOP {mean_gop:.1f} frames)"}
+                used_mode = "cascade->full"
+            else:
+                marked, level1 = _mark_gops(index, reader, settings, cascade)
+                regions = _regions(index, marked, settings)
+                covered = sum(b - a for a, b in regions)
+                level1.update(
+                    gops=gops, marked_gops=int(marked.sum()), regions=len(regions),
+                    coverage=round(covered / n, 4), keyframes_decoded=stats.frames_decoded,
+                )
+                if covered / n > cascade.max_coverage:
+                    level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
+                    used_mode = "cascade->full"
+                else:
+                    raw: list[int] = []
+                    for a, b in regions:
+                        raw += _run_detector(reader, settings, a, b, index.fps, 0, tick)
+                    cuts = settings.filter_cuts(raw, n)
+        if used_mode != "cascade":
+            cuts = _run_detector(reader, settings, 0, n, index.fps, None, tick)
+    if progress is not None:
+        progress(n, n)
+    return SceneResult(
+        path=str(path), fps=index.fps, frame_count=n, duration_s=index.duration_s,
+        mode=used_mode, detector=settings, scenes=scenes_from_cuts(cuts, index),
+        frames_decoded=stats.frames_decoded, elapsed_s=time.perf_counter() - t0, level1=level1,
+    )
+
+
+def _regions(index: KeyframeIndex, marked: np.ndarray, settings: DetectorSettings) -> list[tuple[int, int]]:
+    """Frame ranges ``[start, stop)`` to decode for the marked GOPs.
+
+    A marked GOP i spans keyframe i to keyframe i+1 inclusive (a cut on keyframe i+1 needs
+    the frame before it). AdaptiveDetector compares each frame with ``window_width``
+    frames on either side, so its ranges start one GOP earlier and run that many frames on.
+    """
+    kfs = index.keyframe_frames
+    n = index.frame_count
+    spans: list[tuple[int, int]] = []
+    for i in np.flatnonzero(marked):
+        start = int(kfs[i])
+        stop = int(kfs[i + 1]) + 1 if i + 1 < len(kfs) else n
+        if settings.detector == "adaptive":
+            start = int(kfs[i - 1]) if i > 0 else 0
+            stop += settings.window_width
+        spans.append((start, min(stop, n)))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        # Overlapping or touching ranges are decoded in one go (no second seek).
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

@@ -1,0 +1,175 @@
+"""Synthetic videos with shot cuts at known frames, made with ffmpeg lavfi sources.
+
+Used by the tests, the benchmarks and the sample job. Every shot is a different lavfi
+source, hue and motion, so a detector has something real to find; the cut frames are known
+exactly because every shot is trimmed to an exact frame count before concatenation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from video_assets.tools import ffmpeg_base, media_arg, run_tool
+
+Encoding = Literal["scenecut", "fixed_gop"]
+
+# Backgrounds: mostly still, as in interviews, lectures and vlogs; each shot adds a moving
+# object and sensor-like noise on top, so frames inside a shot change a little and a cut
+# changes everything.
+_BACKGROUNDS = [
+    "smptehdbars=s={w}x{h}:r={fps}",
+    "color=c=0x{c0}:s={w}x{h}:r={fps},drawgrid=w={g}:h={g}:t=2:c=0x{c1}",
+    "rgbtestsrc=s={w}x{h}:r={fps}",
+    "gradients=s={w}x{h}:r={fps}:c0=0x{c0}:c1=0x{c1}:speed=0.002:seed={seed}",
+    "pal100bars=s={w}x{h}:r={fps}",
+    "color=c=0x{c1}:s={w}x{h}:r={fps},drawbox=x={bx}:y={by}:w={bw}:h={bh}:c=0x{c0}:t=fill",
+    "testsrc=s={w}x{h}:r={fps}",
+    "gradients=s={w}x{h}:r={fps}:c0=0x{c1}:c1=0x{c0}:type=radial:speed=0.002:seed={seed}",
+]
+
+@dataclass
+class SyntheticVideo:
+    """A generated video and its ground truth."""
+
+    path: Path
+    fps: int
+    frame_count: int
+    cuts: list[int]
+    """First frame of every shot after the first."""
+    shot_hues: list[int] = field(default_factory=list)
+    encoding: str = "scenecut"
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps
+
+
+def _shot_source(k: int, frames: int, w: int, h: int, fps: int, rng: random.Random) -> tuple[str, int]:
+    """A lavfi graph for shot ``k``: background, a moving object, noise, exact frame count."""
+    c0 = f"{rng.randrange(1 << 24):06x}"
+    c1 = f"{rng.randrange(1 << 24):06x}"
+    bg = _BACKGROUNDS[k % len(_BACKGROUNDS)].format(
+        w=w, h=h, fps=fps, c0=c0, c1=c1, seed=rng.randrange(1 << 30), g=max(8, w // 16),
+        bx=w // 5, by=h // 5, bw=w // 3, bh=h // 3,
+    )
+    hue = (k * 137) % 360  # consecutive shots differ by a large hue step
+    ow, oh = max(16, w // 4 // 2 * 2), max(16, h // 4 // 2 * 2)
+    phase = rng.uniform(0, 6.28)
+    graph = (
+        f"{bg},format=yuv420p,hue=h={hue}[bg];"
+        f"testsrc2=s={ow}x{oh}:r={fps}[fg];"
+        f"[bg][fg]overlay=x='(W-w)/2+(W-w)/3*sin(t*0.6+{phase:.2f})':"
+        f"y='(H-h)/2+(H-h)/3*cos(t*0.4+{phase:.2f})',"
+        f"noise=alls=5:allf=t,trim=end_frame={frames},setpts=N/({fps}*TB)"
+    )
+    return graph, hue
+
+
+def make_shots_video(
+    out: str | Path,
+    shot_frames: list[int],
+    *,
+    size: tuple[int, int] = (320, 180),
+    fps: int = 25,
+    encoding: Encoding = "scenecut",
+    gop: int = 250,
+    audio: Literal["tone", "none"] | Path = "tone",
+    fade_frames: int = 0,
+    crf: int = 23,
+    preset: str = "veryfast",
+    seed: int = 0,
+    shot_styles: list[int] | None = None,
+) -> SyntheticVideo:
+    """Render shots of the given frame counts, concatenated, as H.264 MP4.
+
+    Args:
+        out: Output path.
+        shot_frames: Frame count of each shot.
+        size: Width and height.
+        fps: Frame rate.
+        encoding: ``scenecut`` lets x264 put keyframes on cuts (its default); ``fixed_gop``
+            places a keyframe every ``gop`` frames only, so most cuts fall mid-GOP.
+        gop: Maximum (scenecut) or exact (fixed_gop) keyframe interval.
+        audio: ``tone`` (a tone whose pitch changes with every shot), ``none``, or a WAV to mux.
+        fade_frames: When > 0, the transition into the second shot is a cross-fade of
+            this many frames instead of a cut (cuts[0] is then the fade's middle frame).
+        crf: x264 quality.
+        preset: x264 preset (``veryfast`` keeps B-frames and scene-cut detection on).
+        seed: Makes colours and motion reproducible.
+        shot_styles: Look of each shot (background, colours, hue); equal numbers give
+            lookalike shots, as in shot/reverse-shot footage. Default: every shot differs.
+    """
+    out = Path(out)
+    w, h = size
+    rng = random.Random(seed)
+    args = ffmpeg_base()
+    parts: list[str] = []
+    hues: list[int] = []
+    for k, frames in enumerate(shot_frames):
+        style = k if shot_styles is None else shot_styles[k]
+        shot_rng = rng if shot_styles is None else random.Random(seed * 1000 + style)
+        graph, hue = _shot_source(style, frames, w, h, fps, shot_rng)
+        hues.append(hue)
+        args += ["-f", "lavfi", "-i", graph]
+        parts.append(f"[{k}:v]null[s{k}]")
+    n = len(shot_frames)
+    if fade_frames and n >= 2:
+        offset = (shot_frames[0] - fade_frames) / fps
+        graph = ";".join(parts) + (
+            f";[s0][s1]xfade=transition=fade:duration={fade_frames / fps}:offset={offset}[x01]"
+        )
+        rest = "".join(f"[s{k}]" for k in range(2, n))
+        graph += f";[x01]{rest}concat=n={n - 1}:v=1:a=0[v]"
+    else:
+        graph = ";".join(parts) + ";" + "".join(f"[s{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[v]"
+    total = sum(shot_frames) - (fade_frames if fade_frames and n >= 2 else 0)
+    cuts: list[int] = []
+    acc = 0
+    for frames in shot_frames[:-1]:
+        acc += frames
+        cuts.append(acc)
+    if fade_frames and n >= 2:
+        # xfade overlaps the first two shots by fade_frames; later cuts shift back.
+        cuts = [shot_frames[0] - fade_frames // 2] + [c - fade_frames for c in cuts[1:]]
+
+    amap: list[str] = []
+    if audio == "tone":
+        # Pitch steps with each shot so a clip's audio can be checked against its video.
+        bounds = [0, *cuts, total]
+        expr = "+".join(
+            f"(between(t,{a / fps},{b / fps})*sin(2*PI*{220 + 55 * (i % 8)}*t))"
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        )
+        args += ["-f", "lavfi", "-i", f"aevalsrc='0.3*({expr})':s=48000:d={total / fps}"]
+        amap = ["-map", f"{n}:a", "-c:a", "aac", "-b:a", "96k"]
+    elif audio != "none":
+        args += ["-i", media_arg(audio)]
+        amap = ["-map", f"{n}:a", "-c:a", "aac", "-b:a", "96k", "-shortest"]
+
+    x264 = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    if encoding == "fixed_gop":
+        x264 += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+    else:
+        x264 += ["-g", str(gop)]
+    args += ["-filter_complex", graph, "-map", "[v]", *amap, *x264, "-frames:v", str(total),
+             "-movflags", "+faststart", media_arg(out)]
+    run_tool(args, timeout_s=120 + total / fps * 10, what=f"rendering {out}")
+    return SyntheticVideo(path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding)
+
+
+def random_shot_lengths(total_s: float, min_s: float, max_s: float, fps: int, seed: int = 0) -> list[int]:
+    """Shot lengths in frames, uniform in [min_s, max_s], summing to about ``total_s``."""
+    rng = random.Random(seed)
+    frames: list[int] = []
+    remaining = int(total_s * fps)
+    while remaining > 0:
+        f = int(rng.uniform(min_s, max_s) * fps)
+        f = min(f, remaining)
+        if remaining - f < int(min_s * fps):
+            f = remaining
+        frames.append(f)
+        remaining -= f
+    return frames
