@@ -1,6 +1,7 @@
 """source_video and iframe_index: a landing file registered, copied, probed and indexed."""
 
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -45,13 +46,19 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     if not root.exists(rel):  # stored sources are immutable: never rewritten
         if not landing.is_file():
             raise MediaError(landing, "was registered but is gone from the landing folder, and no copy is stored")
+        info = probe(landing)  # a bad file fails here, naming the landing file; nothing is copied
+        info.require_video()
         with root.atomic_file(rel) as tmp:
             shutil.copyfile(landing, tmp)  # a copy: the landing file is never moved or changed
             if file_sha256(tmp) != reg.sha256:
                 raise MediaError(landing, "changed after it was registered (hash differs); it will be registered again")
         copied = True
     with root.local_copy(rel) as local:
-        info = probe(local)
+        try:
+            info = probe(local)
+        except MediaError as exc:
+            raise MediaError(landing, f"{exc.problem} (stored copy {rel})") from None
+        info = dataclasses.replace(info, path=str(landing))
     video = info.require_video()
     row = pd.DataFrame([{
         "video_id": vid, "sha256": reg.sha256, "original_name": reg.original_name, "source_path": rel,
