@@ -13,7 +13,6 @@ re-encoding is asked for, the scene is re-encoded frame-exactly.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -233,10 +232,3 @@ def split_video(
             )
         )
     return clips
-
-
-def timed_split(*args, **kwargs) -> tuple[list[Clip], float]:
-    """:func:`split_video` and its wall time in seconds (for benchmarks)."""
-    t0 = time.perf_counter()
-    clips = split_video(*args, **kwargs)
-    return clips, time.perf_counter() - t0

@@ -3,7 +3,6 @@
 
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -70,7 +69,3 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
         dynamic_partitions_requests=[videos.build_add_request(new)] if new else [],
         cursor=json.dumps(state),
     )
-
-
-def landing_dir_exists(store: StoreResource) -> bool:
-    return Path(store.landing_dir).is_dir()
