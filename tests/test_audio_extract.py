@@ -1,0 +1,105 @@
+"""Decoding a video's audio: stream choice, no audio, time line, WAV files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.audio_support import dominant_frequency, ffmpeg, tone_video, workdir
+from video_assets.audio.extract import decode_audio, load_audio_16k, select_audio_stream
+from video_assets.audio.wavfile import WavWriter, read_wav, write_wav
+from video_assets.errors import MediaError
+from video_assets.probe import probe
+
+
+@pytest.fixture(scope="module")
+def two_streams():
+    """440 Hz in the first audio stream, 1000 Hz in the second, marked default."""
+    return tone_video(workdir("extract") / "two_streams.mp4", audio=[(440, False), (1000, True)])
+
+
+def test_a_video_without_audio_gives_an_explicit_empty_result():
+    path = tone_video(workdir("extract") / "silent_video.mp4", audio=None)
+    audio = decode_audio(path, sample_rate=16000, channels=1)
+    assert not audio.has_audio
+    assert audio.stream is None
+    assert audio.samples.shape == (1, 0)
+    assert audio.duration_s == 0.0
+
+
+@pytest.mark.parametrize(
+    "stream_index, expected_hz",
+    [
+        pytest.param(None, 1000, id="default-disposition"),
+        pytest.param(1, 440, id="first-by-index"),
+        pytest.param(2, 1000, id="second-by-index"),
+    ],
+)
+def test_the_configured_or_default_stream_is_decoded(two_streams, stream_index, expected_hz):
+    audio = decode_audio(two_streams, sample_rate=16000, channels=1, stream_index=stream_index)
+    assert audio.has_audio
+    assert dominant_frequency(audio.samples[0, 1000:17000], 16000) == pytest.approx(
+        expected_hz, abs=5
+    )
+
+
+def test_without_a_default_flag_the_first_audio_stream_is_used(tmp_path):
+    path = tone_video(tmp_path / "no_default.mp4", audio=[(440, False), (1000, False)])
+    assert select_audio_stream(probe(path)).index == 1
+
+
+def test_an_unknown_stream_index_names_the_streams_there(two_streams):
+    with pytest.raises(MediaError, match=r"no audio stream with index 0 \(audio streams: 1, 2\)"):
+        decode_audio(two_streams, sample_rate=16000, channels=1, stream_index=0)
+
+
+def test_late_audio_is_padded_so_samples_follow_the_video_clock(tmp_path):
+    """An audio stream starting 0.5 s after the video: sample i is still at i / rate."""
+    path = tmp_path / "late.mkv"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3",
+        "-itsoffset", "0.5", "-f", "lavfi", "-i", "sine=frequency=500:sample_rate=16000:duration=2",
+        "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le", str(path),
+    )  # fmt: skip
+    audio = decode_audio(path, sample_rate=16000, channels=1).samples[0]
+    onset = int(np.argmax(np.abs(audio) > 0.05)) / 16000
+    assert onset == pytest.approx(0.5, abs=0.01)
+
+
+def test_stereo_decoding_and_the_16k_shortcut_for_wav(tmp_path):
+    rate = 16000
+    t = np.arange(rate) / rate
+    stereo = np.stack(
+        [0.5 * np.sin(2 * np.pi * 300 * t), 0.25 * np.sin(2 * np.pi * 300 * t)]
+    ).astype(np.float32)
+    wav = write_wav(tmp_path / "stereo.wav", stereo, rate)
+    audio = decode_audio(wav, sample_rate=44100, channels=2)
+    assert audio.samples.shape[0] == 2 and audio.samples.shape[1] == pytest.approx(44100, abs=2)
+    mono = write_wav(tmp_path / "mono.wav", stereo[0], rate)
+    direct = load_audio_16k(mono)
+    assert np.array_equal(direct.samples, read_wav(mono)[0])  # read as is, not re-decoded
+
+
+def test_wav_writer_is_atomic(tmp_path):
+    target = tmp_path / "out.wav"
+    write_wav(target, np.zeros(100, np.float32), 16000)
+    with pytest.raises(RuntimeError), WavWriter(target, 16000, 1) as w:
+        w.write(np.ones(50, np.float32) * 0.5)
+        raise RuntimeError("crash half way")
+    samples, rate = read_wav(target)
+    assert samples.shape == (1, 100) and not samples.any()  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary left behind
+
+
+def test_wav_round_trip_keeps_samples_to_16_bits(tmp_path):
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1234)).astype(np.float32)
+    samples, rate = read_wav(write_wav(tmp_path / "x.wav", x, 22050))
+    assert rate == 22050 and samples.shape == x.shape
+    assert np.max(np.abs(samples - x)) < 2 / 32768
+
+
+def test_a_non_wav_file_is_a_media_error(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....not a wav")
+    with pytest.raises(MediaError, match="not a readable WAV"):
+        read_wav(bad)

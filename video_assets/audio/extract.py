@@ -1,0 +1,162 @@
+"""Decoding a video's audio stream to float samples with ffmpeg.
+
+The samples are laid on the file's own time line: ``aresample=async=1:first_pts=0`` pads
+with silence where the audio starts late or has gaps, so sample ``i`` is at ``i / rate``
+seconds of the video, the same clock clip boundaries use. A file without an audio stream
+gives an explicit empty result rather than an error.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from video_assets.audio.wavfile import read_wav
+from video_assets.errors import MediaError
+from video_assets.probe import AudioStreamInfo, MediaInfo, probe
+from video_assets.tools import ffmpeg_base, media_arg, run_tool, timeout_for
+
+
+@dataclass
+class AudioData:
+    """Decoded audio of one stream, or the explicit absence of audio."""
+
+    samples: np.ndarray
+    """float32, shape ``(channels, n)``; ``(channels, 0)`` when the file has no audio."""
+    sample_rate: int
+    stream: AudioStreamInfo | None
+    """The stream that was decoded; None when the file has none."""
+    source: str
+
+    @property
+    def has_audio(self) -> bool:
+        return self.stream is not None
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+    def mono(self) -> np.ndarray:
+        """The channels averaged into one float32 vector."""
+        return self.samples.mean(axis=0).astype(np.float32)
+
+
+def select_audio_stream(info: MediaInfo, stream_index: int | None = None) -> AudioStreamInfo | None:
+    """Pick the audio stream a stage works on.
+
+    Args:
+        info: What probe() says about the file.
+        stream_index: The absolute stream index (as ffprobe numbers streams) to use, or
+            None for the stream marked default (the first audio stream if none is).
+
+    Returns:
+        The stream, or None when the file has no audio stream at all.
+
+    Raises:
+        MediaError: ``stream_index`` is not one of the file's audio streams.
+    """
+    if stream_index is not None:
+        for stream in info.audio:
+            if stream.index == stream_index:
+                return stream
+        have = ", ".join(str(s.index) for s in info.audio) or "none"
+        raise MediaError(
+            info.path, f"has no audio stream with index {stream_index} (audio streams: {have})"
+        )
+    if not info.audio:
+        return None
+    return next((s for s in info.audio if s.default), info.audio[0])
+
+
+def decode_audio(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    channels: int,
+    stream_index: int | None = None,
+    info: MediaInfo | None = None,
+) -> AudioData:
+    """Decode one audio stream of ``path`` to float32 at ``sample_rate`` and ``channels``.
+
+    Args:
+        path: Any file ffmpeg reads (video or audio).
+        sample_rate: Output rate in Hz (8000 to 192000).
+        channels: Output channels (1 to 8); ffmpeg downmixes or upmixes.
+        stream_index: Absolute stream index to decode; None picks the default stream.
+        info: probe() result when the caller already has it.
+
+    Returns:
+        The samples, or an empty AudioData (``has_audio`` False) for a file without audio.
+
+    Raises:
+        MediaError: The file is unreadable or the requested stream does not exist.
+        ToolError: ffmpeg failed while decoding.
+    """
+    if not 8000 <= sample_rate <= 192000:
+        raise ValueError(f"sample_rate must be in [8000, 192000] Hz, got {sample_rate}")
+    if not 1 <= channels <= 8:
+        raise ValueError(f"channels must be in [1, 8], got {channels}")
+    info = info or probe(path)
+    stream = select_audio_stream(info, stream_index)
+    if stream is None:
+        return AudioData(np.zeros((channels, 0), np.float32), sample_rate, None, str(path))
+    with tempfile.TemporaryDirectory(prefix="va-audio-") as tmp:
+        raw = Path(tmp) / "audio.f32"
+        run_tool(
+            [
+                *ffmpeg_base(),
+                "-i",
+                media_arg(path),
+                "-map",
+                f"0:{stream.index}",
+                "-vn",
+                "-sn",
+                "-dn",
+                "-af",
+                "aresample=async=1:first_pts=0",
+                "-ac",
+                str(channels),
+                "-ar",
+                str(sample_rate),
+                "-f",
+                "f32le",
+                "-c:a",
+                "pcm_f32le",
+                media_arg(raw),
+            ],
+            timeout_s=timeout_for(info.duration_s, per_media_second=1.0),
+            what=f"decoding audio stream {stream.index} of {path}",
+            capture_stdout=False,
+        )
+        flat = np.fromfile(raw, dtype="<f4")
+    samples = flat[: flat.size // channels * channels].reshape(-1, channels).T.copy()
+    return AudioData(samples, sample_rate, stream, str(path))
+
+
+def load_audio_16k(path: str | Path, stream_index: int | None = None) -> AudioData:
+    """Mono 16 kHz float32 of any media file (what ASR and the aligners consume)."""
+    path = Path(path)
+    if path.suffix.lower() == ".wav":
+        try:
+            samples, rate = read_wav(path)
+        except MediaError:
+            pass  # not a 16-bit WAV: let ffmpeg decode it
+        else:
+            if rate == 16000 and samples.shape[0] == 1:
+                stream = AudioStreamInfo(
+                    index=0,
+                    codec="pcm_s16le",
+                    sample_rate=rate,
+                    channels=1,
+                    language=None,
+                    default=True,
+                )
+                return AudioData(samples, rate, stream, str(path))
+    return decode_audio(path, sample_rate=16000, channels=1, stream_index=stream_index)

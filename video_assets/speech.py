@@ -1,0 +1,563 @@
+"""Speech with exact word timings, synthesised by espeak-ng, for tests, benchmarks and samples.
+
+espeak-ng is driven through ``libespeak-ng.so.1`` with ctypes. In synchronous mode its
+synthesis callback receives the audio in chunks together with events; every ``WORD`` event
+carries the sample position at which that word's audio begins, so the onsets are exact by
+construction rather than estimated after the fact.
+
+One quirk shapes :class:`SpeechWord`: espeak joins some unstressed function words to their
+neighbour ("of the", "on the") and reports a single ``WORD`` event for both. Such a word
+keeps its place in the word list with ``has_event=False`` and the span of the word it was
+joined to; timing metrics should only use words with ``has_event=True``.
+
+The music bed is synthetic too (chords, a bass line and noise percussion, all from a
+seeded generator), so a test can put a known level of music under the voice.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import tempfile
+import threading
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from video_assets.audio.wavfile import write_wav
+from video_assets.errors import VideoAssetsError
+from video_assets.tools import ffmpeg_base, media_arg, run_tool
+
+ESPEAK_LIBRARY = "libespeak-ng.so.1"
+
+# espeak-ng API constants (speak_lib.h).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+_EVENT_MSG_TERMINATED = 6
+_PARAM_RATE = 1
+_PARAM_VOLUME = 2
+_PARAM_PITCH = 3
+_PARAM_WORDGAP = 7
+
+_WORD_CHARS = re.compile(r"[\w']+", re.UNICODE)
+
+
+class _EspeakEvent(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
+
+
+@dataclass(frozen=True)
+class SpeechWord:
+    """One word of synthesised speech and where it sits in the audio."""
+
+    word: str
+    """The word as written, without surrounding punctuation."""
+    start: float
+    """Onset in seconds from the start of the track (espeak's WORD event)."""
+    end: float
+    """End in seconds: the next word's onset, moved back over trailing silence."""
+    has_event: bool = True
+    """False when espeak joined this word to the previous one and reported no onset for it."""
+
+
+@dataclass
+class SpeechTrack:
+    """Synthesised speech: 16-bit mono PCM, its rate, and the ground-truth words."""
+
+    samples: np.ndarray
+    """int16 mono samples."""
+    sample_rate: int
+    words: list[SpeechWord]
+    text: str
+    voice: str = "en-us"
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def as_float(self, rate: int | None = None) -> np.ndarray:
+        """The samples as float32 in [-1, 1], resampled to ``rate`` when given."""
+        audio = self.samples.astype(np.float32) / 32768.0
+        if rate is None or rate == self.sample_rate:
+            return audio
+        return resample(audio, self.sample_rate, rate)
+
+    def timed_words(self) -> list[SpeechWord]:
+        """Only the words with their own onset (the ones timing metrics may use)."""
+        return [w for w in self.words if w.has_event]
+
+    def save_wav(self, path: str | Path, rate: int | None = None) -> Path:
+        """Write the track as a 16-bit mono WAV (resampled to ``rate`` when given)."""
+        return write_wav(path, self.as_float(rate), rate or self.sample_rate)
+
+
+@dataclass
+class SpeechVideo:
+    """A video file carrying synthesised speech, and the truth about that speech."""
+
+    path: Path
+    words: list[SpeechWord]
+    """Word timings in the video's time line (speech offset applied)."""
+    speech: SpeechTrack
+    offset_s: float
+    music_db: float | None
+    """Music bed level relative to the speech, in dB; None when there is no music."""
+
+    @property
+    def text(self) -> str:
+        return self.speech.text
+
+
+class _Espeak:
+    """The process-wide espeak-ng handle (the library keeps global state)."""
+
+    def __init__(self) -> None:
+        names = [n for n in (ctypes.util.find_library("espeak-ng"), ESPEAK_LIBRARY) if n]
+        lib = None
+        for name in names:
+            try:
+                lib = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        if lib is None:
+            raise VideoAssetsError(
+                f"{ESPEAK_LIBRARY} cannot be loaded; install it with "
+                "`apt-get install libespeak-ng1 espeak-ng-data`"
+            )
+        self.lib = lib
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
+        if rate <= 0:
+            raise VideoAssetsError(
+                f"espeak_Initialize failed (returned {rate}); is espeak-ng-data installed?"
+            )
+        self.sample_rate = int(rate)
+        self.lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int]] = []
+        self._callback = _SynthCallback(self._on_synth)  # must stay referenced while in use
+        lib.espeak_SetSynthCallback(self._callback)
+
+    def _on_synth(self, wav, numsamples, events) -> int:  # noqa: ANN001 - ctypes signature
+        if numsamples > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
+        i = 0
+        while events[i].type != _EVENT_LIST_TERMINATED:
+            ev = events[i]
+            self._events.append((ev.type, ev.text_position, ev.length, ev.sample))
+            if ev.type == _EVENT_MSG_TERMINATED:
+                break
+            i += 1
+        return 0
+
+    def synth(
+        self, text: str, voice: str, rate_wpm: int, pitch: int, word_gap: int
+    ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        with self.lock:
+            self._chunks, self._events = [], []
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise ValueError(f"espeak-ng has no voice named {voice!r}")
+            self.lib.espeak_SetParameter(_PARAM_RATE, rate_wpm, 0)
+            self.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
+            self.lib.espeak_SetParameter(_PARAM_VOLUME, 100, 0)
+            self.lib.espeak_SetParameter(_PARAM_WORDGAP, word_gap, 0)
+            data = text.encode("utf-8") + b"\0"
+            status = self.lib.espeak_Synth(
+                data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+            )
+            self.lib.espeak_Synchronize()
+            if status != 0:
+                raise VideoAssetsError(
+                    f"espeak_Synth failed with status {status} for {text[:60]!r}"
+                )
+            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            return audio.astype(np.int16), list(self._events)
+
+
+_ENGINE: _Espeak | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def _engine() -> _Espeak:
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = _Espeak()
+        return _ENGINE
+
+
+def _speech_end(audio: np.ndarray, start: int, stop: int, rate: int) -> int:
+    """The last sample in [start, stop) above -40 dBFS (a word's end before a pause)."""
+    seg = np.abs(audio[start:stop].astype(np.float32)) / 32768.0
+    win = max(1, int(0.005 * rate))
+    if seg.size == 0:
+        return start
+    env = np.sqrt(np.convolve(seg**2, np.ones(win) / win, mode="same"))
+    loud = np.flatnonzero(env > 10 ** (-40 / 20))
+    if loud.size == 0:
+        return min(stop, start + win)
+    return start + int(loud[-1]) + 1
+
+
+def synthesize(
+    text: str,
+    *,
+    voice: str = "en-us",
+    rate_wpm: int = 150,
+    pitch: int = 50,
+    word_gap: int = 0,
+) -> SpeechTrack:
+    """Synthesise ``text`` with espeak-ng and return the audio with exact word onsets.
+
+    Args:
+        text: What to say (plain text; punctuation shapes the prosody).
+        voice: espeak-ng voice name (``en-us``, ``en``, ``en-us+f3``...).
+        rate_wpm: Speaking rate in words per minute, 80 to 450.
+        pitch: Base pitch, 0 to 99.
+        word_gap: Extra pause between words in units of 10 ms, 0 to 100.
+
+    Returns:
+        The track at espeak's native rate (22050 Hz) with one :class:`SpeechWord` per word
+        of ``text`` (a word is a run of letters, digits and apostrophes).
+
+    Raises:
+        ValueError: A setting is out of range, the text has no words, or the voice does not
+            exist.
+        VideoAssetsError: libespeak-ng is missing or synthesis failed.
+    """
+    if not 80 <= rate_wpm <= 450:
+        raise ValueError(f"rate_wpm must be in [80, 450], got {rate_wpm}")
+    if not 0 <= pitch <= 99:
+        raise ValueError(f"pitch must be in [0, 99], got {pitch}")
+    if not 0 <= word_gap <= 100:
+        raise ValueError(f"word_gap must be in [0, 100], got {word_gap}")
+    tokens = [(m.start(), m.group(0)) for m in _WORD_CHARS.finditer(text)]
+    if not tokens:
+        raise ValueError(f"text has no words: {text!r}")
+    engine = _engine()
+    audio, events = engine.synth(text, voice, rate_wpm, pitch, word_gap)
+    rate = engine.sample_rate
+
+    # text_position counts characters from 1 (checked with accented text on espeak-ng 1.51).
+    onsets: dict[int, int] = {}
+    end_sample = len(audio)
+    for etype, text_pos, _length, sample in events:
+        if etype == _EVENT_WORD:
+            onsets.setdefault(text_pos - 1, sample)
+        elif etype == _EVENT_MSG_TERMINATED and sample > 0:
+            end_sample = min(end_sample, sample)
+
+    own = [pos in onsets for pos, _ in tokens]
+    resolved: list[int] = []  # a joined word takes the onset of the word it was joined to
+    for i, (pos, _) in enumerate(tokens):
+        resolved.append(onsets[pos] if own[i] else (resolved[-1] if resolved else 0))
+    words = []
+    for i, (_pos, word) in enumerate(tokens):
+        start = resolved[i]
+        nxt = next((s for s in resolved[i + 1 :] if s > start), end_sample)
+        end = _speech_end(audio, start, nxt, rate)
+        words.append(SpeechWord(word=word, start=start / rate, end=end / rate, has_event=own[i]))
+    return SpeechTrack(samples=audio, sample_rate=rate, words=words, text=text, voice=voice)
+
+
+def make_speech_track(
+    text_or_sentences: str | Sequence[str],
+    *,
+    voice: str = "en-us",
+    rate_wpm: int = 150,
+    pitch: int = 50,
+    lead_s: float = 0.5,
+    gap_s: float = 0.6,
+    tail_s: float = 0.5,
+) -> SpeechTrack:
+    """Synthesise sentences one by one and join them with pauses of ``gap_s`` seconds.
+
+    Args:
+        text_or_sentences: One text, or a list of sentences synthesised separately.
+        voice: espeak-ng voice name.
+        rate_wpm: Speaking rate in words per minute.
+        pitch: Base pitch, 0 to 99.
+        lead_s: Silence before the first sentence, in seconds (0 to 60).
+        gap_s: Silence between sentences, in seconds (0 to 60).
+        tail_s: Silence after the last sentence, in seconds (0 to 60).
+
+    Returns:
+        One track whose word times count from its first sample.
+    """
+    for name, value in (("lead_s", lead_s), ("gap_s", gap_s), ("tail_s", tail_s)):
+        if not 0 <= value <= 60:
+            raise ValueError(f"{name} must be in [0, 60] seconds, got {value}")
+    sentences = (
+        [text_or_sentences] if isinstance(text_or_sentences, str) else list(text_or_sentences)
+    )
+    if not sentences:
+        raise ValueError("no sentences given")
+    rate = _engine().sample_rate
+    pos = int(round(lead_s * rate))
+    parts: list[np.ndarray] = [np.zeros(pos, np.int16)]
+    words: list[SpeechWord] = []
+    for k, sentence in enumerate(sentences):
+        track = synthesize(sentence, voice=voice, rate_wpm=rate_wpm, pitch=pitch)
+        offset = pos / rate
+        words += [
+            SpeechWord(w.word, w.start + offset, w.end + offset, w.has_event) for w in track.words
+        ]
+        parts.append(track.samples)
+        pos += len(track.samples)
+        pad = int(round((gap_s if k < len(sentences) - 1 else tail_s) * rate))
+        parts.append(np.zeros(pad, np.int16))
+        pos += pad
+    return SpeechTrack(
+        samples=np.concatenate(parts),
+        sample_rate=rate,
+        words=words,
+        text=" ".join(sentences),
+        voice=voice,
+    )
+
+
+def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Band-limited resampling of float audio (last axis is time) with julius."""
+    if src_rate == dst_rate:
+        return audio.astype(np.float32, copy=False)
+    import julius
+    import torch
+
+    out = julius.resample_frac(
+        torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), src_rate, dst_rate
+    )
+    return out.numpy()
+
+
+def music_bed(duration_s: float, rate: int, *, seed: int = 0, bpm: float = 100.0) -> np.ndarray:
+    """A synthetic music bed: a chord progression, a bass line and noise percussion.
+
+    Args:
+        duration_s: Length in seconds (> 0).
+        rate: Sample rate.
+        seed: Seed of the generator (same seed, same samples).
+        bpm: Tempo in beats per minute.
+
+    Returns:
+        float32 mono samples normalised to an RMS of 0.1.
+    """
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * rate))
+    t = np.arange(n) / rate
+    beat = 60.0 / bpm
+    # I-V-vi-IV: chord roots in Hz (C4, G3, A3, F3) and the third in semitones.
+    chords = [(261.63, 4), (196.00, 4), (220.00, 3), (174.61, 4)]
+    out = np.zeros(n, np.float64)
+    bar_idx = (t // (4 * beat)).astype(int) % len(chords)
+    for k, (root, third) in enumerate(chords):
+        mask = bar_idx == k
+        if not mask.any():
+            continue
+        tt = t[mask]
+        for semis, amp in ((0, 0.5), (third, 0.35), (7, 0.35)):
+            f = root * 2 ** (semis / 12)
+            for h in (1, 3, 5):  # odd harmonics: a soft square-ish pad
+                out[mask] += amp / h * np.sin(2 * np.pi * f * h * tt + rng.uniform(0, 2 * np.pi))
+        out[mask] += 0.6 * np.sin(2 * np.pi * root / 2 * tt)  # bass an octave below
+    burst = int(0.06 * rate)
+    env = np.exp(-np.arange(burst) / (0.012 * rate))
+    for b in range(int(duration_s / beat) + 1):  # a noise hit on every beat, louder on 1 and 3
+        s = int(b * beat * rate)
+        if s >= n:
+            break
+        e = min(n, s + burst)
+        out[s:e] += (1.2 if b % 2 == 0 else 0.6) * env[: e - s] * rng.standard_normal(e - s)
+    out /= np.sqrt(np.mean(out**2)) + 1e-12
+    return (0.1 * out).astype(np.float32)
+
+
+def active_rms(audio: np.ndarray, rate: int, floor_db: float = -50.0) -> float:
+    """RMS over the 20 ms windows whose own RMS is above ``floor_db`` dBFS."""
+    win = max(1, int(0.02 * rate))
+    n = len(audio) // win * win
+    if n == 0:
+        return 0.0
+    frames = audio[:n].reshape(-1, win).astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    active = frames[rms > 10 ** (floor_db / 20)]
+    return float(np.sqrt(np.mean(active**2))) if active.size else 0.0
+
+
+def mix_with_music(speech: np.ndarray, rate: int, *, music_db: float, seed: int = 0) -> np.ndarray:
+    """Put a music bed under ``speech`` at ``music_db`` relative to the speech level.
+
+    The speech level is the RMS of its active samples (20 ms windows above -50 dBFS), so
+    pauses do not lower it; ``music_db=-10`` puts the music RMS 10 dB below that. The mix is
+    scaled down if it would clip.
+
+    Args:
+        speech: float32 mono speech in [-1, 1].
+        rate: Its sample rate.
+        music_db: Music RMS relative to the active-speech RMS, in dB (-60 to +20).
+        seed: Seed of the music generator.
+
+    Returns:
+        float32 mono mix of the same length.
+    """
+    if not -60 <= music_db <= 20:
+        raise ValueError(f"music_db must be in [-60, 20] dB, got {music_db}")
+    speech = np.asarray(speech, dtype=np.float32)
+    level = active_rms(speech, rate)
+    if level == 0:
+        raise ValueError("speech is silent; a music level relative to it is undefined")
+    music = music_bed(len(speech) / rate, rate, seed=seed)[: len(speech)]
+    music *= level * 10 ** (music_db / 20) / (np.sqrt(np.mean(music**2)) + 1e-12)
+    mix = speech + music
+    peak = float(np.max(np.abs(mix)))
+    if peak > 0.99:
+        mix *= 0.99 / peak
+    return mix.astype(np.float32)
+
+
+def mux_audio(
+    video: str | Path,
+    wav_path: str | Path,
+    out_path: str | Path,
+    *,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+    audio_codec: str = "aac",
+) -> Path:
+    """Replace the audio of ``video`` by ``wav_path``, delayed by ``offset_s``.
+
+    Args:
+        video: A video file, or a lavfi source spec such as ``"testsrc2=size=320x240:rate=25"``
+            (anything that is not an existing file is taken as a lavfi graph).
+        wav_path: The audio to put in.
+        out_path: Output file (container chosen by its extension: ``.mp4``, ``.mkv``...).
+        offset_s: Delay of the audio in the output, in seconds (>= 0).
+        duration_s: Output length; defaults to the video's length (a file) or the audio's
+            length plus the offset (a lavfi source). Audio shorter than that is padded with
+            silence, longer audio is cut.
+        audio_codec: ffmpeg audio encoder (``aac``; ``pcm_s16le`` for .mkv/.mov).
+
+    Returns:
+        ``out_path``, written under a temporary name and renamed into place.
+
+    Raises:
+        ToolError: ffmpeg failed.
+    """
+    if offset_s < 0:
+        raise ValueError(f"offset_s must be >= 0, got {offset_s}")
+    out_path = Path(out_path)
+    video_is_file = Path(str(video)).is_file()
+    with wave.open(str(wav_path), "rb") as w:
+        audio_s = w.getnframes() / w.getframerate()
+    if duration_s is None:
+        if video_is_file:
+            from video_assets.probe import probe
+
+            duration_s = probe(video).duration_s
+        else:
+            duration_s = audio_s + offset_s
+    args = ffmpeg_base()
+    args += ["-i", media_arg(video)] if video_is_file else ["-f", "lavfi", "-i", str(video)]
+    args += ["-i", media_arg(wav_path)]
+    delay_ms = int(round(offset_s * 1000))
+    graph = f"[1:a]adelay={delay_ms}:all=1,apad[a]" if delay_ms else "[1:a]apad[a]"
+    args += ["-filter_complex", graph, "-map", "0:v:0", "-map", "[a]", "-t", f"{duration_s:.6f}"]
+    if video_is_file:
+        args += ["-c:v", "copy"]
+    else:
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", audio_codec, "-ar", "48000" if audio_codec == "aac" else "44100"]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".tmp-{out_path.stem}{out_path.suffix}")
+    try:
+        run_tool(
+            [*args, media_arg(tmp)],
+            timeout_s=120 + 4 * duration_s,
+            what=f"muxing audio into {out_path}",
+        )
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path
+
+
+def make_speech_video(
+    out_path: str | Path,
+    text_or_sentences: str | Sequence[str],
+    *,
+    video: str | Path = "testsrc2=size=320x240:rate=25",
+    offset_s: float = 0.0,
+    music_db: float | None = None,
+    voice: str = "en-us",
+    rate_wpm: int = 150,
+    seed: int = 0,
+    duration_s: float | None = None,
+    audio_codec: str = "aac",
+) -> SpeechVideo:
+    """Make a video whose audio is espeak speech (optionally over music), with its truth.
+
+    Args:
+        out_path: The video to write.
+        text_or_sentences: Text, or sentences separated by pauses.
+        video: An existing video file (its pictures are kept, its audio replaced) or a lavfi
+            video source spec.
+        offset_s: Where the speech starts in the video, in seconds.
+        music_db: Music bed level relative to the speech in dB, or None for speech alone.
+        voice: espeak-ng voice.
+        rate_wpm: Speaking rate.
+        seed: Seed of the music bed.
+        duration_s: Output length (see :func:`mux_audio`).
+        audio_codec: ffmpeg audio encoder.
+
+    Returns:
+        The file and the word timings in the video's time line.
+    """
+    track = make_speech_track(text_or_sentences, voice=voice, rate_wpm=rate_wpm)
+    audio = track.as_float(44100)
+    if music_db is not None:
+        audio = mix_with_music(audio, 44100, music_db=music_db, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="va-speech-") as tmp:
+        wav = write_wav(Path(tmp) / "speech.wav", audio, 44100)
+        path = mux_audio(
+            video, wav, out_path, offset_s=offset_s, duration_s=duration_s, audio_codec=audio_codec
+        )
+    words = [
+        SpeechWord(w.word, w.start + offset_s, w.end + offset_s, w.has_event) for w in track.words
+    ]
+    return SpeechVideo(path=path, words=words, speech=track, offset_s=offset_s, music_db=music_db)
