@@ -2,6 +2,12 @@
 
 import dagster as dg
 
+from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
+from dagster_project.defs.audio.checks import (
+    hallucinated_segments,
+    low_confidence_words,
+    separation_fallback,
+)
 from dagster_project.defs.catalog.assets import catalog
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.clips.checks import leaked_frames, lost_frames
@@ -13,8 +19,8 @@ from dagster_project.defs.scenes.checks import short_scenes
 from dagster_project.defs.schedules import nightly_ingest
 from dagster_project.defs.sensors import landing_sensor
 
-ASSETS = [source_video, iframe_index, scene_table, clips, catalog]
-CHECKS = [short_scenes, leaked_frames, lost_frames]
+ASSETS = [source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts, catalog]
+CHECKS = [short_scenes, leaked_frames, lost_frames, separation_fallback, low_confidence_words, hallucinated_segments]
 
 defs = dg.Definitions(
     assets=ASSETS,

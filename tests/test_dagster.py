@@ -9,8 +9,9 @@ import pytest
 
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.partitions import videos
-from dagster_project.defs.resources import StoreResource, VideoStageConfig
+from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
 from dagster_project.defs.sensors import landing_sensor
+from tests.audio_support import tiny_demucs_repo
 from video_assets.catalog import connect
 from video_assets.store import DataRoot
 
@@ -22,7 +23,8 @@ def test_definitions_load(monkeypatch, tmp_path):
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"source_video", "iframe_index", "scene_table", "clips", "catalog"} <= keys
+    assert {"source_video", "iframe_index", "scene_table", "clips", "vocal_stems", "aligned_transcripts",
+            "catalog"} <= keys
     assert defs.resolve_job_def("video_job") is not None
     assert defs.resolve_sensor_def("landing_sensor") and defs.resolve_schedule_def("nightly_ingest")
 
@@ -45,7 +47,9 @@ def env(tmp_path, fixed_gop_video):
     landing.mkdir()
     shutil.copyfile(fixed_gop_video.path, landing / "my video.mp4")
     store = StoreResource(data_root=str(tmp_path / "data"), landing_dir=str(landing), settle_s=0.0)
-    resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0)}
+    # A randomly initialised HTDemucs saved as a local model folder: the real Demucs path runs.
+    resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0),
+                 "audio_config": AudioStageConfig(demucs_model=str(tiny_demucs_repo()))}
     return store, resources, landing
 
 

@@ -44,6 +44,20 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "end_frame": "BIGINT", "start_s": "DOUBLE", "end_s": "DOUBLE", "duration_s": "DOUBLE",
         "method": "VARCHAR", "leaked_frames": "BIGINT", "lost_frames": "BIGINT", "bytes": "BIGINT",
     },
+    "stems": {
+        "video_id": "VARCHAR", "has_audio": "BOOLEAN", "backend": "VARCHAR", "model": "VARCHAR",
+        "fallback": "VARCHAR", "stream_index": "BIGINT", "audio_duration_s": "DOUBLE", "sample_rate": "BIGINT",
+        "channels": "BIGINT", "device": "VARCHAR",
+        "vocals_path": "VARCHAR", "accompaniment_path": "VARCHAR", "vocals_16k_path": "VARCHAR",
+    },
+    "words": {
+        "video_id": "VARCHAR", "segment": "BIGINT", "word": "VARCHAR", "start": "DOUBLE", "end": "DOUBLE",
+        "score": "DOUBLE", "speaker": "VARCHAR",
+    },
+    "segments": {
+        "video_id": "VARCHAR", "segment": "BIGINT", "start": "DOUBLE", "end": "DOUBLE", "text": "VARCHAR",
+        "speaker": "VARCHAR", "language": "VARCHAR", "kept": "BOOLEAN", "drop_reason": "VARCHAR",
+    },
 }
 
 _SAFE_ROOT = re.compile(r"^[^'\x00]+$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -90,8 +91,58 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from video_assets.sample import make_sample
 
     sample = make_sample(Path(args.out))
-    _emit(args, {"path": str(sample.path), "cuts": sample.cuts, "fps": sample.fps,
-                 "frame_count": sample.frame_count}, str(sample.path))
+    _emit(args, sample.to_json(),
+          f"{sample.path}: {len(sample.cuts) + 1} shots, cuts at frames {sample.cuts}, {len(sample.words)} spoken words")
+    return 0
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """Defaults of the audio options follow the same VIDEO_ASSETS_* variables as the pipeline."""
+    return os.environ.get(name) or default
+
+
+def _flag_env(name: str) -> bool:
+    return (os.environ.get(name) or "").lower() in ("1", "true", "yes", "on")
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from video_assets.audio.separation import SeparationSettings, separate_vocals
+
+    settings = SeparationSettings(
+        model=args.model, repo=args.repo, device=args.device, segment_s=args.segment, overlap=args.overlap,
+        shifts=args.shifts, allow_passthrough=args.allow_passthrough, audio_stream=args.stream,
+    )
+    result = separate_vocals(args.file, args.out, settings)
+    if not result.has_audio:
+        human = f"{args.file}: no audio stream; nothing written"
+    else:
+        rtf = result.real_time_factor or 0.0
+        human = (f"{args.file}: {result.backend} ({result.model}) on {result.audio_duration_s:.1f} s of audio, "
+                 f"real-time factor {rtf:.2f}\n  {result.vocals_16k_path}\n  {result.vocals_path}\n"
+                 f"  {result.accompaniment_path}" + (f"\n  fallback: {result.fallback}" if result.fallback else ""))
+    _emit(args, result.to_json_dict(), human)
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from video_assets.audio.quality import QualitySettings
+    from video_assets.audio.transcription import TranscriptionSettings, transcribe
+
+    settings = TranscriptionSettings(
+        whisper_model=args.whisper_model, compute_type=args.compute_type, batch_size=args.batch_size,
+        language=args.language, device=args.device, aligner=args.aligner, align_model_dir=args.align_model_dir,
+        diarize=args.diarize, diarization_dir=args.diarization_dir,
+        quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
+    )
+    result = transcribe(args.file, settings)
+    payload = result.to_json_dict()
+    payload.update({k: v for k, v in result.metadata().items() if k not in payload})
+    lines = [f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
+             f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"]
+    for seg in result.segments:
+        mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
+        lines.append(f"  {seg.start:8.2f}-{seg.end:8.2f}  {seg.speaker or '':>10}  {seg.text}{mark}")
+    _emit(args, payload, "\n".join(lines))
     return 0
 
 
@@ -130,6 +181,43 @@ def build_parser() -> argparse.ArgumentParser:
     detector_args(p)
     common(p)
     p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder for vocals.wav, accompaniment.wav, vocals_16k.wav")
+    p.add_argument("--model", default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
+                   help="Demucs model name or local model folder (env VIDEO_ASSETS_DEMUCS_MODEL)")
+    p.add_argument("--repo", type=Path, default=_env("VIDEO_ASSETS_DEMUCS_REPO"),
+                   help="folder of named Demucs models (env VIDEO_ASSETS_DEMUCS_REPO)")
+    p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "cpu"))
+    p.add_argument("--segment", type=float, default=None, help="chunk length in seconds (default: the model's)")
+    p.add_argument("--overlap", type=float, default=0.25)
+    p.add_argument("--shifts", type=int, default=1)
+    p.add_argument("--stream", type=int, default=None, help="absolute index of the audio stream (default: the default one)")
+    p.add_argument("--allow-passthrough", action="store_true", default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
+                   help="without a Demucs model, pass the mix through instead of failing")
+    common(p)
+    p.set_defaults(func=cmd_separate)
+
+    p = sub.add_parser("transcribe", help="WhisperX transcript with word-level alignment, scores and speakers")
+    p.add_argument("file", type=Path, help="a 16 kHz vocal stem or any media file")
+    p.add_argument("--whisper-model", default=_env("VIDEO_ASSETS_WHISPER_MODEL"),
+                   help="faster-whisper folder or cached name (default: the bundled tiny.en)")
+    p.add_argument("--compute-type", default=_env("VIDEO_ASSETS_WHISPER_COMPUTE_TYPE", "default"))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--language", default=_env("VIDEO_ASSETS_LANGUAGE"), help="ISO code (default: detect)")
+    p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "cpu"))
+    p.add_argument("--aligner", choices=["auto", "wav2vec2", "pocketsphinx", "whisper"],
+                   default=_env("VIDEO_ASSETS_ALIGNER", "auto"))
+    p.add_argument("--align-model-dir", type=Path, default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
+                   help="wav2vec2 model folder, or folder of per-language folders")
+    p.add_argument("--diarize", action="store_true", default=_flag_env("VIDEO_ASSETS_DIARIZE"))
+    p.add_argument("--diarization-dir", type=Path, default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
+                   help="local pyannote pipeline folder (required with --diarize)")
+    p.add_argument("--min-score", type=float, default=0.4, help="words below this score are low-confidence")
+    p.add_argument("--low-run", type=int, default=3, help="consecutive low words that drop a segment")
+    common(p)
+    p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("sample", help="generate the sample video (cuts, speech, music bed)")
     p.add_argument("--out", type=Path, default=Path("data/landing/sample.mp4"))

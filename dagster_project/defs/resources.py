@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import dagster as dg
 
+from video_assets.audio.quality import QualitySettings
+from video_assets.audio.separation import SeparationSettings
+from video_assets.audio.transcription import TranscriptionSettings
 from video_assets.clips import ClipSettings
+from video_assets.errors import ConfigError
 from video_assets.scenes import DetectorSettings
 from video_assets.store import DataRoot
 
@@ -40,12 +47,107 @@ class VideoStageConfig(dg.ConfigurableResource):
         return ClipSettings(mode=self.split_mode, min_duration_s=self.min_clip_s)  # type: ignore[arg-type]
 
 
+class AudioStageConfig(dg.ConfigurableResource):
+    """Settings of the separation and transcription stages (see docs/audio.md for each one)."""
+
+    device: str = "cpu"
+    demucs_model: str = "htdemucs"
+    demucs_repo: str = ""
+    demucs_segment_s: float | None = None
+    demucs_overlap: float = 0.25
+    demucs_shifts: int = 1
+    allow_passthrough: bool = False
+    """Without a Demucs model, pass the mix through as the vocal stem (a check warns) instead of failing."""
+    audio_stream: int | None = None
+    whisper_model: str = ""
+    """faster-whisper folder or cached name; empty: the bundled English tiny model."""
+    compute_type: str = "default"
+    batch_size: int = 8
+    language: str = ""
+    """ISO code; empty: detect."""
+    aligner: str = "auto"
+    align_model_dir: str = ""
+    diarize: bool = False
+    diarization_dir: str = ""
+    min_word_score: float = 0.4
+    low_word_run: int = 3
+    max_low_share: float = 0.25
+    """The low_confidence_words check passes while at most this share of words score below min_word_score."""
+    max_hallucinated_share: float = 0.0
+    """The hallucinated_segments check passes while at most this share of segments is flagged."""
+
+    def separation_settings(self) -> SeparationSettings:
+        try:
+            return SeparationSettings(
+                model=self.demucs_model, repo=Path(self.demucs_repo) if self.demucs_repo else None,
+                device=self.device, segment_s=self.demucs_segment_s, overlap=self.demucs_overlap,
+                shifts=self.demucs_shifts, allow_passthrough=self.allow_passthrough,
+                audio_stream=self.audio_stream,
+            )
+        except ValueError as exc:
+            raise ConfigError("audio_config", str(exc)) from None
+
+    def quality_settings(self) -> QualitySettings:
+        try:
+            return QualitySettings(min_score=self.min_word_score, low_run=self.low_word_run)
+        except ValueError as exc:
+            raise ConfigError("audio_config", str(exc)) from None
+
+    def transcription_settings(self) -> TranscriptionSettings:
+        try:
+            return TranscriptionSettings(
+                whisper_model=self.whisper_model or None, compute_type=self.compute_type,
+                batch_size=self.batch_size, language=self.language or None, device=self.device,
+                aligner=self.aligner,  # type: ignore[arg-type]
+                align_model_dir=Path(self.align_model_dir) if self.align_model_dir else None,
+                diarize=self.diarize,
+                diarization_dir=Path(self.diarization_dir) if self.diarization_dir else None,
+                quality=self.quality_settings(),
+            )
+        except ValueError as exc:
+            raise ConfigError("audio_config", str(exc)) from None
+
+
+def _env_str(name: str, default: str) -> str | dg.EnvVar:
+    """``dg.EnvVar(name)`` when the variable is set (resolved at run time), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be 1/true/yes/on or 0/false/no/off, got {value!r}")
+
+
+def audio_config_from_env() -> AudioStageConfig:
+    """The audio settings with the ``VIDEO_ASSETS_*`` variables of docs/audio.md applied."""
+    return AudioStageConfig(
+        device=_env_str("VIDEO_ASSETS_DEVICE", "cpu"),
+        demucs_model=_env_str("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
+        demucs_repo=_env_str("VIDEO_ASSETS_DEMUCS_REPO", ""),
+        allow_passthrough=_env_flag("VIDEO_ASSETS_ALLOW_PASSTHROUGH", False),
+        whisper_model=_env_str("VIDEO_ASSETS_WHISPER_MODEL", ""),
+        compute_type=_env_str("VIDEO_ASSETS_WHISPER_COMPUTE_TYPE", "default"),
+        language=_env_str("VIDEO_ASSETS_LANGUAGE", ""),
+        aligner=_env_str("VIDEO_ASSETS_ALIGNER", "auto"),
+        align_model_dir=_env_str("VIDEO_ASSETS_ALIGN_MODEL_DIR", ""),
+        diarize=_env_flag("VIDEO_ASSETS_DIARIZE", False),
+        diarization_dir=_env_str("VIDEO_ASSETS_DIARIZATION_DIR", ""),
+    )
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Resources as deployed: every value comes from the environment at run time."""
+    """Resources as deployed: paths and models come from the environment (see README)."""
     return {
         "store": StoreResource(
             data_root=dg.EnvVar("VIDEO_ASSETS_DATA_ROOT"),
             landing_dir=dg.EnvVar("VIDEO_ASSETS_LANDING_DIR"),
         ),
         "video_config": VideoStageConfig(),
+        "audio_config": audio_config_from_env(),
     }

@@ -19,6 +19,7 @@ def sql_check_result(
     max_share: float | None = None,
     share_of: str | None = None,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    extra_metadata: dict | None = None,
 ) -> dg.AssetCheckResult:
     """Run ``sql/checks/<name>.sql`` for ``video_id``.
 
@@ -38,4 +39,5 @@ def sql_check_result(
         metadata.update(share=round(share, 4), max_share=max_share, rows_checked=int(total))
     else:
         metadata["max_count"] = max_count
+    metadata.update(extra_metadata or {})
     return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)

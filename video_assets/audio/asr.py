@@ -134,6 +134,16 @@ def speech_regions_from_scores(
     return [(float(s.start), float(s.end)) for s in active.get_timeline().support()]
 
 
+def _logs_to_stderr() -> None:
+    """WhisperX logs to stdout; move them to stderr so stdout stays the caller's (``--json``)."""
+    import logging
+    import sys
+
+    for handler in logging.getLogger("whisperx").handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
 def run_asr(
     audio: np.ndarray,
     *,
@@ -158,6 +168,7 @@ def run_asr(
     import whisperx.asr
     from whisperx.vads import Pyannote
 
+    _logs_to_stderr()
     ref = resolve_whisper_model(model)
     t0 = time.perf_counter()
     dev, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (device, "0")

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.ingest.assets import iframe_index, source_video
 from dagster_project.defs.metadata import md_table
@@ -12,7 +13,7 @@ from video_assets.catalog import CATALOG_FILE, connect, sql_text
 
 
 @dg.asset(
-    deps=[source_video, iframe_index, scene_table, clips],
+    deps=[source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts],
     group_name="catalog",
     kinds={"duckdb"},
     owners=["team:video-data"],

@@ -1,0 +1,99 @@
+"""vocal_stems and aligned_transcripts: the voice separated, then transcribed and aligned word by word."""
+
+import dagster as dg
+import pandas as pd
+
+from dagster_project.defs.ingest.assets import source_rel, source_video
+from dagster_project.defs.metadata import md_table
+from dagster_project.defs.partitions import videos
+from dagster_project.defs.resources import AudioStageConfig, StoreResource
+from video_assets.audio.separation import (
+    ACCOMPANIMENT_FILE,
+    VOCALS_16K_FILE,
+    VOCALS_FILE,
+    separate_vocals,
+)
+from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA, transcribe
+
+# Timings (elapsed, real-time factor) go to the run's metadata, not the table: a re-run must
+# write the same rows.
+STEMS_COLUMNS = [
+    "video_id", "has_audio", "backend", "model", "fallback", "stream_index", "audio_duration_s",
+    "sample_rate", "channels", "device", "vocals_path",
+    "accompaniment_path", "vocals_16k_path",
+]
+# The video_id column lives in the hive path, not in the Parquet file.
+WORDS_FILE_SCHEMA = WORDS_SCHEMA.remove(WORDS_SCHEMA.get_field_index("video_id"))
+SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("video_id"))
+
+
+@dg.asset(
+    partitions_def=videos,
+    deps=[source_video],
+    group_name="audio",
+    kinds={"demucs", "wav", "parquet"},
+    owners=["team:audio-data"],
+    tags={"stage": "audio"},
+    pool="models",
+)
+def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
+                audio_config: AudioStageConfig) -> dg.MaterializeResult:
+    """Demucs vocal stem (16 kHz mono for ASR, plus full-rate vocals and accompaniment) of the video's audio."""
+    root = store.root()
+    vid = context.partition_key
+    settings = audio_config.separation_settings()
+    stem_dir = root.rel("stems", vid)
+    with root.local_copy(source_rel(root, vid)) as local, root.atomic_dir(stem_dir) as tmp:
+        result = separate_vocals(local, tmp, settings)
+    names = {"vocals_path": VOCALS_FILE, "accompaniment_path": ACCOMPANIMENT_FILE, "vocals_16k_path": VOCALS_16K_FILE}
+    row = {
+        "video_id": vid, **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
+        **{k: (f"{stem_dir}/{name}" if result.has_audio else None) for k, name in names.items()},
+    }
+    row["fallback"] = result.fallback
+    df = pd.DataFrame([row], columns=STEMS_COLUMNS).astype({
+        "stream_index": "Int64", "fallback": "string", "vocals_path": "string",
+        "accompaniment_path": "string", "vocals_16k_path": "string",
+    })
+    root.write_table("stems", vid, df)
+    if result.fallback:
+        context.log.warning(f"no Demucs separation for {vid}: {result.fallback}")
+    if not result.has_audio:
+        context.log.info(f"{vid} has no audio stream: empty stems recorded")
+    meta = {k: v for k, v in result.metadata().items() if v is not None}
+    meta["folder"] = dg.MetadataValue.path(root.full(stem_dir))
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(
+    partitions_def=videos,
+    deps=[vocal_stems],
+    group_name="audio",
+    kinds={"whisperx", "parquet"},
+    owners=["team:audio-data"],
+    tags={"stage": "audio"},
+    pool="models",
+)
+def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
+                        audio_config: AudioStageConfig) -> dg.MaterializeResult:
+    """WhisperX transcript of the vocal stem with every word force-aligned, scored and (optionally) attributed to a speaker."""
+    root = store.root()
+    vid = context.partition_key
+    settings = audio_config.transcription_settings()
+    stems = root.read_table("stems", vid)
+    rel16 = stems["vocals_16k_path"].iloc[0] if len(stems) else None
+    # A video without audio has no stem: transcribing its source yields the explicit empty result.
+    rel = rel16 if isinstance(rel16, str) and rel16 else source_rel(root, vid)
+    with root.local_copy(rel) as local:
+        result = transcribe(local, settings)
+    words = result.words_frame(vid)
+    segments = result.segments_frame(vid)
+    root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
+    root.write_table("segments", vid, segments, schema=SEGMENTS_FILE_SCHEMA)
+    for note in result.notes:
+        context.log.info(note)
+    meta = {k: v for k, v in result.metadata().items() if v is not None and v != ""}
+    meta["mean_score"] = round(float(words["score"].mean()), 4) if len(words) else 0.0
+    meta["words_preview"] = md_table(words.drop(columns=["video_id"]), limit=15)
+    meta["segments_preview"] = md_table(segments.drop(columns=["video_id"]), limit=10)
+    return dg.MaterializeResult(metadata=meta)

@@ -1,0 +1,136 @@
+"""The audio stage as Dagster assets and as CLI commands, on the sample video (espeak speech over music)."""
+
+import json
+import subprocess
+import sys
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from dagster_project.definitions import ASSETS, CHECKS
+from dagster_project.defs.ingest.registry import register
+from dagster_project.defs.partitions import videos
+from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
+from video_assets.audio.metrics import matched_onset_errors
+from video_assets.catalog import connect
+from video_assets.sample import make_sample
+from video_assets.store import DataRoot
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return make_sample(tmp_path_factory.mktemp("sample") / "landing" / "sample.mp4")
+
+
+@pytest.fixture(scope="module")
+def materialized(sample, tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    store = StoreResource(data_root=str(data), landing_dir=str(sample.path.parent), settle_s=0.0)
+    vid = register(store.root(), sample.path).video_id
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(videos.name, [vid])
+    resources = {"store": store, "video_config": VideoStageConfig(),
+                 "audio_config": AudioStageConfig(allow_passthrough=True)}
+    per_video = [a for a in ASSETS if a.partitions_def is not None]
+    result = dg.materialize([*per_video, *CHECKS], partition_key=vid, instance=instance, resources=resources)
+    return store, vid, result
+
+
+def _materializations(result, key):
+    return [e.event_specific_data.materialization for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+            and e.event_specific_data.materialization.asset_key.to_user_string() == key]
+
+
+def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
+    store, vid, result = materialized
+    assert result.success
+    meta = _materializations(result, "aligned_transcripts")[0].metadata
+    assert meta["aligner"].value == "pocketsphinx"  # the default offline path, recorded
+    with connect(DataRoot(store.data_root)) as con:
+        words = con.execute("SELECT word, start, \"end\", score FROM words WHERE video_id = $v ORDER BY start",
+                            {"v": vid}).df()
+        segments = con.execute("SELECT * FROM segments WHERE video_id = $v", {"v": vid}).df()
+    assert len(words) >= 0.8 * len(sample.words)
+    assert words["score"].between(0, 1).all()
+    assert (words["end"] > words["start"]).all()
+    errors = np.abs(matched_onset_errors(sample.words, list(words.itertuples())))
+    # Measured on this sample: median 7 ms, 95 % within 50 ms (pocketsphinx on the passed-through mix).
+    assert len(errors) >= 0.8 * len(sample.words)
+    assert np.median(errors) < 0.03
+    assert np.mean(errors <= 0.05) > 0.85
+    assert segments["kept"].dtype == bool and set(segments["language"]) == {"en"}
+
+
+def test_clip_words_are_inside_their_clip_and_relative(materialized):
+    store, vid, _ = materialized
+    with connect(DataRoot(store.data_root)) as con:
+        rows = con.execute("""
+            SELECT cw.clip_id, cw.start_s, cw.end_s, c.duration_s, cw.word
+            FROM clip_words cw JOIN clips c USING (clip_id) WHERE cw.video_id = $v""", {"v": vid}).df()
+        total = con.execute("SELECT count(*) FROM words WHERE video_id = $v", {"v": vid}).fetchone()[0]
+    assert len(rows) > 10 and len(rows) <= total
+    assert (rows["start_s"] >= 0).all() and (rows["end_s"] <= rows["duration_s"] + 1e-6).all()
+    assert rows["clip_id"].nunique() >= 2
+
+
+def test_audio_checks_report_counts_and_warn_on_passthrough(materialized):
+    _, _, result = materialized
+    evals = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+             if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    low = evals["low_confidence_words"]
+    assert low.passed
+    assert low.metadata["words"].value > 30 and "dropped_segments" in low.metadata
+    assert evals["hallucinated_segments"].passed
+    fallback = evals["separation_fallback"]
+    assert not fallback.passed and fallback.severity == dg.AssetCheckSeverity.WARN
+    stems = _materializations(result, "vocal_stems")[0].metadata
+    assert stems["backend"].value == "passthrough" and "htdemucs" in stems["fallback"].value
+
+
+def test_separation_without_model_fails_naming_the_setting(sample, tmp_path):
+    store = StoreResource(data_root=str(tmp_path / "data"), landing_dir=str(sample.path.parent), settle_s=0.0)
+    vid = register(store.root(), sample.path).video_id
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(videos.name, [vid])
+    by_key = {a.key.to_user_string(): a for a in ASSETS}
+    res = dg.materialize([by_key["source_video"], by_key["vocal_stems"]], partition_key=vid, instance=instance,
+                         resources={"store": store, "audio_config": AudioStageConfig()}, raise_on_error=False)
+    assert not res.success
+    err = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error
+    text = err.message + (err.cause.message if err.cause else "")
+    assert "VIDEO_ASSETS_DEMUCS_MODEL" in text and "VIDEO_ASSETS_ALLOW_PASSTHROUGH" in text
+    assert not DataRoot(store.data_root).exists(f"stems/{vid}")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "video_assets.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_separate_and_transcribe_json(sample, tmp_path):
+    from tests.audio_support import tiny_demucs_repo
+
+    sep = _cli("separate", str(sample.path), "--out", str(tmp_path / "stems"), "--model", str(tiny_demucs_repo()),
+               "--json", "--quiet")
+    assert sep.returncode == 0, sep.stderr
+    stems = json.loads(sep.stdout)
+    assert stems["backend"] == "demucs" and stems["has_audio"]
+    assert (tmp_path / "stems" / "vocals_16k.wav").exists()
+
+    out = _cli("transcribe", str(sample.path), "--json", "--quiet")
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)  # stdout is exactly one JSON object (WhisperX logs go to stderr)
+    assert payload["language"] == "en" and payload["aligner"] == "pocketsphinx"
+    assert isinstance(payload["segments"], list)
+    word = payload["words"][0]
+    assert set(word) >= {"word", "start", "end", "score", "speaker"}
+    assert 0 <= word["score"] <= 1 and word["speaker"] is None
+
+
+def test_cli_separate_bad_input_names_file(tmp_path):
+    bad = tmp_path / "noise.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    out = _cli("separate", str(bad), "--out", str(tmp_path / "o"), "--allow-passthrough", "--json")
+    assert out.returncode == 2 and "noise.mp4" in out.stderr and out.stdout == ""
