@@ -12,21 +12,26 @@ from dagster_project.defs.catalog.assets import catalog
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.clips.checks import leaked_frames, lost_frames
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.jobs import catalog_job, video_job
+from dagster_project.defs.jobs import catalog_job, shards_job, tokenizer_job, tokens_job, video_job
 from dagster_project.defs.resources import default_resources
 from dagster_project.defs.scenes.assets import scene_table
 from dagster_project.defs.scenes.checks import short_scenes
 from dagster_project.defs.schedules import nightly_ingest
-from dagster_project.defs.sensors import landing_sensor
+from dagster_project.defs.sensors import landing_sensor, tokenizer_sensor
+from dagster_project.defs.shards.assets import training_shards
+from dagster_project.defs.tokens.assets import token_tensors, tokenizer_model
+from dagster_project.defs.tokens.checks import token_mismatch
 
-ASSETS = [source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts, catalog]
-CHECKS = [short_scenes, leaked_frames, lost_frames, separation_fallback, low_confidence_words, hallucinated_segments]
+ASSETS = [source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts, tokenizer_model,
+          token_tensors, training_shards, catalog]
+CHECKS = [short_scenes, leaked_frames, lost_frames, separation_fallback, low_confidence_words, hallucinated_segments,
+          token_mismatch]
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
-    jobs=[video_job, catalog_job],
-    sensors=[landing_sensor],
+    jobs=[video_job, tokenizer_job, tokens_job, shards_job, catalog_job],
+    sensors=[landing_sensor, tokenizer_sensor],
     schedules=[nightly_ingest],
     resources=default_resources(),
     executor=dg.multiprocess_executor,

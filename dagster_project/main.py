@@ -17,7 +17,13 @@ import dagster as dg
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
-from dagster_project.defs.resources import StoreResource, VideoStageConfig, audio_config_from_env
+from dagster_project.defs.resources import (
+    ShardStageConfig,
+    StoreResource,
+    TokenStageConfig,
+    VideoStageConfig,
+    audio_config_from_env,
+)
 from video_assets.errors import VideoAssetsError
 
 
@@ -56,23 +62,38 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get()
     if reg.video_id not in instance.get_dynamic_partitions(videos.name):
         instance.add_dynamic_partitions(videos.name, [reg.video_id])
-    resources = {"store": store, "video_config": VideoStageConfig(), "audio_config": audio_config_from_env()}
-    per_video = [a for a in ASSETS if a.partitions_def is not None]
-    result = dg.materialize([*per_video, *CHECKS], partition_key=reg.video_id, instance=instance,
-                            resources=resources, raise_on_error=False)
-    if not result.success:
-        print(f"the run for {video} failed; see the run {result.run_id} in the UI", file=sys.stderr)
-        return 1
-    catalog_assets = [a for a in ASSETS if a.partitions_def is None]
-    dg.materialize(catalog_assets, instance=instance, resources=resources)
+    resources = {"store": store, "video_config": VideoStageConfig(), "audio_config": audio_config_from_env(),
+                 "shard_config": ShardStageConfig(), "token_config": TokenStageConfig(checkpoint=os.environ.get("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", ""))}
+    by_group: dict[str, list] = {}
+    for a in ASSETS:
+        by_group.setdefault(a.group_names_by_key[a.key], []).append(a)
+    token_keys = {a.key for a in by_group["tokens"]}
+    # Per-video stages, then the tokenizer (trained on the catalog's clips), then the tokens.
+    steps = [
+        ([a for a in ASSETS if a.partitions_def is not None and a.key not in token_keys], reg.video_id),
+        (by_group["tokenizer"], None),
+        (by_group["tokens"], reg.video_id),
+        (by_group["training"], None),
+        (by_group["catalog"], None),
+    ]
+    events = []
+    for assets, partition in steps:
+        keys = {a.key for a in assets}
+        checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
+        result = dg.materialize([*assets, *checks], partition_key=partition, instance=instance,
+                                resources=resources, raise_on_error=False)
+        events += result.all_events
+        if not result.success:
+            print(f"the run for {video} failed; see the run {result.run_id} in the UI", file=sys.stderr)
+            return 1
 
-    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluations = [e.event_specific_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"\nvideo {video} -> partition {reg.video_id}")
-    for e in checks:
-        ev = e.event_specific_data
-        print(f"  check {ev.check_name:<14} {'passed' if ev.passed else 'FAILED'}")
+    for ev in evaluations:
+        verdict = "passed" if ev.passed else ("WARN" if ev.severity == dg.AssetCheckSeverity.WARN else "FAILED")
+        print(f"  check {ev.check_name:<22} {verdict}")
     print(f"outputs under {data_root}:")
-    for sub in ("videos", "tables", "clips", "catalog.duckdb"):
+    for sub in ("videos", "tables", "clips", "stems", "tokens", "models/tokenizer", "shards", "previews", "catalog.duckdb"):
         print(f"  {data_root / sub}")
     print("\nopen the UI:  DAGSTER_HOME=" + str(home) + " uv run dagster dev -w workspace.yaml  (http://127.0.0.1:3000)")
     return 0

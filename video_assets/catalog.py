@@ -58,6 +58,23 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "video_id": "VARCHAR", "segment": "BIGINT", "start": "DOUBLE", "end": "DOUBLE", "text": "VARCHAR",
         "speaker": "VARCHAR", "language": "VARCHAR", "kept": "BOOLEAN", "drop_reason": "VARCHAR",
     },
+    "tokens": {
+        "video_id": "VARCHAR", "clip_id": "VARCHAR", "path": "VARCHAR", "t": "BIGINT", "h": "BIGINT", "w": "BIGINT",
+        "frames": "BIGINT", "height": "BIGINT", "width": "BIGINT", "fps": "DOUBLE", "spatial_stride": "BIGINT",
+        "temporal_stride": "BIGINT", "bits": "BIGINT", "quantizer": "VARCHAR", "unique_codes": "BIGINT",
+        "checkpoint_hash": "VARCHAR",
+    },
+    "shards": {
+        "shard": "VARCHAR", "bucket": "VARCHAR", "width": "BIGINT", "height": "BIGINT", "aspect": "VARCHAR",
+        "frames_lo": "BIGINT", "frames_hi": "BIGINT", "n_samples": "BIGINT", "keys": "VARCHAR[]",
+        "bytes": "BIGINT", "sha256": "VARCHAR",
+    },
+    "shard_samples": {
+        "video_id": "VARCHAR", "clip_id": "VARCHAR", "shard": "VARCHAR", "bucket": "VARCHAR",
+        "position": "BIGINT", "bytes": "BIGINT", "frame_count": "BIGINT", "duration_s": "DOUBLE",
+        "has_tokens": "BOOLEAN", "n_words": "BIGINT",
+    },
+    "shard_exclusions": {"video_id": "VARCHAR", "clip_id": "VARCHAR", "reason": "VARCHAR", "detail": "VARCHAR"},
 }
 
 _SAFE_ROOT = re.compile(r"^[^'\x00]+$")
@@ -104,13 +121,18 @@ def _table_of(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
+def _has_rows(root: DataRoot, table: str) -> bool:
+    """Partitioned tables live in ``video_id=`` folders; unpartitioned ones in one ``part.parquet``."""
+    return bool(root.table_partitions(table)) or root.exists(root.rel("tables", table, "part.parquet"))
+
+
 def create_views(con: duckdb.DuckDBPyConnection, root: DataRoot) -> list[str]:
     """Create every view in ``sql/views``; a table without partitions gets an empty view."""
     _set_search_path(con, root)
     made = []
     for f in view_files():
         table = _table_of(f)
-        if table is not None and not root.table_partitions(table):
+        if table is not None and not _has_rows(root, table):
             if table in TABLE_COLUMNS:
                 con.execute(_empty_view_sql(table))
                 made.append(table)

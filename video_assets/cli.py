@@ -6,31 +6,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from video_assets.errors import VideoAssetsError
-
-
-def _progress_printer(label: str, enabled: bool) -> Callable[[int, int], None] | None:
-    """A progress bar on a terminal, plain lines otherwise; always on stderr."""
-    if not enabled:
-        return None
-    tty = sys.stderr.isatty()
-    last = [-1]
-
-    def show(done: int, total: int) -> None:
-        pct = int(100 * done / max(total, 1))
-        if tty:
-            bar = "#" * (pct // 4)
-            print(f"\r{label} [{bar:<25}] {done}/{total}", end="", file=sys.stderr, flush=True)
-            if done >= total:
-                print(file=sys.stderr)
-        elif pct // 10 != last[0] // 10 or done >= total:
-            print(f"{label}: {done}/{total} frames ({pct}%)", file=sys.stderr, flush=True)
-        last[0] = pct
-
-    return show
+from video_assets.progress import terminal_progress
 
 
 def _emit(args: argparse.Namespace, payload: dict, human: str) -> None:
@@ -60,10 +39,8 @@ def _detector_settings(args: argparse.Namespace):
 def cmd_scenes(args: argparse.Namespace) -> int:
     from video_assets.scenes import detect_scenes
 
-    result = detect_scenes(
-        args.file, mode=args.mode, detector=_detector_settings(args),
-        progress=_progress_printer("scenes", not args.quiet),
-    )
+    with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
+        result = detect_scenes(args.file, mode=args.mode, detector=_detector_settings(args), progress=progress)
     lines = [f"{len(result.scenes)} scenes ({result.mode}, {result.frames_decoded} frames decoded, {result.elapsed_s:.2f} s)"]
     lines += [f"  {s.index:4d}  {s.start_s:9.3f} - {s.end_s:9.3f} s  frames {s.start_frame}-{s.end_frame}" for s in result.scenes]
     _emit(args, result.to_json(), "\n".join(lines))
@@ -76,8 +53,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     from video_assets.scenes import detect_scenes
 
     index = build_index(args.file)
-    scenes = detect_scenes(args.file, mode=args.scene_mode, detector=_detector_settings(args), index=index,
-                           progress=_progress_printer("scenes", not args.quiet))
+    with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
+        scenes = detect_scenes(args.file, mode=args.scene_mode, detector=_detector_settings(args), index=index,
+                               progress=progress)
     clips = split_video(args.file, scenes.scenes, args.out,
                         settings=ClipSettings(mode=args.mode, min_duration_s=args.min_duration), index=index)
     payload = {"clips": [c.to_json() | {"scene_index": c.scene_index} for c in clips],
@@ -143,6 +121,65 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
         lines.append(f"  {seg.start:8.2f}-{seg.end:8.2f}  {seg.speaker or '':>10}  {seg.text}{mark}")
     _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_shards_verify(args: argparse.Namespace) -> int:
+    from video_assets.shards import verify_dir
+
+    result = verify_dir(args.dir)
+    status = "ok" if result.ok else f"{len(result.problems)} problems"
+    lines = [f"{result.root}: {result.shards} shards, {result.samples} samples, "
+             f"{result.bytes_read / 1e6:.1f} MB read in {result.elapsed_s:.2f} s: {status}"]
+    lines += [f"  {p}" for p in result.problems]
+    _emit(args, result.to_json(), "\n".join(lines))
+    return 0 if result.ok else 1
+
+
+def _checkpoint_arg(value: Path | None) -> Path:
+    from video_assets.errors import ConfigError
+
+    if value is None:
+        raise ConfigError("VIDEO_ASSETS_TOKENIZER_CHECKPOINT",
+                          "no tokenizer checkpoint given: pass --checkpoint PATH or set the variable")
+    return value
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from video_assets.tokens import encode_clip, write_tokens_safetensors
+
+    result = encode_clip(args.clip, _checkpoint_arg(args.checkpoint), device=args.device,
+                         max_frames=args.max_frames, keep_pixels=False)
+    payload = result.summary()
+    if args.out is not None:
+        write_tokens_safetensors(args.out, result.ids, result.metadata())
+        payload["path"] = str(args.out)
+    t, h, w = result.shape
+    _emit(args, payload, f"{args.clip}: tokens {t}x{h}x{w} ({result.bits}-bit ids, {result.unique_codes} distinct), "
+                         f"checkpoint {result.checkpoint_hash[:12]}" + (f" -> {args.out}" if args.out else ""))
+    return 0
+
+
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    from video_assets.errors import MediaError
+    from video_assets.progress import terminal_progress
+    from video_assets.tokens import TokenizerConfig, TrainSettings, train_tokenizer
+
+    clips = sorted(p for p in Path(args.clips).rglob("*") if p.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm"))
+    if not clips:
+        raise MediaError(args.clips, "holds no video clips (.mp4, .mkv, .mov, .webm)")
+    config = TokenizerConfig(quantizer=args.quantizer, bits=args.bits, group_bits=args.group_bits,
+                             spatial_stride=args.spatial_stride, temporal_stride=args.temporal_stride,
+                             channels=args.channels, resolution=args.resolution)
+    settings = TrainSettings(model=config, steps=args.steps, frames=args.frames, batch_size=args.batch_size,
+                             learning_rate=args.lr, seed=args.seed, device=args.device,
+                             max_frames_per_clip=max(64, args.frames))
+    with terminal_progress("training", "steps", total=args.steps, enabled=not args.quiet) as prog:
+        result = train_tokenizer(clips, settings, args.out, progress=lambda p: prog.update(p.step, p.steps))
+    summary = result.summary()
+    _emit(args, {**summary, "checkpoint": result.checkpoint_path},
+          f"{result.checkpoint_path}: {summary['quantizer']} {summary['bits']}-bit tokenizer, {summary['steps']} steps "
+          f"on {summary['clips_used']} clips in {summary['duration_s']} s, checkpoint {result.checkpoint_hash[:12]}")
     return 0
 
 
@@ -218,6 +255,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--low-run", type=int, default=3, help="consecutive low words that drop a segment")
     common(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("tokenize", help="token ids of one clip under a tokenizer checkpoint")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--checkpoint", type=Path, default=_env("VIDEO_ASSETS_TOKENIZER_CHECKPOINT"),
+                   help="tokenizer checkpoint (env VIDEO_ASSETS_TOKENIZER_CHECKPOINT)")
+    p.add_argument("--out", type=Path, default=None, help="also write the ids to this .safetensors file")
+    p.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
+    p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
+    common(p)
+    p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser("tokenizer", help="the video tokenizer")
+    tok_sub = p.add_subparsers(dest="tokenizer_command", required=True)
+    p = tok_sub.add_parser("train", help="train an LFQ (or VQ) tokenizer on a folder of clips")
+    p.add_argument("clips", type=Path, help="folder of clips (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
+    p.add_argument("--quantizer", choices=["lfq", "vq"], default="lfq")
+    p.add_argument("--bits", type=int, default=18)
+    p.add_argument("--group-bits", type=int, default=9)
+    p.add_argument("--spatial-stride", type=int, choices=[8, 16], default=8)
+    p.add_argument("--temporal-stride", type=int, choices=[1, 2, 4], default=4)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--resolution", type=int, default=32, help="short side in pixels (aspect ratio kept)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--frames", type=int, default=9, help="frames per training window (1 + k * temporal stride)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
+    common(p)
+    p.set_defaults(func=cmd_tokenizer_train)
+
+    p = sub.add_parser("shards", help="training shards")
+    shards_sub = p.add_subparsers(dest="shards_command", required=True)
+    p = shards_sub.add_parser("verify", help="re-read every shard against manifest.json (counts, hashes)")
+    p.add_argument("dir", type=Path, help="the shard root (holds manifest.json)")
+    common(p)
+    p.set_defaults(func=cmd_shards_verify)
 
     p = sub.add_parser("sample", help="generate the sample video (cuts, speech, music bed)")
     p.add_argument("--out", type=Path, default=Path("data/landing/sample.mp4"))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
+
+from video_assets.store import DataRoot
+from video_assets.visuals import png_markdown
 
 
 def md_table(df: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
@@ -13,3 +19,12 @@ def md_table(df: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     if len(df) > limit:
         text += f"\n\n_{len(df) - limit} more rows_"
     return dg.MetadataValue.md(text)
+
+
+def stored_image(root: DataRoot, rel: str, draw: Callable[[Path], object], alt: str) -> dg.MetadataValue:
+    """Draw a PNG with ``draw(path)``, store it at ``rel`` (atomically), and return Markdown
+    showing it inline (a JPEG copy when the PNG is over ~300 KB) with the stored path below."""
+    with root.atomic_file(rel) as tmp:
+        draw(tmp)
+        image = png_markdown(tmp, alt)
+    return dg.MetadataValue.md(f"{image}\n\n`{root.full(rel)}`")

@@ -108,6 +108,83 @@ class AudioStageConfig(dg.ConfigurableResource):
             raise ConfigError("audio_config", str(exc)) from None
 
 
+class TokenStageConfig(dg.ConfigurableResource):
+    """Settings of the tokenizer training and the token encoding (see docs/tokens.md).
+
+    The defaults are a small configuration that trains on a CPU in minutes; a GPU run
+    raises ``train_steps``, ``resolution`` and ``channels``.
+    """
+
+    checkpoint: str = ""
+    """A tokenizer checkpoint made elsewhere; when set, tokenizer_model records it and does not train."""
+    device: str = "auto"
+    bits: int = 18
+    group_bits: int = 9
+    spatial_stride: int = 8
+    temporal_stride: int = 4
+    channels: int = 16
+    resolution: int = 32
+    """Short side in pixels that frames are resized to (aspect ratio kept)."""
+    train_steps: int = 300
+    train_frames: int = 9
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    max_train_clips: int = 64
+    seed: int = 0
+    encode_max_frames: int = 0
+    """Encode at most this many frames of each clip (0: the whole clip)."""
+
+    def tokenizer_config(self):  # noqa: ANN201 - TokenizerConfig, imported lazily (torch)
+        from video_assets.tokens import TokenizerConfig
+
+        try:
+            return TokenizerConfig(bits=self.bits, group_bits=self.group_bits, spatial_stride=self.spatial_stride,
+                                   temporal_stride=self.temporal_stride, channels=self.channels,
+                                   resolution=self.resolution)
+        except ValueError as exc:
+            raise ConfigError("token_config", str(exc)) from None
+
+    def train_settings(self):  # noqa: ANN201 - TrainSettings, imported lazily (torch)
+        from video_assets.tokens import TrainSettings
+
+        try:
+            return TrainSettings(model=self.tokenizer_config(), steps=self.train_steps, frames=self.train_frames,
+                                 batch_size=self.batch_size, learning_rate=self.learning_rate, seed=self.seed,
+                                 device=self.device, max_clips=self.max_train_clips,
+                                 max_frames_per_clip=max(64, self.train_frames))
+        except ValueError as exc:
+            raise ConfigError("token_config", str(exc)) from None
+
+
+class ShardStageConfig(dg.ConfigurableResource):
+    """Shard packing and the exclusion rules (see docs/shards.md)."""
+
+    target_bytes: int = 1 << 30
+    frame_window: int = 0
+    min_clip_s: float = 3.0
+    max_leaked_frames: int = 0
+    require_tokens: bool = True
+    min_word_score: float = 0.4
+    max_low_word_share: float = 0.25
+    max_dropped_segments: int = 0
+    require_current_tokenizer: bool = True
+
+    def shard_settings(self):  # noqa: ANN201 - ShardSettings
+        from video_assets.shards import ShardSettings
+
+        return ShardSettings(target_bytes=self.target_bytes, frame_window=self.frame_window)
+
+    def rules(self, checkpoint_hash: str | None):  # noqa: ANN201 - ExclusionRules
+        from video_assets.shards import ExclusionRules
+
+        return ExclusionRules(
+            max_leaked_frames=self.max_leaked_frames, min_duration_s=self.min_clip_s,
+            require_tokens=self.require_tokens, min_word_score=self.min_word_score,
+            max_low_word_share=self.max_low_word_share, max_dropped_segments=self.max_dropped_segments,
+            checkpoint_hash=checkpoint_hash if self.require_current_tokenizer else None,
+        )
+
+
 def _env_str(name: str, default: str) -> str | dg.EnvVar:
     """``dg.EnvVar(name)`` when the variable is set (resolved at run time), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
@@ -150,4 +227,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         ),
         "video_config": VideoStageConfig(),
         "audio_config": audio_config_from_env(),
+        "shard_config": ShardStageConfig(),
+        "token_config": TokenStageConfig(
+            checkpoint=_env_str("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", ""),
+            device=_env_str("VIDEO_ASSETS_DEVICE", "auto"),
+        ),
     }

@@ -7,7 +7,7 @@ import time
 import dagster as dg
 
 from dagster_project.defs.ingest.registry import landing_candidates, register
-from dagster_project.defs.jobs import video_job
+from dagster_project.defs.jobs import tokens_job, video_job
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource
 from video_assets.errors import VideoAssetsError
@@ -69,3 +69,14 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
         dynamic_partitions_requests=[videos.build_add_request(new)] if new else [],
         cursor=json.dumps(state),
     )
+
+
+@dg.asset_sensor(asset_key=dg.AssetKey("tokenizer_model"), job=tokens_job, minimum_interval_seconds=60,
+                 description="When tokenizer_model materializes, re-tokenize every video with the new checkpoint.")
+def tokenizer_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # noqa: ANN201 - yields RunRequests
+    partitions = context.instance.get_dynamic_partitions(videos.name)
+    mat = asset_event.asset_materialization
+    checkpoint = mat.metadata.get("checkpoint_hash") if mat else None
+    tag = checkpoint.value[:12] if checkpoint is not None else str(asset_event.storage_id)
+    for vid in partitions:
+        yield dg.RunRequest(run_key=f"tokens-{vid}-{tag}", partition_key=vid)

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.ingest.assets import source_rel, source_video
-from dagster_project.defs.metadata import md_table
+from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import AudioStageConfig, StoreResource
 from video_assets.audio.separation import (
@@ -14,6 +14,7 @@ from video_assets.audio.separation import (
     separate_vocals,
 )
 from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA, transcribe
+from video_assets.visuals import confidence_plot, transcript_markdown
 
 # Timings (elapsed, real-time factor) go to the run's metadata, not the table: a re-run must
 # write the same rows.
@@ -96,4 +97,11 @@ def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
     meta["mean_score"] = round(float(words["score"].mean()), 4) if len(words) else 0.0
     meta["words_preview"] = md_table(words.drop(columns=["video_id"]), limit=15)
     meta["segments_preview"] = md_table(segments.drop(columns=["video_id"]), limit=10)
+    min_score = audio_config.min_word_score
+    meta["word_scores"] = stored_image(
+        root, root.rel("previews", vid, "word_scores.png"),
+        lambda out: confidence_plot(words, segments, out, min_score=min_score, title=vid),
+        f"word alignment scores of {vid}",
+    )
+    meta["transcript"] = dg.MetadataValue.md(transcript_markdown(words, segments, min_score=min_score))
     return dg.MaterializeResult(metadata=meta)

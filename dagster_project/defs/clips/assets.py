@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.ingest.assets import source_rel
-from dagster_project.defs.metadata import md_table
+from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
@@ -13,6 +13,7 @@ from video_assets.clips import split_video
 from video_assets.keyframes import build_index
 from video_assets.probe import probe
 from video_assets.scenes import Scene
+from video_assets.visuals import clip_boundary_strip
 
 
 @dg.asset(
@@ -39,6 +40,12 @@ def clips(context: dg.AssetExecutionContext, store: StoreResource, video_config:
         with root.atomic_dir(clip_dir) as tmp:
             result = split_video(local, scenes, tmp, settings=video_config.clip_settings(), index=index,
                                  clip_prefix=f"{vid}_", has_audio=has_audio)
+            # Drawn here, while the clip files are still local in `tmp` (any data root).
+            strip = stored_image(
+                root, root.rel("previews", vid, "clip_boundaries.png"),
+                lambda out: clip_boundary_strip(local, result, scenes, out, index=index),
+                f"frames around the cuts of {vid}",
+            )
     df = pd.DataFrame([{
         "video_id": vid, "clip_id": c.clip_id, "scene_index": c.scene_index,
         "path": f"{clip_dir}/{c.clip_id}.mp4",
@@ -60,4 +67,5 @@ def clips(context: dg.AssetExecutionContext, store: StoreResource, video_config:
         "clip_seconds": round(float(df["duration_s"].sum()), 3),
         "folder": dg.MetadataValue.path(root.full(clip_dir)),
         "preview": md_table(df[["clip_id", "scene_index", "start_s", "end_s", "method", "leaked_frames", "lost_frames"]]),
+        "cut_boundaries": strip,
     })

@@ -1,17 +1,17 @@
 """scene_table: two-level scene detection, one row per scene, short scenes flagged."""
 
 
-import time
-
 import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.ingest.assets import iframe_index, source_rel
-from dagster_project.defs.metadata import md_table
+from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from video_assets.keyframes import build_index
+from video_assets.progress import Progress
 from video_assets.scenes import detect_scenes
+from video_assets.visuals import contact_sheet
 
 
 @dg.asset(
@@ -29,18 +29,18 @@ def scene_table(
     root = store.root()
     vid = context.partition_key
     settings = video_config.detector_settings()
-    t0 = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        elapsed = time.monotonic() - t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else float("nan")
-        context.log.info(f"scene detection: {done}/{total} frames, {rate:.0f} frames/s, ~{left:.0f} s left")
-
     with root.local_copy(source_rel(root, vid)) as local:
         index = build_index(local)
-        result = detect_scenes(str(local), mode=video_config.scene_mode, detector=settings,  # type: ignore[arg-type]
-                               index=index, progress=progress)
+        with Progress(index.frame_count, "frames", "scene detection", sink=context.log.info,
+                      min_interval_s=10.0) as progress:
+            result = detect_scenes(str(local), mode=video_config.scene_mode, detector=settings,  # type: ignore[arg-type]
+                                   index=index, progress=progress)
+        sheet = stored_image(
+            root, root.rel("previews", vid, "contact_sheet.png"),
+            lambda out: contact_sheet(local, result.scenes, out, min_duration_s=video_config.min_clip_s,
+                                      index=index, title=vid),
+            f"scenes of {vid}",
+        )
     df = pd.DataFrame([{
         "video_id": vid, "scene_index": s.index, "start_frame": s.start_frame, "end_frame": s.end_frame,
         "start_s": round(s.start_s, 6), "end_s": round(s.end_s, 6), "duration_s": round(s.duration_s, 6),
@@ -56,4 +56,5 @@ def scene_table(
         "elapsed_s": round(result.elapsed_s, 3),
         "level1": dg.MetadataValue.json(result.level1),
         "preview": md_table(df.drop(columns=["video_id", "detector", "mode"])),
+        "contact_sheet": sheet,
     })

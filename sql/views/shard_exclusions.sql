@@ -1,0 +1,3 @@
+-- Why each clip was left out of the training shards: one row per (clip, reason).
+CREATE OR REPLACE VIEW shard_exclusions AS
+SELECT * FROM read_parquet('tables/shard_exclusions/*/*.parquet', hive_partitioning = true, union_by_name = true);
