@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from video_assets.errors import VideoAssetsError
+from video_assets.errors import MediaError
 from video_assets.store import TMP_PREFIX, DataRoot
 
 SHARD_FORMAT = "video-assets-shards"
@@ -102,18 +102,8 @@ SHARDS_SCHEMA = pa.schema(
 """Parquet schema of the unpartitioned ``shards`` table (the manifest)."""
 
 
-class ShardError(VideoAssetsError):
-    """A shard, its manifest or a sample's input file is missing or not what was expected.
-
-    Attributes:
-        path: The offending file.
-        problem: What is wrong with it, in words.
-    """
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+class ShardError(MediaError):
+    """A shard, its manifest or a sample's input file is missing or not what was expected (``path``, ``problem``)."""
 
 
 # -- settings -------------------------------------------------------------------------------

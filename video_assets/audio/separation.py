@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,7 @@ def separate_vocals(
     settings: SeparationSettings | None = None,
     *,
     separator: Separator | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SeparationResult:
     """Separate the voice of a video's audio into WAV stems in ``out_dir``.
 
@@ -211,6 +213,7 @@ def separate_vocals(
         settings: Model, device, chunking, stream choice and fallback policy.
         separator: An already loaded separator to use instead of loading one (it is not
             closed); for benchmarks and tests.
+        progress: Called with (seconds of audio separated, total seconds) after each block.
 
     Returns:
         The stems' paths and the facts to report (model, duration, real-time factor,
@@ -291,6 +294,8 @@ def separate_vocals(
                 a16 = a // unit * out_unit
                 b16 = a16 + (stop - start) * ASR_SAMPLE_RATE // rate
                 asr_w.write(low[a16:b16])
+                if progress is not None:
+                    progress(int(stop / rate), int(math.ceil(n / rate)))
     finally:
         if own:
             separator.close()

@@ -16,6 +16,7 @@ The result holds the ``words`` and ``segments`` tables' rows and the facts to re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -456,6 +457,7 @@ def transcribe(
     settings: TranscriptionSettings | None = None,
     *,
     diarizer: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TranscriptResult:
     """Transcribe and word-align the speech in ``audio_path`` (normally ``vocals_16k.wav``).
 
@@ -464,6 +466,8 @@ def transcribe(
         settings: Models, devices, aligner policy, diarization and quality thresholds.
         diarizer: A Diarizer to use instead of loading the configured pyannote pipeline
             (when ``settings.diarize``); it is not closed.
+        progress: Called with a line as each phase starts and ends (VAD + Whisper,
+            alignment, diarization), so a long transcription shows where it is.
 
     Returns:
         The transcript rows and the facts to report. A file without audio gives an empty
@@ -501,6 +505,8 @@ def transcribe(
     samples = audio.mono()
     if settings.diarize and diarizer is None:
         check_diarization_folder(settings)  # fail before spending minutes on ASR
+    say = progress or (lambda line: None)
+    say(f"VAD + Whisper ({ref.description}) on {audio.duration_s:.1f} s of audio")
 
     asr = run_asr(
         samples,
@@ -519,6 +525,8 @@ def transcribe(
     timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
     notes = list(asr.notes)
     choice = choose_aligner(asr.language, settings)
+    say(f"transcribed {len(asr.segments)} chunks in {asr.elapsed_s:.1f} s (language {asr.language}); "
+        f"aligning with {choice.name}")
 
     t1 = time.perf_counter()
     aligned: list[AlignedSegment] = []
@@ -540,6 +548,7 @@ def transcribe(
     else:
         notes.append("the VAD heard no speech: nothing to align")
     timings["align"] = time.perf_counter() - t1
+    say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
 
     diarization_model = None
     if settings.diarize:

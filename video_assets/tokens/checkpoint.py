@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
-from video_assets.errors import VideoAssetsError
+from video_assets.errors import MediaError
 from video_assets.tokens._safetensors import write_atomic
 from video_assets.tokens.config import TokenizerConfig
 from video_assets.tokens.model import VideoTokenizer
@@ -33,18 +33,8 @@ FORMAT = "video-assets-tokenizer"
 FORMAT_VERSION = 1
 
 
-class TokensError(VideoAssetsError):
-    """A checkpoint or token file is missing, corrupt, or not what was expected.
-
-    Attributes:
-        path: The offending file.
-        problem: What is wrong with it, in words.
-    """
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+class TokensError(MediaError):
+    """A checkpoint or token file is missing, corrupt, or not what was expected (``path``, ``problem``)."""
 
 
 class CheckpointError(TokensError):

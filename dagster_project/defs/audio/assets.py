@@ -14,6 +14,7 @@ from video_assets.audio.separation import (
     separate_vocals,
 )
 from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA, transcribe
+from video_assets.progress import Progress
 from video_assets.visuals import confidence_plot, transcript_markdown
 
 # Timings (elapsed, real-time factor) go to the run's metadata, not the table: a re-run must
@@ -44,8 +45,9 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     vid = context.partition_key
     settings = audio_config.separation_settings()
     stem_dir = root.rel("stems", vid)
-    with root.local_copy(source_rel(root, vid)) as local, root.atomic_dir(stem_dir) as tmp:
-        result = separate_vocals(local, tmp, settings)
+    with (root.local_copy(source_rel(root, vid)) as local, root.atomic_dir(stem_dir) as tmp,
+          Progress(None, "s of audio", "separation", sink=context.log.info, min_interval_s=15.0) as prog):
+        result = separate_vocals(local, tmp, settings, progress=prog)
     names = {"vocals_path": VOCALS_FILE, "accompaniment_path": ACCOMPANIMENT_FILE, "vocals_16k_path": VOCALS_16K_FILE}
     row = {
         "video_id": vid, **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
@@ -86,7 +88,7 @@ def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
     # A video without audio has no stem: transcribing its source yields the explicit empty result.
     rel = rel16 if isinstance(rel16, str) and rel16 else source_rel(root, vid)
     with root.local_copy(rel) as local:
-        result = transcribe(local, settings)
+        result = transcribe(local, settings, progress=lambda line: context.log.info(f"transcription: {line}"))
     words = result.words_frame(vid)
     segments = result.segments_frame(vid)
     root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
