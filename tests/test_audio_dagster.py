@@ -11,7 +11,12 @@ import pytest
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
-from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
+from dagster_project.defs.resources import (
+    AudioStageConfig,
+    StoreResource,
+    TokenStageConfig,
+    VideoStageConfig,
+)
 from video_assets.audio.metrics import matched_onset_errors
 from video_assets.catalog import connect
 from video_assets.sample import make_sample
@@ -31,7 +36,7 @@ def materialized(sample, tmp_path_factory):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
     resources = {"store": store, "video_config": VideoStageConfig(),
-                 "audio_config": AudioStageConfig(allow_passthrough=True)}
+                 "audio_config": AudioStageConfig(allow_passthrough=True), "token_config": TokenStageConfig()}
     per_video = [a for a in ASSETS if a.partitions_def is not None]
     result = dg.materialize([*per_video, *CHECKS], partition_key=vid, instance=instance, resources=resources)
     return store, vid, result

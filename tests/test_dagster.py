@@ -9,7 +9,13 @@ import pytest
 
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.partitions import videos
-from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
+from dagster_project.defs.resources import (
+    AudioStageConfig,
+    ShardStageConfig,
+    StoreResource,
+    TokenStageConfig,
+    VideoStageConfig,
+)
 from dagster_project.defs.sensors import landing_sensor
 from tests.audio_support import tiny_demucs_repo
 from video_assets.catalog import connect
@@ -49,7 +55,9 @@ def env(tmp_path, fixed_gop_video):
     store = StoreResource(data_root=str(tmp_path / "data"), landing_dir=str(landing), settle_s=0.0)
     # A randomly initialised HTDemucs saved as a local model folder: the real Demucs path runs.
     resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0),
-                 "audio_config": AudioStageConfig(demucs_model=str(tiny_demucs_repo()))}
+                 "audio_config": AudioStageConfig(demucs_model=str(tiny_demucs_repo())),
+                 "token_config": TokenStageConfig(channels=4, resolution=16, train_steps=2, train_frames=5),
+                 "shard_config": ShardStageConfig()}
     return store, resources, landing
 
 
