@@ -34,6 +34,11 @@ from video_assets.shards import (
 SMALL_BUCKET = "64x48_4-3_f16-31"
 WIDE_BUCKET = "96x48_2-1_f32-63"
 
+# Workers start from a clean forkserver, not a fork of this process: by the time these tests
+# run, the test process holds threads (torch, PyAV, CTranslate2) whose locks a fork can copy
+# in a locked state, which hung a worker in CI.
+WORKER_CONTEXT = "forkserver"
+
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
@@ -80,7 +85,7 @@ def test_single_process_yields_frames_tokens_words(shards):
 def test_two_workers_yield_each_sample_once_per_epoch(shards):
     out, _, samples = shards
     ds = ClipShardDataset(out, seed=3, shuffle_buffer=4, decode=DecodeSettings(max_frames=2))
-    loader = DataLoader(ds, batch_size=None, num_workers=2)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT)
     orders = []
     for epoch in range(2):
         ds.set_epoch(epoch)
@@ -97,7 +102,7 @@ def test_ranks_split_shards_and_workers_split_again(shards):
         ds = ClipShardDataset(
             out, rank=rank, world_size=2, seed=5, decode=DecodeSettings(max_frames=1)
         )
-        seen.append(keys_of(DataLoader(ds, batch_size=None, num_workers=2)))
+        seen.append(keys_of(DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT)))
     assert not set(seen[0]) & set(seen[1])
     assert Counter(seen[0] + seen[1]) == Counter(list(samples))
 
@@ -121,7 +126,7 @@ def test_bucket_filter(shards):
 def test_batches_come_from_one_bucket_with_one_shape(shards):
     out, _, samples = shards
     ds = ClipShardDataset(out, batch_size=3, trim_to_bucket=True, seed=2)
-    batches = list(DataLoader(ds, batch_size=None, num_workers=2))
+    batches = list(DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT))
     assert Counter(keys_of(batches)) == Counter(list(samples))
     for batch in batches:
         (bucket,) = set(batch["bucket"])

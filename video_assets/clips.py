@@ -13,6 +13,9 @@ re-encoding is asked for, the scene is re-encoded frame-exactly.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -151,9 +154,12 @@ def _run_reencode(src: Path, out: Path, index: KeyframeIndex, a: int, b: int, ha
     quarter = 0.25 / index.fps if index.fps > 0 else 0.001
     args = [
         *ffmpeg_base(),
-        "-ss", f"{max(0.0, t0 - quarter):.6f}", "-i", media_arg(src),
+        # -noautorotate: keep the coded orientation and the display matrix, as a stream copy does.
+        "-noautorotate", "-ss", f"{max(0.0, t0 - quarter):.6f}", "-i", media_arg(src),
         "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
         "-frames:v", str(b - a), "-t", f"{dur:.6f}", "-fps_mode", "passthrough",
+        # 4:2:0 needs even sizes: an odd width or height loses its last column or row.
+        "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
         "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
         "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", media_arg(out),
@@ -196,39 +202,53 @@ def split_video(
     if has_audio is None:
         has_audio = bool(probe(src).audio)
     clips: list[Clip] = []
-    for scene in scenes:
-        if scene.duration_s < settings.min_duration_s:
-            continue
-        clip_id = f"{clip_prefix}{scene.index:05d}"
-        out = out_dir / f"{clip_id}.mp4"
-        span = copy_span(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
-        method = "copy"
-        if span is not None and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s:
-            span = None  # the copy would lose too much of the scene
-        if span is not None:
-            a, b = span
-            _run_copy(src, out, index, a, b, has_audio)
-            try:
-                _verify_copy(index, out, a, b)
-            except VideoAssetsError:
-                span = None  # fall through to an exact re-encode
-        if span is None:
-            method = "reencode"
-            a, b = scene.start_frame, scene.end_frame
-            _run_reencode(src, out, index, a, b, has_audio, settings)
-            got = build_index(out)
-            if got.frame_count != b - a:
-                raise VideoAssetsError(
-                    f"re-encoding frames {a}..{b - 1} of {src} gave {got.frame_count} frames, expected {b - a}"
-                )
-        leaked = max(0, scene.start_frame - a) + max(0, b - scene.end_frame)
-        lost = (scene.end_frame - scene.start_frame) - (min(b, scene.end_frame) - max(a, scene.start_frame))
-        clips.append(
-            Clip(
-                clip_id=clip_id, path=str(out), scene_index=scene.index,
-                scene_start_frame=scene.start_frame, scene_end_frame=scene.end_frame,
-                start_frame=a, end_frame=b, start_s=index.frame_time(a), end_s=index.frame_time(b),
-                method=method, leaked_frames=leaked, lost_frames=lost, bytes=out.stat().st_size,
-            )
-        )
+    # Clips are written into a hidden folder and moved into out_dir only once all of them
+    # are done, so a failure (or a kill) leaves out_dir as it was.
+    stage = Path(tempfile.mkdtemp(prefix=".tmp-split-", dir=out_dir))
+    try:
+        for scene in scenes:
+            clip = _split_scene(src, scene, stage, out_dir, index, settings, clip_prefix, has_audio)
+            if clip is not None:
+                clips.append(clip)
+        for clip in clips:
+            os.replace(stage / Path(clip.path).name, clip.path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return clips
+
+
+def _split_scene(src: Path, scene: Scene, stage: Path, out_dir: Path, index: KeyframeIndex,
+                 settings: ClipSettings, clip_prefix: str, has_audio: bool) -> Clip | None:
+    """Cut one scene into ``stage``; the returned clip's path is its place in ``out_dir``."""
+    if scene.duration_s < settings.min_duration_s:
+        return None
+    clip_id = f"{clip_prefix}{scene.index:05d}"
+    out = stage / f"{clip_id}.mp4"
+    span = copy_span(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
+    method = "copy"
+    if span is not None and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s:
+        span = None  # the copy would lose too much of the scene
+    if span is not None:
+        a, b = span
+        _run_copy(src, out, index, a, b, has_audio)
+        try:
+            _verify_copy(index, out, a, b)
+        except VideoAssetsError:
+            span = None  # fall through to an exact re-encode
+    if span is None:
+        method = "reencode"
+        a, b = scene.start_frame, scene.end_frame
+        _run_reencode(src, out, index, a, b, has_audio, settings)
+        got = build_index(out)
+        if got.frame_count != b - a:
+            raise VideoAssetsError(
+                f"re-encoding frames {a}..{b - 1} of {src} gave {got.frame_count} frames, expected {b - a}"
+            )
+    leaked = max(0, scene.start_frame - a) + max(0, b - scene.end_frame)
+    lost = (scene.end_frame - scene.start_frame) - (min(b, scene.end_frame) - max(a, scene.start_frame))
+    return Clip(
+        clip_id=clip_id, path=str(out_dir / out.name), scene_index=scene.index,
+        scene_start_frame=scene.start_frame, scene_end_frame=scene.end_frame,
+        start_frame=a, end_frame=b, start_s=index.frame_time(a), end_s=index.frame_time(b),
+        method=method, leaked_frames=leaked, lost_frames=lost, bytes=out.stat().st_size,
+    )

@@ -43,7 +43,7 @@ def landing_candidates(landing_dir: str | Path) -> list[Path]:
                 continue
             try:
                 real = p.resolve(strict=True)
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                 continue
             if not real.is_relative_to(root) or not real.is_file():
                 continue
