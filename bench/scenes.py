@@ -1,0 +1,826 @@
+"""Benchmark: keyframe index, cascade scene detection and clip splitting on long videos.
+
+Side by side in one run, on generated 720p videos with cuts at known frames, one long-take
+(shots of 20-60 s, as in lectures, interviews, vlogs) and one fast-cut (shots of 1-6 s),
+each in two encodings (x264 scene-cut keyframes, and a fixed GOP of 250 with
+``-sc_threshold 0`` so cuts fall mid-GOP):
+
+- keyframe index (packet flags, no decoding) against a plain threaded full decode that reads
+  every frame's ``key_frame`` flag, the way a naive tool finds I-frames;
+- cascade scene detection against the full pass: time ratio, frames decoded, recall and
+  precision of cascade cuts against full-mode cuts and against the ground truth (cuts match
+  one-to-one within one frame);
+- stream-copy split against re-encoding every clip: time ratio, frames leaked across a cut,
+  frames lost, and how many clips the copy mode had to re-encode.
+
+Clips are cut from the ground-truth scenes, so leaked frames measure the splitter alone.
+Videos are generated once into the output folder and reused while their spec (a JSON
+sidecar) matches. Timings are wall clock on a shared machine; CPU time (this process and
+its ffmpeg children) is recorded next to each one as a check on noise from other load.
+Results go to ``bench/out/scenes.json``; a table is printed.
+
+    uv run --frozen python bench/scenes.py                            # 4 x 10 min at 720p
+    uv run --frozen python bench/scenes.py --minutes 1 --height 360   # a quick run
+    uv run --frozen python bench/scenes.py --size-ratio 3 --no-split \
+        --json bench/out/scenes_size_ratio3.json                      # try a level-1 setting
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from video_assets.clips import Clip, ClipSettings, SplitMode, split_video  # noqa: E402
+from video_assets.keyframes import KeyframeIndex, build_index, open_input  # noqa: E402
+from video_assets.scenes import (  # noqa: E402
+    CascadeSettings,
+    SceneResult,
+    detect_scenes,
+    scenes_from_cuts,
+)
+from video_assets.scenes.detect import Mode  # noqa: E402
+from video_assets.synth import Encoding, make_shots_video, random_shot_lengths  # noqa: E402
+from video_assets.tools import ffmpeg_base, media_arg, run_tool  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+PROFILES: dict[str, tuple[float, float]] = {"long-take": (20.0, 60.0), "fast-cut": (1.0, 6.0)}
+"""Shot length range in seconds of each footage profile."""
+ENCODINGS: tuple[Encoding, ...] = ("scenecut", "fixed_gop")
+PROFILE_SEEDS = {"long-take": 7, "fast-cut": 11}
+CUT_TOLERANCE = 1
+"""Frames a found cut may be off its reference cut and still match."""
+
+# Targets from the issue.
+INDEX_SPEEDUP_MIN = 100.0
+CASCADE_RECALL_MIN = 0.99
+LONG_TAKE_SPEEDUP_MIN = 3.0
+FAST_CUT_SLOWDOWN_MAX = 1.2
+SPLIT_SPEEDUP_MIN = 10.0
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Timing:
+    """Wall time and CPU time (this process, all threads, plus finished children)."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
+def _cpu_now() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@contextmanager
+def timed() -> Iterator[Timing]:
+    """Measure the block; the Timing is filled in when the block ends."""
+    t = Timing()
+    w0, c0 = time.perf_counter(), _cpu_now()
+    try:
+        yield t
+    finally:
+        t.wall_s = time.perf_counter() - w0
+        t.cpu_s = _cpu_now() - c0
+
+
+# --------------------------------------------------------------------------- cut matching
+
+
+@dataclass(frozen=True)
+class CutMatch:
+    """One-to-one matching of found cuts against reference cuts."""
+
+    matched: int
+    found: int
+    reference: int
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.reference if self.reference else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.found if self.found else 1.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "recall": self.recall, "precision": self.precision}
+
+
+def match_cuts(found: list[int], reference: list[int], tolerance: int = CUT_TOLERANCE) -> CutMatch:
+    """Match cuts one-to-one when they lie within ``tolerance`` frames of each other.
+
+    Both lists are sorted and walked together; with one tolerance for every pair this
+    greedy walk finds a maximum matching.
+    """
+    a, b = sorted(found), sorted(reference)
+    i = j = matched = 0
+    while i < len(a) and j < len(b):
+        if abs(a[i] - b[j]) <= tolerance:
+            matched += 1
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return CutMatch(matched=matched, found=len(a), reference=len(b))
+
+
+# --------------------------------------------------------------------------- videos
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything that determines one generated benchmark video.
+
+    Args:
+        profile: ``long-take`` or ``fast-cut``; picks the shot length range and the seed.
+        encoding: ``scenecut`` or ``fixed_gop`` (see :func:`video_assets.synth.make_shots_video`).
+        minutes: Duration.
+        height: Frame height; the width keeps 16:9.
+        fps: Frame rate.
+        gop: Keyframe interval (maximum for scenecut, exact for fixed_gop).
+        audio: ``wav`` (one cheap sine track muxed in), ``tone`` (synth's per-shot tone,
+            slow to render with many shots) or ``none``.
+        shot_range_s: Shot length range; None takes the profile's.
+    """
+
+    profile: str
+    encoding: Encoding
+    minutes: float = 10.0
+    height: int = 720
+    fps: int = 25
+    gop: int = 250
+    audio: str = "wav"
+    shot_range_s: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.audio not in ("wav", "tone", "none"):
+            raise ValueError(f"audio must be 'wav', 'tone' or 'none', got {self.audio!r}")
+        if not 0.0 < self.minutes <= 600.0:
+            raise ValueError(f"minutes must be in (0, 600], got {self.minutes}")
+        if not 64 <= self.height <= 2160:
+            raise ValueError(f"height must be in [64, 2160], got {self.height}")
+
+    @property
+    def width(self) -> int:
+        return round(self.height * 16 / 9 / 2) * 2
+
+    @property
+    def label(self) -> str:
+        return f"{self.profile}/{self.encoding}"
+
+    @property
+    def seed(self) -> int:
+        return PROFILE_SEEDS[self.profile]
+
+    @property
+    def stem(self) -> str:
+        return f"scenes_{self.profile}_{self.encoding}_{self.minutes:g}min_{self.height}p"
+
+    def shot_frames(self) -> list[int]:
+        lo, hi = self.shot_range_s or PROFILES[self.profile]
+        # Same seed for both encodings: the two files of a profile hold the same pictures.
+        return random_shot_lengths(self.minutes * 60.0, lo, hi, self.fps, seed=self.seed)
+
+    def to_json(self) -> dict:
+        lo, hi = self.shot_range_s or PROFILES[self.profile]
+        return {
+            "profile": self.profile,
+            "encoding": self.encoding,
+            "minutes": self.minutes,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "gop": self.gop,
+            "audio": self.audio,
+            "shot_range_s": [lo, hi],
+            "seed": self.seed,
+            "x264": {"preset": "veryfast", "crf": 23},
+        }
+
+
+@dataclass
+class PreparedVideo:
+    """A benchmark video on disk and its ground truth."""
+
+    spec: VideoSpec
+    path: Path
+    frame_count: int
+    cuts: list[int]
+    shot_frames: list[int]
+    generated_s: float
+    reused: bool
+
+
+def _sine_wav(out: Path, duration_s: float) -> Path:
+    """A mono 48 kHz beeping sine track: audio for the split to carry, cheap to render."""
+    tmp = out.with_name(out.stem + ".part.wav")
+    run_tool(
+        [
+            *ffmpeg_base(),
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=330:beep_factor=2:sample_rate=48000:duration={duration_s:.6f}",
+            "-ac",
+            "1",
+            "-c:a",
+            "pcm_s16le",
+            media_arg(tmp),
+        ],
+        timeout_s=120 + duration_s,
+        what=f"rendering {out}",
+    )
+    tmp.replace(out)
+    return out
+
+
+def prepare_video(spec: VideoSpec, out_dir: Path) -> PreparedVideo:
+    """Generate the video of ``spec`` into ``out_dir``, or reuse it if its sidecar matches."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{spec.stem}.mp4"
+    sidecar = path.with_suffix(".json")
+    if path.is_file() and sidecar.is_file():
+        meta = json.loads(sidecar.read_text())
+        if meta.get("spec") == spec.to_json():
+            return PreparedVideo(
+                spec,
+                path,
+                meta["frame_count"],
+                meta["cuts"],
+                meta["shot_frames"],
+                meta["generated_s"],
+                reused=True,
+            )
+    shots = spec.shot_frames()
+    total = sum(shots)
+    t0 = time.perf_counter()
+    wav = _sine_wav(out_dir / f"{spec.stem}.wav", total / spec.fps) if spec.audio == "wav" else None
+    audio: Literal["tone", "none"] | Path = wav or ("tone" if spec.audio == "tone" else "none")
+    tmp = path.with_name(path.stem + ".part.mp4")
+    video = make_shots_video(
+        tmp,
+        shots,
+        size=(spec.width, spec.height),
+        fps=spec.fps,
+        encoding=spec.encoding,
+        gop=spec.gop,
+        audio=audio,
+        seed=spec.seed,
+    )
+    generated = time.perf_counter() - t0
+    if wav is not None:
+        wav.unlink()
+    got = build_index(tmp).frame_count
+    if got != video.frame_count:
+        raise RuntimeError(f"{tmp} has {got} video frames, expected {video.frame_count}")
+    tmp.replace(path)
+    meta = {
+        "spec": spec.to_json(),
+        "frame_count": video.frame_count,
+        "cuts": video.cuts,
+        "shot_frames": shots,
+        "generated_s": generated,
+    }
+    sidecar.write_text(json.dumps(meta))
+    return PreparedVideo(spec, path, video.frame_count, video.cuts, shots, generated, reused=False)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def full_decode_keyframes(path: Path) -> tuple[list[int], int]:
+    """Decode every video frame (threaded) and list those flagged as keyframes.
+
+    The baseline a naive tool runs to find I-frames. Returns (keyframe numbers, frames).
+    """
+    keys: list[int] = []
+    n = 0
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = 0
+        for frame in container.decode(stream):
+            if frame.key_frame:
+                keys.append(n)
+            n += 1
+    return keys, n
+
+
+@dataclass
+class IndexResult:
+    """Keyframe index against a full decode."""
+
+    keyframes: int
+    index_s: float
+    """Median wall time of the runs."""
+    index_cpu_s: float
+    """Median CPU time of the runs."""
+    index_runs_s: list[float]
+    full_decode_s: float
+    full_decode_cpu_s: float
+    full_decode_frames: int
+    keyframes_agree: bool
+    """The full decode flagged exactly the index's keyframes."""
+
+    @property
+    def speedup(self) -> float:
+        return self.full_decode_s / self.index_s
+
+    @property
+    def cpu_speedup(self) -> float:
+        return self.full_decode_cpu_s / self.index_cpu_s if self.index_cpu_s else float("inf")
+
+
+def bench_index(path: Path, repeats: int) -> tuple[IndexResult, KeyframeIndex]:
+    """Time :func:`build_index` (median of ``repeats``) and one full decode."""
+    path.read_bytes()  # both read a warm page cache
+    runs: list[float] = []
+    cpu: list[float] = []
+    index = None
+    for _ in range(max(1, repeats)):
+        with timed() as t:
+            index = build_index(path)
+        runs.append(t.wall_s)
+        cpu.append(t.cpu_s)
+    assert index is not None
+    with timed() as t:
+        keys, frames = full_decode_keyframes(path)
+    return IndexResult(
+        keyframes=len(index.keyframe_frames),
+        index_s=statistics.median(runs),
+        index_cpu_s=statistics.median(cpu),
+        index_runs_s=runs,
+        full_decode_s=t.wall_s,
+        full_decode_cpu_s=t.cpu_s,
+        full_decode_frames=frames,
+        keyframes_agree=keys == [int(k) for k in index.keyframe_frames],
+    ), index
+
+
+@dataclass
+class DetectRun:
+    """One scene-detection run."""
+
+    mode: str
+    wall_s: float
+    cpu_s: float
+    frames_decoded: int
+    cuts: list[int]
+    level1: dict
+
+    @classmethod
+    def of(cls, result: SceneResult, t: Timing) -> DetectRun:
+        return cls(
+            result.mode, t.wall_s, t.cpu_s, result.frames_decoded, result.cuts, result.level1
+        )
+
+
+def bench_detect(path: Path, mode: Mode, cascade: CascadeSettings | None = None) -> DetectRun:
+    """Run :func:`detect_scenes` as a user would: it builds its own index, inside the timing."""
+    with timed() as t:
+        result = detect_scenes(str(path), mode=mode, cascade=cascade)
+    return DetectRun.of(result, t)
+
+
+@dataclass
+class SplitRun:
+    """One split of the ground-truth scenes into clips."""
+
+    mode: str
+    wall_s: float
+    cpu_s: float
+    clips: int
+    copied: int
+    reencoded: int
+    leaked_frames: int
+    """Frames outside their scene, as :func:`split_video` reports them."""
+    leaked_measured: int
+    """Frames outside their scene by this benchmark's own check of every written file."""
+    lost_frames: int
+    scene_frames: int
+    """Frames of the scenes that were cut (the denominator of ``lost_frames``)."""
+    bad_files: int
+    """Clips whose demuxed frame count (and, for copies, packet sizes) disagree with their claim."""
+    bytes: int
+
+
+def _check_clip(clip: Clip, index: KeyframeIndex, truth: list[tuple[int, int]]) -> tuple[bool, int]:
+    """Whether the written file holds what the clip claims, and its frames outside its shot."""
+    got = build_index(clip.path)
+    a, b = clip.start_frame, clip.end_frame
+    ok = got.frame_count == b - a
+    if ok and clip.method == "copy":
+        ok = bool((got.sizes == index.sizes[a:b]).all())
+    lo, hi = truth[clip.scene_index]
+    return ok, max(0, lo - a) + max(0, b - hi)
+
+
+def bench_split(
+    prepared: PreparedVideo, index: KeyframeIndex, mode: SplitMode, work: Path
+) -> SplitRun:
+    """Cut the ground-truth scenes with ``mode`` into a scratch folder and check the files."""
+    scenes = scenes_from_cuts(prepared.cuts, index)
+    truth = [(s.start_frame, s.end_frame) for s in scenes]
+    out = Path(tempfile.mkdtemp(prefix=f"clips-{mode}-", dir=work))
+    try:
+        with timed() as t:
+            clips = split_video(
+                prepared.path,
+                scenes,
+                out,
+                settings=ClipSettings(mode=mode),
+                index=index,
+            )
+        checks = [_check_clip(c, index, truth) for c in clips]
+        return SplitRun(
+            mode=mode,
+            wall_s=t.wall_s,
+            cpu_s=t.cpu_s,
+            clips=len(clips),
+            copied=sum(c.method == "copy" for c in clips),
+            reencoded=sum(c.method == "reencode" for c in clips),
+            leaked_frames=sum(c.leaked_frames for c in clips),
+            leaked_measured=sum(leak for _, leak in checks),
+            lost_frames=sum(c.lost_frames for c in clips),
+            scene_frames=sum(c.scene_end_frame - c.scene_start_frame for c in clips),
+            bad_files=sum(not ok for ok, _ in checks),
+            bytes=sum(c.bytes for c in clips),
+        )
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+@dataclass
+class Target:
+    """One target of the issue, checked on one video."""
+
+    name: str
+    video: str
+    value: float
+    op: str
+    threshold: float
+    passed: bool
+
+
+@dataclass
+class VideoResult:
+    """Every measurement on one video."""
+
+    spec: dict
+    label: str
+    path: str
+    frames: int
+    cuts: int
+    cuts_on_keyframes: int
+    """Ground-truth cuts whose first frame is a keyframe."""
+    generated_s: float
+    reused: bool
+    load_before: list[float]
+    index: IndexResult
+    full: DetectRun
+    cascade: DetectRun
+    cascade_vs_full: CutMatch
+    cascade_vs_truth: CutMatch
+    full_vs_truth: CutMatch
+    copy: SplitRun | None
+    """None when the split comparison was skipped (as are ``reencode`` and its targets)."""
+    reencode: SplitRun | None
+    load_after: list[float] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+    @property
+    def cascade_speedup(self) -> float:
+        return self.full.wall_s / self.cascade.wall_s
+
+    @property
+    def cascade_cpu_speedup(self) -> float:
+        return self.full.cpu_s / self.cascade.cpu_s if self.cascade.cpu_s else float("inf")
+
+    @property
+    def decoded_ratio(self) -> float:
+        return self.cascade.frames_decoded / self.full.frames_decoded
+
+    @property
+    def split_speedup(self) -> float:
+        if self.copy is None or self.reencode is None:
+            return float("nan")
+        return self.reencode.wall_s / self.copy.wall_s
+
+    @property
+    def split_cpu_speedup(self) -> float:
+        if self.copy is None or self.reencode is None or not self.copy.cpu_s:
+            return float("nan")
+        return self.reencode.cpu_s / self.copy.cpu_s
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        for name in ("cascade_vs_full", "cascade_vs_truth", "full_vs_truth"):
+            d[name] = getattr(self, name).to_json()
+        d["index"]["speedup"] = self.index.speedup
+        d["index"]["cpu_speedup"] = self.index.cpu_speedup
+        d["cascade_speedup"] = self.cascade_speedup
+        d["cascade_cpu_speedup"] = self.cascade_cpu_speedup
+        d["cascade_slowdown"] = 1.0 / self.cascade_speedup
+        d["decoded_ratio"] = self.decoded_ratio
+        split = self.copy is not None
+        d["split_speedup"] = self.split_speedup if split else None
+        d["split_cpu_speedup"] = self.split_cpu_speedup if split else None
+        return d
+
+
+def evaluate_targets(r: VideoResult) -> list[Target]:
+    """The issue's targets that apply to this video."""
+
+    def t(name: str, value: float, op: str, threshold: float) -> Target:
+        ok = value >= threshold if op == ">=" else value <= threshold
+        return Target(name, r.label, value, op, threshold, ok)
+
+    out = [
+        t("index speedup (full decode / index)", r.index.speedup, ">=", INDEX_SPEEDUP_MIN),
+        t("cascade recall vs full", r.cascade_vs_full.recall, ">=", CASCADE_RECALL_MIN),
+    ]
+    profile = r.spec["profile"]
+    if profile == "long-take":
+        out.append(
+            t("cascade speedup (full / cascade)", r.cascade_speedup, ">=", LONG_TAKE_SPEEDUP_MIN)
+        )
+    elif profile == "fast-cut":
+        out.append(
+            t(
+                "cascade slowdown (cascade / full)",
+                1.0 / r.cascade_speedup,
+                "<=",
+                FAST_CUT_SLOWDOWN_MAX,
+            )
+        )
+    if r.copy is not None:
+        leaked = max(r.copy.leaked_frames, r.copy.leaked_measured)
+        out += [
+            t("split speedup (re-encode / copy)", r.split_speedup, ">=", SPLIT_SPEEDUP_MIN),
+            t("leaked frames (copy)", float(leaked), "<=", 0.0),
+        ]
+    return out
+
+
+def bench_video(
+    prepared: PreparedVideo,
+    *,
+    repeats: int = 5,
+    cascade_settings: CascadeSettings | None = None,
+    split: bool = True,
+    work: Path | None = None,
+    say: Callable[[str], None] = log,
+) -> VideoResult:
+    """Run every comparison on one prepared video.
+
+    Args:
+        prepared: The video and its ground truth.
+        repeats: Index timings to take the median of.
+        cascade_settings: Level-1 settings of the cascade; None takes the library's defaults.
+        split: Whether to compare stream copy with re-encoding (the slow part).
+        work: Scratch folder for clips (default: the video's folder).
+        say: Progress messages.
+    """
+    label = prepared.spec.label
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    say(f"{label}: index x{repeats} and full decode")
+    index_result, index = bench_index(prepared.path, repeats)
+    say(
+        f"{label}: index {index_result.index_s:.3f} s, full decode {index_result.full_decode_s:.1f} s; detect full"
+    )
+    full = bench_detect(prepared.path, "full")
+    say(f"{label}: full {full.wall_s:.1f} s; detect cascade")
+    cascade = bench_detect(prepared.path, "cascade", cascade_settings)
+    say(f"{label}: cascade {cascade.wall_s:.1f} s ({cascade.mode})")
+    copy = reencode = None
+    if split:
+        work = work or prepared.path.parent
+        copy = bench_split(prepared, index, "copy", work)
+        say(f"{label}: split copy {copy.wall_s:.1f} s")
+        reencode = bench_split(prepared, index, "reencode", work)
+        say(f"{label}: split re-encode {reencode.wall_s:.1f} s")
+    result = VideoResult(
+        spec=prepared.spec.to_json(),
+        label=label,
+        path=str(prepared.path),
+        frames=prepared.frame_count,
+        cuts=len(prepared.cuts),
+        cuts_on_keyframes=int(index.is_key[prepared.cuts].sum()) if prepared.cuts else 0,
+        generated_s=prepared.generated_s,
+        reused=prepared.reused,
+        load_before=load_before,
+        index=index_result,
+        full=full,
+        cascade=cascade,
+        cascade_vs_full=match_cuts(cascade.cuts, full.cuts),
+        cascade_vs_truth=match_cuts(cascade.cuts, prepared.cuts),
+        full_vs_truth=match_cuts(full.cuts, prepared.cuts),
+        copy=copy,
+        reencode=reencode,
+        load_after=[round(x, 2) for x in os.getloadavg()],
+    )
+    result.targets = evaluate_targets(result)
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _rp(m: CutMatch) -> str:
+    return f"{m.recall:.3f}/{m.precision:.3f}"
+
+
+ROWS: list[tuple[str, Callable[[VideoResult], str]]] = [
+    ("frames", lambda r: f"{r.frames}"),
+    ("cuts (truth)", lambda r: f"{r.cuts}"),
+    ("keyframes", lambda r: f"{r.index.keyframes}"),
+    ("cuts on keyframes", lambda r: f"{r.cuts_on_keyframes}"),
+    ("index_s (median)", lambda r: f"{r.index.index_s:.3f}"),
+    ("full_decode_s", lambda r: f"{r.index.full_decode_s:.1f}"),
+    ("index_speedup", lambda r: f"{r.index.speedup:.0f}x"),
+    ("  (cpu time)", lambda r: f"{r.index.cpu_speedup:.0f}x"),
+    ("keyframes agree", lambda r: "yes" if r.index.keyframes_agree else "NO"),
+    ("full_s", lambda r: f"{r.full.wall_s:.1f}"),
+    ("cascade_s", lambda r: f"{r.cascade.wall_s:.1f}"),
+    ("cascade_mode", lambda r: r.cascade.mode),
+    (
+        "marked GOPs",
+        lambda r: f"{r.cascade.level1.get('marked_gops', '-')}/{r.cascade.level1.get('gops', '-')}",
+    ),
+    (
+        "marked coverage",
+        lambda r: f"{r.cascade.level1['coverage']:.1%}" if "coverage" in r.cascade.level1 else "-",
+    ),
+    ("cascade_speedup", lambda r: f"{r.cascade_speedup:.2f}x"),
+    ("  (cpu time)", lambda r: f"{r.cascade_cpu_speedup:.2f}x"),
+    ("frames_decoded full", lambda r: f"{r.full.frames_decoded}"),
+    ("frames_decoded cascade", lambda r: f"{r.cascade.frames_decoded}"),
+    ("decoded ratio c/f", lambda r: f"{r.decoded_ratio:.3f}"),
+    ("cascade vs full R/P", lambda r: _rp(r.cascade_vs_full)),
+    ("cascade vs truth R/P", lambda r: _rp(r.cascade_vs_truth)),
+    ("full vs truth R/P", lambda r: _rp(r.full_vs_truth)),
+]
+SPLIT_ROWS: list[tuple[str, Callable[[SplitRun, SplitRun], str]]] = [
+    ("clips", lambda c, e: f"{c.clips}"),
+    ("copy: copied/re-enc.", lambda c, e: f"{c.copied}/{c.reencoded}"),
+    ("copy_s", lambda c, e: f"{c.wall_s:.1f}"),
+    ("reencode_s", lambda c, e: f"{e.wall_s:.1f}"),
+    ("split_speedup", lambda c, e: f"{e.wall_s / c.wall_s:.1f}x"),
+    ("  (cpu time)", lambda c, e: f"{e.cpu_s / max(c.cpu_s, 1e-9):.1f}x"),
+    ("leaked (copy)", lambda c, e: f"{c.leaked_frames}/{c.leaked_measured}"),
+    ("lost (copy)", lambda c, e: f"{c.lost_frames} ({c.lost_frames / max(c.scene_frames, 1):.1%})"),
+    ("leaked (re-encode)", lambda c, e: f"{e.leaked_frames}/{e.leaked_measured}"),
+    ("bad clip files c/r", lambda c, e: f"{c.bad_files}/{e.bad_files}"),
+]
+
+
+def format_table(results: list[VideoResult]) -> str:
+    """A fixed-width table: one row per measurement, one column per video, then the targets."""
+    w0, w = 24, 22
+    lines = [f"{'':<{w0}}" + "".join(f"{r.label:>{w}}" for r in results)]
+    lines.append("-" * len(lines[0]))
+    for name, get in ROWS:
+        lines.append(f"{name:<{w0}}" + "".join(f"{get(r):>{w}}" for r in results))
+    for name, split_get in SPLIT_ROWS:
+        cells = [split_get(r.copy, r.reencode) if r.copy and r.reencode else "-" for r in results]
+        lines.append(f"{name:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
+    load = [f"{r.load_before[0]:.1f}/{r.load_after[0]:.1f}" for r in results]
+    lines.append(f"{'load avg before/after':<{w0}}" + "".join(f"{c:>{w}}" for c in load))
+    lines.append("")
+    lines.append(
+        "R/P: recall/precision, cuts matched one-to-one within "
+        f"{CUT_TOLERANCE} frame; leaked: reported/measured on the written files."
+    )
+    lines.append("")
+    lines.append(f"{'target':<38}{'video':<22}{'value':>10}  {'needs':<10}{'result':>7}")
+    lines.append("-" * 89)
+    for r in results:
+        for t in r.targets:
+            lines.append(
+                f"{t.name:<38}{t.video:<22}{t.value:>10.3f}  {t.op + ' ' + format(t.threshold, 'g'):<10}"
+                f"{'PASS' if t.passed else 'FAIL':>7}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="duration of each video (default 10)"
+    )
+    parser.add_argument("--height", type=int, default=720, help="frame height, 16:9 (default 720)")
+    parser.add_argument("--only", choices=sorted(PROFILES), help="one footage profile only")
+    parser.add_argument("--encoding", choices=ENCODINGS, help="one encoding only")
+    parser.add_argument(
+        "--audio",
+        choices=["wav", "tone", "none"],
+        default="wav",
+        help="audio track of the videos (default: a cheap sine WAV muxed in)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="index timings to take the median of"
+    )
+    parser.add_argument(
+        "--size-ratio",
+        type=float,
+        default=None,
+        help="cascade level-1 packet-size jump ratio (default: the library's CascadeSettings)",
+    )
+    parser.add_argument(
+        "--no-split", action="store_true", help="skip the stream copy vs re-encode comparison"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="folder for the videos (default bench/out)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="result file (default <out>/scenes.json)"
+    )
+    args = parser.parse_args(argv)
+    json_path = args.json or args.out / "scenes.json"
+    cascade = (
+        CascadeSettings()
+        if args.size_ratio is None
+        else CascadeSettings(size_ratio=args.size_ratio)
+    )
+
+    profiles = [args.only] if args.only else list(PROFILES)
+    encodings = [args.encoding] if args.encoding else list(ENCODINGS)
+    specs = [
+        VideoSpec(p, e, minutes=args.minutes, height=args.height, audio=args.audio)
+        for p in profiles
+        for e in encodings
+    ]
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    t0 = time.perf_counter()
+    results: list[VideoResult] = []
+    for spec in specs:
+        log(f"{spec.label}: preparing {spec.stem}")
+        prepared = prepare_video(spec, args.out)
+        log(
+            f"{spec.label}: {'reused' if prepared.reused else 'generated'} {prepared.path.name} "
+            f"({prepared.frame_count} frames, {len(prepared.cuts)} cuts, generated in {prepared.generated_s:.0f} s)"
+        )
+        results.append(
+            bench_video(
+                prepared, repeats=args.repeats, cascade_settings=cascade, split=not args.no_split
+            )
+        )
+
+    targets = [t for r in results for t in r.targets]
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+        },
+        "started": started,
+        "elapsed_s": time.perf_counter() - t0,
+        "note": "wall-clock timings on a machine shared with other jobs; cpu_s counts this process "
+        "(all threads) and its finished ffmpeg children",
+        "cut_tolerance_frames": CUT_TOLERANCE,
+        "cascade_settings": asdict(cascade),
+        "split_scenes": "ground truth",
+        "videos": [r.to_json() for r in results],
+        "targets": [asdict(t) for t in targets],
+        "all_passed": all(t.passed for t in targets),
+    }
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2))
+    print(f"cascade level 1: {asdict(cascade)}")
+    print(format_table(results))
+    print(f"\nwrote {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
