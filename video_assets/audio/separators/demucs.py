@@ -18,6 +18,7 @@ When none holds the model, :class:`ModelUnavailable` says where it looked.
 from __future__ import annotations
 
 import gc
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -262,6 +263,10 @@ class DemucsSeparator(Separator):
         mean, std = ref.mean(), ref.std() + 1e-8
         state = random.getstate()
         random.seed(self.seed)  # apply_model draws its shifts from the global generator
+        # The same thread count on every call: other libraries in the process (CTranslate2's
+        # OpenMP) may change it, and float sums in another order give other bits.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count() or 1)
         try:
             with torch.inference_mode():
                 out = apply_model(
@@ -277,6 +282,7 @@ class DemucsSeparator(Separator):
                 )
         finally:
             random.setstate(state)
+            torch.set_num_threads(threads)
         sources = (out[0] * std + mean).cpu().numpy()
         v = self.sources.index(VOCALS)
         vocals = sources[v]
