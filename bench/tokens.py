@@ -15,8 +15,12 @@ Clips are made here with ffmpeg lavfi sources (testsrc2, mandelbrot, cellauto,
 gradients, life, scrolling SMPTE bars) in several aspect ratios, with hue shifts and
 motion. Results go to ``bench/out/tokens.json`` (plus training plots); a table is printed.
 
-    uv run python bench/tokens.py            # the default CPU configuration (~8.5 min on 2 cores)
+    uv run python bench/tokens.py            # the default CPU configuration (~11 min on 2 idle cores)
     uv run python bench/tokens.py --quick    # a smoke run (~1 min)
+
+Training: 800 AdamW steps per tokenizer (betas 0.5/0.9), peak learning rate 3e-4 after
+50 warm-up steps, cosine decay to 3e-5; the lfq_entropy variant uses an entropy weight
+of 0.05. docs/tokens.md explains these choices with measurements.
 """
 
 from __future__ import annotations
@@ -146,9 +150,9 @@ def make_clip(path: Path, graph: str, width: int, height: int, frames: int) -> N
     tmp.replace(path)
 
 
-def variants(base: TokenizerConfig) -> dict[str, TokenizerConfig]:
+def variants(base: TokenizerConfig, entropy_weight: float) -> dict[str, TokenizerConfig]:
     return {
-        "lfq_entropy": replace(base, quantizer="lfq", entropy_weight=0.1),
+        "lfq_entropy": replace(base, quantizer="lfq", entropy_weight=entropy_weight),
         "lfq_no_entropy": replace(base, quantizer="lfq", entropy_weight=0.0),
         "vq_16k": replace(base, quantizer="vq", vq_codebook_size=2**14, vq_dim=base.bits),
     }
@@ -221,14 +225,17 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=9)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--final-lr-ratio", type=float, default=0.1)
+    ap.add_argument("--entropy-weight", type=float, default=0.05, help="of the lfq_entropy variant")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--heldout-frames", type=int, default=49)
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
     ap.add_argument("--out", type=Path, default=OUT / "tokens.json")
     args = ap.parse_args()
-    steps = args.steps or (10 if args.quick else 600)
+    steps = args.steps or (10 if args.quick else 800)
 
     torch.set_num_threads(args.threads)
     clip_dir = OUT / "tokens_clips"
@@ -258,14 +265,15 @@ def main() -> None:
         resolution=args.resolution,
     )
     results: dict[str, dict] = {}
-    for name, config in variants(base).items():
+    for name, config in variants(base, args.entropy_weight).items():
         settings = TrainSettings(
             model=config,
             steps=steps,
             frames=args.frames,
             batch_size=args.batch,
             learning_rate=args.lr,
-            warmup_steps=min(20, steps),
+            warmup_steps=min(args.warmup, steps),
+            final_lr_ratio=args.final_lr_ratio,
             seed=0,
             device=args.device,
             max_frames_per_clip=clip_frames,
@@ -320,6 +328,9 @@ def main() -> None:
             "train_frames": args.frames,
             "batch": args.batch,
             "learning_rate": args.lr,
+            "warmup_steps": min(args.warmup, steps),
+            "final_lr_ratio": args.final_lr_ratio,
+            "lfq_entropy_weight": args.entropy_weight,
             "train_clips": len(train),
             "heldout_clips": len(held),
             "heldout_frames_per_clip": args.heldout_frames,

@@ -128,7 +128,7 @@ class TokenStageConfig(dg.ConfigurableResource):
     train_steps: int = 300
     train_frames: int = 9
     batch_size: int = 4
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
     max_train_clips: int = 64
     seed: int = 0
     encode_max_frames: int = 0

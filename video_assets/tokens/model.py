@@ -5,7 +5,13 @@ Layout conventions:
 - Video tensors are ``(B, 3, T, H, W)`` floats in ``[-1, 1]``.
 - Every temporal convolution is causal: it pads the past (by repeating the first frame)
   and never the future, so latent frame ``j`` depends only on input frames ``<= j * s``
-  (``s`` = temporal stride). Normalisation is per frame for the same reason.
+  (``s`` = temporal stride).
+- No normalisation layers. Each residual branch starts at zero (the block starts as the
+  identity, as in Fixup and SkipInit) and every down- and upsampling has a
+  parameter-free shortcut (average pooling, nearest-neighbour repeat, as in DC-AE), so
+  the untrained network already passes each token cell's mean colour towards the
+  output. With per-frame GroupNorm instead, the benchmark's decoders stayed below a
+  clip's mean colour (docs/tokens.md).
 - The first frame is coded on its own: ``T`` frames give ``T' = 1 + ceil((T - 1) / s)``
   latent frames; a tail shorter than ``s`` is padded by repeating the last frame.
   The decoder inverts this: ``T'`` latent frames give ``1 + s * (T' - 1)`` frames.
@@ -61,6 +67,11 @@ class CausalConv3d(nn.Module):
         self.stream: _StreamState | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = self._with_past(x)
+        return self.conv(seq)
+
+    def _with_past(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` preceded by the past frames the convolution needs (updates the stream state)."""
         state = self.stream
         if state is None or state.seen == 0:
             pad = x[:, :, :1].expand(-1, -1, self.kt - 1, -1, -1)
@@ -75,12 +86,42 @@ class CausalConv3d(nn.Module):
                 f"causal conv got {x.shape[2]} new frames, fewer than its stride; "
                 "stream chunks must be multiples of the temporal stride"
             )
-        out = self.conv(seq)
         if state is not None:
             state.seen += x.shape[2]
             new_start = self.st * math.ceil(state.seen / self.st) - (self.kt - 1)
             state.tail = seq[:, :, new_start - seq_start :].detach()
             state.tail_start = new_start
+        return seq
+
+
+class Downsample(CausalConv3d):
+    """A strided causal convolution (spatial 2x, temporal 1x or 2x) plus a shortcut.
+
+    The shortcut is parameter-free: output frame ``j`` adds the 2x2 average pool of the
+    newest input frame its convolution window sees (so it stays causal, and chunked
+    streaming gives the same result). Channels are repeated or averaged in groups when
+    the widths differ by a whole factor; otherwise there is no shortcut.
+    """
+
+    def __init__(self, cin: int, cout: int, temporal: bool):
+        super().__init__(cin, cout, stride=(2 if temporal else 1, 2, 2))
+        self.cin, self.cout = cin, cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = self._with_past(x)
+        out = self.conv(seq)
+        newest = seq[:, :, self.kt - 1 :: self.st]
+        b, c, t, h, w = newest.shape
+        pooled = F.avg_pool2d(newest.transpose(1, 2).reshape(b * t, c, h, w), 2)
+        pooled = pooled.reshape(b, t, c, h // 2, w // 2).transpose(1, 2)
+        if self.cout == self.cin:
+            return out + pooled
+        if self.cout % self.cin == 0:
+            return out + pooled.repeat_interleave(self.cout // self.cin, dim=1)
+        if self.cin % self.cout == 0:
+            return out + pooled.reshape(
+                b, self.cout, self.cin // self.cout, t, *out.shape[3:]
+            ).mean(2)
         return out
 
 
@@ -106,37 +147,24 @@ class TemporalUpsample(nn.Module):
         return x[:, :, self.factor - 1 :] if first else x
 
 
-class FrameGroupNorm(nn.GroupNorm):
-    """GroupNorm over each frame separately, so statistics never mix past and future.
+class ResBlock(nn.Module):
+    """``skip(x) + conv2(silu(conv1(silu(x))))``, starting as ``skip(x)``.
 
-    Up to 32 groups of at least 4 channels each: with one channel per group (instance
-    norm) a narrow network loses each channel's level, and learns far more slowly.
+    ``conv2`` is initialised to zero, so an untrained block is the identity (or its
+    1x1x1 skip convolution where the width changes).
     """
 
-    def __init__(self, channels: int):
-        groups = next(
-            g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0 and 4 * g <= max(4, channels)
-        )
-        super().__init__(groups, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
-        return y.reshape(b, t, c, h, w).transpose(1, 2)
-
-
-class ResBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.norm1 = FrameGroupNorm(cin)
         self.conv1 = CausalConv3d(cin, cout)
-        self.norm2 = FrameGroupNorm(cout)
         self.conv2 = CausalConv3d(cout, cout)
+        nn.init.zeros_(self.conv2.conv.weight)
+        nn.init.zeros_(self.conv2.conv.bias)
         self.skip = CausalConv3d(cin, cout, (1, 1, 1)) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(F.silu(x))
+        h = self.conv2(F.silu(h))
         return self.skip(x) + h
 
 
@@ -159,19 +187,20 @@ class Encoder(nn.Module):
             for _ in range(config.res_blocks):
                 blocks.append(ResBlock(cin, width))
                 cin = width
-            blocks.append(CausalConv3d(cin, width, stride=(2 if temporal else 1, 2, 2)))
+            blocks.append(Downsample(cin, width, temporal))
             cin = width
         blocks.append(ResBlock(cin, cin))
         self.blocks = nn.Sequential(*blocks)
-        self.norm_out = FrameGroupNorm(cin)
         self.conv_out = CausalConv3d(cin, config.latent_dim, (1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(x))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(F.silu(h))
 
 
 class Upsample(nn.Module):
+    """Temporal (optional) and 2x nearest-neighbour spatial upsampling, then ``x + conv(x)``."""
+
     def __init__(self, channels: int, temporal: bool):
         super().__init__()
         self.time = TemporalUpsample(2 if temporal else 1)
@@ -181,7 +210,8 @@ class Upsample(nn.Module):
         x = self.time(x)
         b, c, t, h, w = x.shape
         x = F.interpolate(x.reshape(b, c * t, h, w), scale_factor=2.0, mode="nearest")
-        return self.conv(x.reshape(b, c, t, 2 * h, 2 * w))
+        x = x.reshape(b, c, t, 2 * h, 2 * w)
+        return x + self.conv(x)
 
 
 class Decoder(nn.Module):
@@ -199,12 +229,12 @@ class Decoder(nn.Module):
                 cin = width
             blocks.append(Upsample(cin, temporal))
         self.blocks = nn.Sequential(*blocks)
-        self.norm_out = FrameGroupNorm(cin)
         self.conv_out = CausalConv3d(cin, 3)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # No activation on the output: pixels are regressed directly (clamped only when decoding).
         h = self.blocks(self.conv_in(z))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(F.silu(h))
 
 
 @dataclass
