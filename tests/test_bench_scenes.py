@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -58,12 +59,18 @@ def test_bench_video_end_to_end(bench, tmp_path):
     assert result.copy.leaked_frames == result.copy.leaked_measured == 0
     assert result.copy.bad_files == result.reencode.bad_files == 0
     assert result.reencode.reencoded == result.reencode.clips > 0
+    # Every clip is timed in both runs, so the copy gain on copyable clips can be given.
+    assert set(result.copy.clip_s) == set(result.reencode.clip_s) == set(result.copy.methods)
+    assert all(s > 0 for s in result.reencode.clip_s.values())
+    copied = [k for k, m in result.copy.methods.items() if m == "copy"]
+    assert copied and math.isfinite(result.copyable_speedup)
     names = {t.name for t in result.targets}
     assert "cascade speedup (full / cascade)" in names and "leaked frames (copy)" in names
 
     json.dumps(result.to_json())  # serialisable as written by main()
     table = bench.format_table([result])
     assert "long-take/fixed_gop" in table and "split_speedup" in table
+    assert "copied clips only" in table
     assert not list(tmp_path.glob("clips-*"))  # scratch clips are removed
 
     # Without the split comparison the table and the targets leave the split out.

@@ -43,6 +43,25 @@ def test_cascade_finds_cuts_between_lookalike_keyframes(media):
     assert_cuts_match(result.cuts, video.cuts)
 
 
+def test_leaving_gops_early_keeps_every_cut(media, fixed_gop_video, long_take_video):
+    """Level 2 leaves a marked GOP once its size jumps are behind and the frame matches the
+    closing keyframe; the cuts must equal those of decoding every marked GOP whole."""
+    aba = make_shots_video(media / "aba_early.mp4", [40, 30, 130, 200], encoding="fixed_gop",
+                           gop=100, shot_styles=[1, 2, 1, 3], seed=5)
+    whole = CascadeSettings(early_stop=False)
+    for video in (fixed_gop_video, long_take_video, aba):
+        early = detect_scenes(str(video.path), mode="cascade")
+        slow = detect_scenes(str(video.path), mode="cascade", cascade=whole)
+        assert early.cuts == slow.cuts, video.path.name
+        assert_cuts_match(early.cuts, video.cuts)
+        assert early.frames_decoded <= slow.frames_decoded
+    assert early.level1["gops_left_early"] >= 1 or aba.cuts == []
+    long_early = detect_scenes(str(long_take_video.path), mode="cascade")
+    long_whole = detect_scenes(str(long_take_video.path), mode="cascade", cascade=whole)
+    assert long_early.level1["gops_left_early"] >= 1
+    assert long_early.frames_decoded < long_whole.frames_decoded
+
+
 @pytest.mark.parametrize("mode", ["full", "cascade"])
 def test_adaptive_detector(fixed_gop_video, mode):
     result = detect_scenes(str(fixed_gop_video.path), mode=mode, detector=DetectorSettings(detector="adaptive"))

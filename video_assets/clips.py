@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -176,6 +178,7 @@ def split_video(
     index: KeyframeIndex | None = None,
     clip_prefix: str = "",
     has_audio: bool | None = None,
+    on_clip: Callable[[Clip, float], None] | None = None,
 ) -> list[Clip]:
     """Cut one clip per scene of at least ``min_duration_s`` into ``out_dir``.
 
@@ -187,6 +190,8 @@ def split_video(
         index: The source's keyframe index if already built.
         clip_prefix: Prefix of clip ids (the video id in the pipeline).
         has_audio: Whether to carry the first audio stream; probed when None.
+        on_clip: Called after each clip is staged with the clip and the seconds it took
+            (cutting and checking); for progress and per-clip timing.
 
     Returns:
         One :class:`Clip` per clip written, with leaked and lost frame counts measured on
@@ -207,9 +212,12 @@ def split_video(
     stage = Path(tempfile.mkdtemp(prefix=".tmp-split-", dir=out_dir))
     try:
         for scene in scenes:
+            t0 = time.perf_counter()
             clip = _split_scene(src, scene, stage, out_dir, index, settings, clip_prefix, has_audio)
             if clip is not None:
                 clips.append(clip)
+                if on_clip is not None:
+                    on_clip(clip, time.perf_counter() - t0)
         for clip in clips:
             os.replace(stage / Path(clip.path).name, clip.path)
     finally:

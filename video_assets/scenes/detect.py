@@ -9,7 +9,10 @@ both neighbouring keyframes look alike, as in shot/reverse-shot footage).
 
 Level 2 runs the same PySceneDetect detector over the marked GOPs only, decoding each run
 of marked GOPs once from its keyframe, and replays the detector's minimum-scene-length
-filter over the whole video so the result equals a full pass. When the keyframe layout
+filter over the whole video so the result equals a full pass. With ContentDetector a
+marked GOP is left early once nothing can remain in it: every packet-size jump of the GOP
+lies behind, and the frame just decoded already looks like the keyframe that ends the GOP
+(the same two tests level 1 uses, so a cut still ahead would have marked it). When the keyframe layout
 carries no information (one keyframe, or a keyframe every few frames) or the marked GOPs
 cover most of the video, level 2 simply becomes a full pass.
 """
@@ -65,6 +68,9 @@ class CascadeSettings:
         size_ratio: A GOP is marked when one of its non-key packets is at least this many
             times larger than the largest of the ``size_window`` non-key packets before it.
         size_window: Number of preceding non-key packets the size jump is measured against.
+        early_stop: Leave a marked GOP before its end once every size jump in it has been
+            decoded and the current frame already matches the GOP's closing keyframe
+            (ContentDetector only; AdaptiveDetector looks ahead, so it decodes whole GOPs).
         min_mean_gop: Below this mean GOP length (frames) the layout carries no information
             and a full pass runs instead.
         max_coverage: When marked GOPs cover more than this share of frames, a full pass
@@ -73,8 +79,9 @@ class CascadeSettings:
 
     keyframe_ratio: float = 1.0
     hist_threshold: float = 0.35
-    size_ratio: float = 2.0
+    size_ratio: float = 3.0
     size_window: int = 8
+    early_stop: bool = True
     min_mean_gop: float = 4.0
     max_coverage: float = 0.8
 
@@ -145,7 +152,9 @@ def scenes_from_cuts(cuts: list[int], index: KeyframeIndex) -> list[Scene]:
 def _run_detector(
     reader: FrameReader, settings: DetectorSettings, start: int, stop: int,
     fps: float, min_scene_len: int | None, progress: Callable[[int], None] | None,
+    leave: Callable[[int, np.ndarray], bool] | None = None,
 ) -> list[int]:
+    """Raw cut frames in ``[start, stop)``; ``leave(n, img)`` True after frame ``n`` ends the run."""
     detector = settings.build(min_scene_len=min_scene_len)
     cuts: list[int] = []
     last = start
@@ -154,13 +163,42 @@ def _run_detector(
         last = n
         if progress is not None:
             progress(1)
+        if leave is not None and leave(n, img):
+            break
     cuts.extend(tc.frame_num for tc in detector.post_process(FrameTimecode(last, fps)))
     return cuts
 
 
+@dataclass
+class _Level1:
+    """What level 1 found, kept for level 2."""
+
+    marked: np.ndarray
+    """One flag per GOP (keyframe i to keyframe i+1, the last one to the end)."""
+    jumps: list[np.ndarray]
+    """Per GOP, the frames whose packets jumped in size (sorted)."""
+    closing: dict[int, tuple[np.ndarray, np.ndarray]]
+    """For each marked GOP that ends on a keyframe: that keyframe's histogram and image."""
+    stats: dict
+
+
+def _looks_alike(a_img: np.ndarray, a_hist: np.ndarray, b_img: np.ndarray, b_hist: np.ndarray,
+                 settings: DetectorSettings, cascade: CascadeSettings) -> bool:
+    """The negation of level 1's keyframe test: no sign of a cut between two frames."""
+    if 0.5 * float(np.abs(a_hist - b_hist).sum()) >= cascade.hist_threshold:
+        return False
+    return content_distance(a_img, b_img, settings.luma_only) < _keyframe_threshold(settings, cascade)
+
+
+def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) -> float:
+    return cascade.keyframe_ratio * (
+        settings.effective_threshold if settings.detector == "content" else settings.min_content_val
+    )
+
+
 def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSettings,
-               cascade: CascadeSettings) -> tuple[np.ndarray, dict]:
-    """Level 1: a boolean per GOP (keyframe i to keyframe i+1) saying it may hold a cut."""
+               cascade: CascadeSettings) -> _Level1:
+    """Level 1: which GOPs may hold a cut, and what level 2 needs to leave them early."""
     kfs = index.keyframe_frames
     n_gops = len(kfs)  # the last GOP runs from the last keyframe to the end
     marked = np.zeros(n_gops, dtype=bool)
@@ -168,7 +206,7 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
     # Packet-size jumps: no decoding at all.
     sizes = index.sizes.astype(np.float64)
     nonkey = np.flatnonzero(~index.is_key)
-    size_hits = 0
+    hit_frames = np.zeros(0, dtype=np.int64)
     if len(nonkey) > cascade.size_window:
         s = sizes[nonkey]
         w = cascade.size_window
@@ -180,14 +218,14 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         for j in range(min(w, len(s))):
             if j > 0 and s[j] >= cascade.size_ratio * max(s[:j].max(), 1.0):
                 hit_frames = np.append(hit_frames, nonkey[j])
-        gop_of = np.searchsorted(kfs, hit_frames, side="right") - 1
-        marked[gop_of[gop_of >= 0]] = True
-        size_hits = int(len(hit_frames))
+        hit_frames = np.sort(hit_frames)
+    gop_of = np.searchsorted(kfs, hit_frames, side="right") - 1
+    marked[gop_of[gop_of >= 0]] = True
+    jumps = [hit_frames[gop_of == g] for g in range(n_gops)]
 
     # Keyframe comparisons: decode keyframes only.
-    threshold = cascade.keyframe_ratio * (
-        settings.effective_threshold if settings.detector == "content" else settings.min_content_val
-    )
+    threshold = _keyframe_threshold(settings, cascade)
+    closing: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     prev_img = prev_hist = None
     kf_hits = 0
     for k, (_, img) in enumerate(reader.keyframes()):
@@ -200,8 +238,62 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         ):
             marked[k - 1] = True
             kf_hits += 1
+        if k > 0 and marked[k - 1]:
+            closing[k - 1] = (hist, img)
         prev_img, prev_hist = img, hist
-    return marked, {"size_jumps": size_hits, "keyframe_changes": kf_hits}
+    stats = {"size_jumps": int(len(hit_frames)), "keyframe_changes": kf_hits}
+    return _Level1(marked=marked, jumps=jumps, closing=closing, stats=stats)
+
+
+class _GopExit:
+    """Says when level 2 may leave marked GOP ``g`` before its closing keyframe.
+
+    Only once every size jump of the GOP is behind; then a cut still ahead would make the
+    current frame differ from the closing keyframe (level 1's own test), and a frame that
+    matches that keyframe also rules out a cut on the keyframe itself.
+    """
+
+    def __init__(self, level1: _Level1, g: int, end_kf: int, settings: DetectorSettings,
+                 cascade: CascadeSettings):
+        self.end_kf = end_kf
+        self.last_jump = int(level1.jumps[g][-1]) if len(level1.jumps[g]) else -1
+        self.kf_hist, self.kf_img = level1.closing[g]
+        self.settings, self.cascade = settings, cascade
+        self.stopped = False
+
+    def __call__(self, n: int, img: np.ndarray) -> bool:
+        if n <= self.last_jump or n >= self.end_kf - 1:
+            return False
+        self.stopped = _looks_alike(img, hsv_histogram(img), self.kf_img, self.kf_hist,
+                                    self.settings, self.cascade)
+        return self.stopped
+
+
+def _level2(reader: FrameReader, index: KeyframeIndex, level1: _Level1, settings: DetectorSettings,
+            cascade: CascadeSettings, tick: Callable[[int], None]) -> tuple[list[int], int]:
+    """Raw cuts inside the marked GOPs, and how many GOPs were left early."""
+    kfs = index.keyframe_frames
+    raw: list[int] = []
+    left_early = 0
+    for a, b in _regions(index, level1.marked, settings):
+        if not (cascade.early_stop and settings.detector == "content"):
+            raw += _run_detector(reader, settings, a, b, index.fps, 0, tick)
+            continue
+        # A region is a run of marked GOPs; each is decoded from its keyframe to its
+        # closing keyframe (inclusive: a cut on that keyframe needs the frame before it).
+        g = int(np.searchsorted(kfs, a, side="right")) - 1
+        while True:
+            if g not in level1.closing:  # the last GOP: it has no closing keyframe
+                raw += _run_detector(reader, settings, int(kfs[g]), b, index.fps, 0, tick)
+                break
+            exit_ = _GopExit(level1, g, int(kfs[g + 1]), settings, cascade)
+            raw += _run_detector(reader, settings, int(kfs[g]), min(b, exit_.end_kf + 1),
+                                 index.fps, 0, tick, exit_)
+            left_early += exit_.stopped
+            g += 1
+            if g >= len(kfs) or kfs[g] >= b - 1:
+                break
+    return raw, left_early
 
 
 def detect_scenes(
@@ -252,20 +344,20 @@ def detect_scenes(
                 level1 = {"fallback": f"keyframe layout carries no information ({gops} keyframes, mean GOP {mean_gop:.1f} frames)"}
                 used_mode = "cascade->full"
             else:
-                marked, level1 = _mark_gops(index, reader, settings, cascade)
-                regions = _regions(index, marked, settings)
+                found = _mark_gops(index, reader, settings, cascade)
+                level1 = dict(found.stats)
+                regions = _regions(index, found.marked, settings)
                 covered = sum(b - a for a, b in regions)
                 level1.update(
-                    gops=gops, marked_gops=int(marked.sum()), regions=len(regions),
+                    gops=gops, marked_gops=int(found.marked.sum()), regions=len(regions),
                     coverage=round(covered / n, 4), keyframes_decoded=stats.frames_decoded,
                 )
                 if covered / n > cascade.max_coverage:
                     level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
                     used_mode = "cascade->full"
                 else:
-                    raw: list[int] = []
-                    for a, b in regions:
-                        raw += _run_detector(reader, settings, a, b, index.fps, 0, tick)
+                    raw, left_early = _level2(reader, index, found, settings, cascade, tick)
+                    level1["gops_left_early"] = left_early
                     cuts = settings.filter_cuts(raw, n)
         if used_mode != "cascade":
             cuts = _run_detector(reader, settings, 0, n, index.fps, None, tick)
