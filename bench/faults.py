@@ -97,14 +97,15 @@ def register_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
         path = corpus[case.case]
         before = sha256(path)
         t0 = time.perf_counter()
-        expected = "error (is empty)" if case.case == "zero-byte" else "registered"
+        refusal = case.registration
+        expected = f"error ({refusal})" if refusal else "registered"
         try:
             reg = register(root, path)
             outcome = f"registered {reg.video_id}"
-            ok = case.case != "zero-byte" and reg.sha256 == before
+            ok = not refusal and reg.sha256 == before
         except (OSError, VideoAssetsError) as exc:
             outcome = f"{type(exc).__name__}: {exc}".replace(str(path), path.name)
-            ok = case.case == "zero-byte" and "is empty" in str(exc)
+            ok = bool(refusal) and refusal in str(exc)
         unchanged = sha256(path) == before
         rows.append(Row(case.case, "register", expected, outcome, ok and unchanged, unchanged,
                         0 if unchanged else 1, [], time.perf_counter() - t0, [] if ok else [outcome]))
@@ -143,10 +144,13 @@ def landing_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
     got = "found" if any(landing / n in found for n in dotted) else "skipped"
     rows.append(Row(" and ".join(dotted), "landing", "skipped (hidden: a leading dot)", got, got == "skipped",
                     unchanged, 0, [], elapsed, []))
-    distinct = {sha256(p) for p in before if p.stat().st_size and not p.name.startswith(".")}
+    refused = {c.name for c in CASES if c.registration}
+    distinct = {sha256(p) for p in before if p.name not in refused and not p.name.startswith(".")}
     rows.append(Row("same bytes, 2 names (+ 7 names of one file)", "scan_landing",
-                    f"{len(distinct)} ids, 1 problem (empty.mp4)", f"{len(ids)} ids, {len(problems)} problems",
-                    len(ids) == len(distinct) and len(problems) == 1, unchanged, 0, [], elapsed, problems))
+                    f"{len(distinct)} ids, {len(refused)} problems ({', '.join(sorted(refused))})",
+                    f"{len(ids)} ids, {len(problems)} problems",
+                    len(ids) == len(distinct) and len(problems) == len(refused), unchanged, 0, [], elapsed,
+                    problems))
     loop = fresh_dir(work / "loop landing")
     (loop / "loop.mp4").symlink_to("loop.mp4")
     t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from dagster_project.defs.audio.checks import (
 from dagster_project.defs.catalog.assets import catalog
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.clips.checks import leaked_frames, lost_frames
+from dagster_project.defs.execution import executor_from_env
 from dagster_project.defs.ingest.assets import iframe_index, source_video
 from dagster_project.defs.jobs import catalog_job, shards_job, tokenizer_job, tokens_job, video_job
 from dagster_project.defs.resources import default_resources
@@ -34,5 +35,6 @@ defs = dg.Definitions(
     sensors=[landing_sensor, tokenizer_sensor],
     schedules=[nightly_ingest],
     resources=default_resources(),
-    executor=dg.multiprocess_executor,
+    # multiprocess by default; VIDEO_ASSETS_EXECUTOR=celery or k8s in the larger profiles (README).
+    executor=executor_from_env(),
 )

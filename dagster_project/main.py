@@ -25,6 +25,7 @@ from dagster_project.defs.resources import (
     audio_config_from_env,
 )
 from video_assets.errors import VideoAssetsError
+from video_assets.store import S3_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("video", nargs="?", type=Path, help="a video file (default: generate the sample)")
     args = parser.parse_args(argv)
 
-    data_root = Path(os.environ.setdefault("VIDEO_ASSETS_DATA_ROOT", "data")).absolute()
-    landing = Path(os.environ.setdefault("VIDEO_ASSETS_LANDING_DIR", str(data_root / "landing"))).absolute()
+    root_setting = os.environ.setdefault("VIDEO_ASSETS_DATA_ROOT", "data")
+    # A URL (s3://bucket/prefix) is kept as it is; the landing folder stays local.
+    data_root = root_setting.rstrip("/") if "://" in root_setting else str(Path(root_setting).absolute())
+    default_landing = Path("data/landing") if "://" in root_setting else Path(data_root) / "landing"
+    landing = Path(os.environ.setdefault("VIDEO_ASSETS_LANDING_DIR", str(default_landing))).absolute()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").absolute())))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("VIDEO_ASSETS_ALLOW_PASSTHROUGH", "1")
     landing.mkdir(parents=True, exist_ok=True)
 
-    store = StoreResource(data_root=str(data_root), landing_dir=str(landing))
+    store = StoreResource(data_root=data_root, landing_dir=str(landing),
+                          **{field: os.environ.get(var, "") for field, var in S3_ENV.items()})
     try:
         video = args.video
         if video is None:
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  check {ev.check_name:<22} {verdict}")
     print(f"outputs under {data_root}:")
     for sub in ("videos", "tables", "clips", "stems", "tokens", "models/tokenizer", "shards", "previews", "catalog.duckdb"):
-        print(f"  {data_root / sub}")
+        print(f"  {data_root}/{sub}")
     print("\nopen the UI:  DAGSTER_HOME=" + str(home) + " uv run dagster dev -w workspace.yaml  (http://127.0.0.1:3000)")
     return 0
 

@@ -65,6 +65,8 @@ class Case:
         audio_streams: Audio streams in the file (clips carry one when this is non-zero).
         rotation: Display rotation in degrees the file states.
         commands: The commands the tests run on it (the bench runs all three on every file).
+        registration: For a file the landing scan must refuse before any run (its first
+            bytes name no container), a phrase of the error; empty when it registers.
     """
 
     case: str
@@ -79,13 +81,14 @@ class Case:
     audio_streams: int = 1
     rotation: int = 0
     commands: tuple[str, ...] = ("scenes", "split")
+    registration: str = ""
 
 
-def _error(case: str, name: str, note: str, problem: str) -> Case:
+def _error(case: str, name: str, note: str, problem: str, registration: str = "") -> Case:
     # test_bad_input runs every command on the classic bad files; split (index, probe,
     # detection, then the out folder) is the one run here.
     return Case(case, name, "error", note, problem=problem, frames=None, duration_s=None, cuts=(), clips=None,
-                audio_streams=0, commands=("split",))
+                audio_streams=0, commands=("split",), registration=registration)
 
 
 def _named(case: str, name: str, commands: tuple[str, ...]) -> Case:
@@ -94,8 +97,11 @@ def _named(case: str, name: str, commands: tuple[str, ...]) -> Case:
 
 
 CASES: list[Case] = [
-    _error("zero-byte", "empty.mp4", "an empty file", "is empty (0 bytes)"),
-    _error("random-bytes", "random.mp4", "64 kB of random bytes named .mp4", "is not a readable media file"),
+    _error("zero-byte", "empty.mp4", "an empty file", "is empty (0 bytes)", registration="is empty"),
+    _error("random-bytes", "random.mp4", "64 kB of random bytes named .mp4", "is not a readable media file",
+           registration="is not a video file"),
+    _error("absurd-duration", "absurd-duration.mp4",
+           "a valid 4 s file whose mvhd box claims 4,294,967 s (49.7 days)", "claims an absurd duration"),
     _error("moov-missing", "moov-missing.mp4", "no +faststart, cut where the moov atom starts",
            "is not a readable media file"),
     _error("moov-cut", "moov-cut.mp4", "no +faststart, cut 64 bytes into the moov atom", "no video stream"),
@@ -220,6 +226,12 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     if moov < _atom(tail_bytes, "mdat")[0]:
         raise AssertionError("without +faststart the moov atom must follow mdat")
     write("moov-missing", tail_bytes[:moov])
+    absurd = bytearray(base_bytes)
+    mvhd = absurd.find(b"mvhd")  # version 0: 4 bytes version/flags, 2 x 4 bytes times, timescale
+    if mvhd < 0 or absurd[mvhd + 4] != 0:
+        raise AssertionError("expected a version-0 mvhd box in the base file")
+    absurd[mvhd + 20:mvhd + 24] = struct.pack(">I", 0xFFFFFFF0)  # duration, in timescale units
+    write("absurd-duration", bytes(absurd))
     write("moov-cut", tail_bytes[: moov + 64])
     ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac", str(path["audio-only"]))
     write("mdat-cut", base_bytes[: mdat + mdat_size // 2])

@@ -63,15 +63,17 @@ def test_split_killed_mid_write_leaves_out_folder_as_it_was(bad_corpus, tmp_path
 
 @pytest.mark.parametrize("case", [pytest.param(c.case, id=c.case) for c in CASES])
 def test_register(case, bad_corpus, tmp_path):
-    """Registration only hashes: every non-empty file gets the id of its bytes; the stage
-    that copies it (source_video) is where a file that is no video fails."""
+    """Registration checks the first bytes and hashes: every file that starts like a video
+    container gets the id of its bytes; the stage that copies it (source_video) is where a
+    damaged one fails. Empty files and random bytes are refused at once."""
     path = bad_corpus[case]
     before = sha256(path)
     root = DataRoot(tmp_path / "data")
-    if case == "zero-byte":
-        with pytest.raises(MediaError, match="is empty") as err:
+    expected = CASE_BY_ID[case].registration
+    if expected:
+        with pytest.raises(MediaError, match=expected) as err:
             register(root, path)
-        assert str(path) in str(err.value)
+        assert str(err.value).count(str(path)) == 1
         assert not root.exists("registry")
     else:
         reg = register(root, path)
@@ -82,6 +84,26 @@ def test_register(case, bad_corpus, tmp_path):
         assert register(root, path) == reg  # idempotent
         assert root.listdir("registry") == [f"{reg.video_id}.json"]
     assert sha256(path) == before
+
+
+@pytest.mark.parametrize("ext,codec", [
+    ("mp4", ["-c:v", "libx264"]), ("mov", ["-c:v", "libx264"]), ("m4v", ["-c:v", "libx264"]),
+    ("mkv", ["-c:v", "libx264"]), ("webm", ["-c:v", "libvpx", "-b:v", "100k"]),
+    ("avi", ["-c:v", "mpeg4"]), ("ts", ["-c:v", "libx264"]), ("mpg", ["-c:v", "mpeg2video"]),
+    ("flv", ["-c:v", "flv"]), ("wmv", ["-c:v", "wmv2"]), ("mxf", ["-c:v", "mpeg2video"]),
+])
+def test_every_landing_format_passes_the_container_check(ext, codec, tmp_path):
+    from tests.conftest import ffmpeg
+    from video_assets.probe import check_container
+
+    out = tmp_path / f"tiny.{ext}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-frames:v", "5", *codec,
+           "-pix_fmt", "yuv420p", str(out))
+    assert check_container(out)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 40)
+    with pytest.raises(MediaError, match="is not a video file"):
+        check_container(text)
 
 
 def make_landing(tmp_path: Path, corpus: dict[str, Path]) -> tuple[Path, dict[str, Path]]:
@@ -134,10 +156,14 @@ def test_scan_landing_registers_each_content_once(bad_corpus, tmp_path):
 
     store = StoreResource(data_root=str(tmp_path / "data"), landing_dir=str(landing), settle_s=0.0)
     ids, cursor, problems = scan_landing(store, None)
-    want = {video_id_from_sha256(sha256(p)) for p in found if p.stat().st_size}
+    refused = {c.name: c.registration for c in CASES if c.registration}
+    want = {video_id_from_sha256(sha256(p)) for p in found if p.name not in refused}
     assert ids == sorted(want)
     assert video_id_from_sha256(sha256(bad_corpus["name-space"])) in ids  # 7 names, 1 id
-    assert len(problems) == 1 and str(landing / "empty.mp4") in problems[0] and "is empty" in problems[0]
+    assert len(problems) == len(refused)
+    for name, phrase in refused.items():
+        (line,) = [p for p in problems if p.startswith(f"{landing / name}: ")]
+        assert phrase in line and line.count(str(landing / name)) == 1  # the path, once
     root = DataRoot(store.data_root)
     assert root.listdir("registry") == sorted(f"{i}.json" for i in ids)
     assert os.listdir(root.root) == ["registry"]  # registration copies nothing

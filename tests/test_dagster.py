@@ -127,11 +127,13 @@ def test_sensor_then_materialize_partition_twice(env, fixed_gop_video):
 def test_bad_landing_file_fails_step_with_message(env, tmp_path):
     store, resources, landing = env
     (landing / "my video.mp4").unlink()
-    bad = landing / "broken.mp4"
-    bad.write_bytes(os.urandom(10_000))
+    (landing / "noise.mp4").write_bytes(os.urandom(10_000))  # refused at registration: no run
+    bad = landing / "broken.mp4"  # starts like an MP4, so it is registered; the step finds it broken
+    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + os.urandom(10_000))
     instance = dg.DagsterInstance.ephemeral()
     result = run_sensor(instance, store)
-    vid = result.run_requests[0].partition_key
+    (request,) = result.run_requests
+    vid = request.partition_key
     instance.add_dynamic_partitions(videos.name, [vid])
     res = dg.materialize([a for a in ASSETS if a.partitions_def is not None], partition_key=vid,
                          instance=instance, resources=resources, raise_on_error=False)

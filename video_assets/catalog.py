@@ -3,7 +3,9 @@
 Views live in ``catalog.duckdb`` at the data root and read ``tables/<table>/*/*.parquet``
 by relative path, so the catalog stays valid wherever the root is mounted: open it from the
 data root (``cd $ROOT && duckdb catalog.duckdb``), or let :func:`connect` set DuckDB's
-``file_search_path``. The SQL lives in ``sql/views`` and ``sql/checks``, one statement per
+``file_search_path``. On an object-store root (``s3://...``) :func:`connect` registers the
+root's fsspec filesystem with DuckDB and the views name ``s3://bucket/prefix/tables/...``;
+``catalog.duckdb`` is built in a local temporary file and uploaded to the root whole. The SQL lives in ``sql/views`` and ``sql/checks``, one statement per
 file; checks take bound parameters (``$video_id``, thresholds), never formatted strings.
 """
 
@@ -96,12 +98,28 @@ def sql_text(rel: str) -> str:
 
 
 def _set_search_path(con: duckdb.DuckDBPyConnection, root: DataRoot) -> None:
+    """Let the views' relative ``tables/...`` paths resolve under the root.
+
+    A local root becomes DuckDB's ``file_search_path``. A remote root's fsspec filesystem
+    is registered with the connection (DuckDB then reads ``s3://...`` through fsspec, with
+    the root's credentials, and needs no httpfs extension); ``file_search_path`` does not
+    apply to registered filesystems, so :func:`_view_sql` writes the root's URL into the
+    view definitions instead.
+    """
+    where = root.root if root.is_local else root.url
+    if not _SAFE_ROOT.match(where):
+        raise ConfigError("VIDEO_ASSETS_DATA_ROOT", f"{where!r} contains a quote or NUL character")
     if not root.is_local:
-        raise ConfigError("VIDEO_ASSETS_DATA_ROOT", f"{root.url}: the DuckDB catalog needs a local data root")
-    if not _SAFE_ROOT.match(root.root):
-        raise ConfigError("VIDEO_ASSETS_DATA_ROOT", f"{root.root!r} contains a quote or NUL character")
+        con.register_filesystem(root.fs)
+        return
     # SET takes no bound parameters; the value is the configured root, checked above.
     con.execute(f"SET file_search_path = '{root.root}'")
+
+
+def _view_sql(path: Path, root: DataRoot) -> str:
+    """The view definition in ``path``, its ``'tables/...'`` paths made absolute on a remote root."""
+    text = path.read_text()
+    return text if root.is_local else text.replace("'tables/", f"'{root.url}/tables/")
 
 
 def _empty_view_sql(table: str) -> str:
@@ -138,7 +156,7 @@ def create_views(con: duckdb.DuckDBPyConnection, root: DataRoot) -> list[str]:
                 made.append(table)
             continue
         try:
-            con.execute(f.read_text())
+            con.execute(_view_sql(f, root))
         except duckdb.Error as exc:
             # A derived view over a table that has no typed empty view yet is skipped.
             if "does not exist" in str(exc):
@@ -157,6 +175,17 @@ def connect(root: DataRoot, *, persistent: bool = False) -> Iterator[duckdb.Duck
         persistent: Write the views into ``catalog.duckdb`` (the catalog asset does);
             otherwise an in-memory connection is used, so checks never contend for the file.
     """
+    if persistent and not root.is_local:
+        # DuckDB writes its file in place, which an object store cannot do: the catalog is
+        # built in a local temporary file and uploaded whole when the caller is done.
+        with root.atomic_file(CATALOG_FILE) as tmp:
+            con = duckdb.connect(str(tmp))
+            try:
+                create_views(con, root)
+                yield con
+            finally:
+                con.close()
+        return
     if persistent:
         path = root.local_path(CATALOG_FILE)
         con = duckdb.connect(str(path))

@@ -57,7 +57,8 @@ def cmd_split(args: argparse.Namespace) -> int:
         scenes = detect_scenes(args.file, mode=args.scene_mode, detector=_detector_settings(args), index=index,
                                progress=progress)
     clips = split_video(args.file, scenes.scenes, args.out,
-                        settings=ClipSettings(mode=args.mode, min_duration_s=args.min_duration), index=index)
+                        settings=ClipSettings(mode=args.mode, min_duration_s=args.min_duration,
+                                              audio_codec=args.audio_codec), index=index)
     payload = {"clips": [c.to_json() | {"scene_index": c.scene_index} for c in clips],
                "scenes": len(scenes.scenes)}
     human = "\n".join(f"{c.path}  {c.method:8s} {c.start_s:9.3f}-{c.end_s:9.3f} s  leaked {c.leaked_frames} lost {c.lost_frames}" for c in clips)
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["copy", "reencode"], default="copy")
     p.add_argument("--scene-mode", choices=["cascade", "full"], default="cascade")
     p.add_argument("--min-duration", type=float, default=3.0, help="minimum clip length in seconds")
+    p.add_argument("--audio-codec", choices=["alac", "aac"], default="alac",
+                   help="clip audio: lossless ALAC (default) or 128 kb/s AAC")
     detector_args(p)
     common(p)
     p.set_defaults(func=cmd_split)

@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from video_assets.errors import MediaError
+from video_assets.tools import REMOTE_PROTOCOLS, RemoteMedia, redact_urls
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,16 @@ class KeyframeIndex:
         }
 
 
-def open_input(path: str | Path) -> av.container.InputContainer:
-    """Open a media file with PyAV through the ``file:`` protocol (no protocol injection)."""
+def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
+    """Open a media file with PyAV through the ``file:`` protocol (no protocol injection),
+    or a :class:`RemoteMedia` through its presigned URL, limited to HTTP(S)."""
+    if isinstance(path, RemoteMedia):
+        if path.size == 0:
+            raise MediaError(path, "is empty (0 bytes)")
+        try:
+            return av.open(path.url, mode="r", options={"protocol_whitelist": REMOTE_PROTOCOLS})
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"is not a readable media file ({redact_urls(str(exc))})") from None
     p = Path(path)
     if not p.is_file():
         raise MediaError(p, "does not exist" if not p.exists() else "is not a regular file")
@@ -101,14 +110,17 @@ def open_input(path: str | Path) -> av.container.InputContainer:
         raise MediaError(p, f"is not a readable media file ({exc})") from None
 
 
-def build_index(path: str | Path) -> KeyframeIndex:
+def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     """Index the first video stream of ``path`` from packet flags without decoding.
+
+    A :class:`RemoteMedia` is demuxed straight from the object store (one pass, no local
+    copy); its index's ``path`` is the object's ``s3://`` address, for messages only.
 
     Raises:
         MediaError: unreadable file, no video stream, no video packets, or a demux error.
     """
     t0 = time.perf_counter()
-    p = Path(path)
+    p = path if isinstance(path, RemoteMedia) else Path(path)
     with open_input(p) as container:
         if not container.streams.video:
             raise MediaError(p, "has no video stream")
@@ -130,7 +142,7 @@ def build_index(path: str | Path) -> KeyframeIndex:
                 keys.append(bool(pkt.is_keyframe))
                 durs.append(pkt.duration or 0)
         except av.error.FFmpegError as exc:
-            raise MediaError(p, f"cannot be demuxed after {len(sizes)} video packets ({exc})") from None
+            raise MediaError(p, f"cannot be demuxed after {len(sizes)} video packets ({redact_urls(str(exc))})") from None
         avg_rate = stream.average_rate or stream.guessed_rate
     n = len(sizes)
     if n == 0:

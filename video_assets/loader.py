@@ -296,7 +296,11 @@ def _open_shards(urls: Iterable[str]) -> Iterator[dict[str, Any]]:
         if "://" in url and not url.startswith("file://"):
             import fsspec
 
-            stream = fsspec.open(url, "rb").open()
+            from video_assets.store import storage_options_from_env
+
+            # s3:// shards use the VIDEO_ASSETS_S3_* settings (endpoint, key, secret,
+            # region) when set, as the pipeline that wrote them did; else botocore's chain.
+            stream = fsspec.open(url, "rb", **storage_options_from_env(url)).open()
         else:
             path = url.removeprefix("file://")
             try:
@@ -440,7 +444,7 @@ class ClipShardDataset(IterableDataset):
                 )
             chosen = [s for s in manifest.shards if wanted is None or s.bucket in wanted]
             self._num_samples = sum(s.n_samples for s in chosen)
-            refs = [ShardRef(root.full(s.path), s.bucket) for s in chosen]
+            refs = [ShardRef(root.uri(s.path), s.bucket) for s in chosen]
         else:
             refs = [ShardRef(str(u), Path(str(u)).parent.name) for u in source]
             refs = [r for r in refs if wanted is None or r.bucket in wanted]

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from video_assets.errors import MediaError, ToolError
-from video_assets.tools import media_arg, run_tool
+from video_assets.tools import RemoteMedia, input_args, media_arg, run_tool
 
 MAX_DIMENSION = 16384
 MAX_DURATION_S = 48 * 3600.0
@@ -83,25 +83,82 @@ def _rotation(stream: dict) -> int:
     return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
 
 
-def probe(path: str | Path) -> MediaInfo:
+# ISO BMFF (MP4, MOV, M4V, 3GP) box types a file may start with, at byte 4.
+_BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"uuid"}
+
+
+def sniff_container(head: bytes) -> str | None:
+    """The container family the first bytes of a file announce, or None.
+
+    A cheap check (no subprocess) the landing scan runs before registering a file, so
+    random bytes or a text file named ``.mp4`` are turned away at once. It says nothing
+    about whether the file is complete or decodable: ffprobe decides that later.
+
+    Args:
+        head: At least the first 380 bytes of the file (fewer for a tiny file).
+    """
+    if len(head) >= 8 and head[4:8] in _BMFF_FIRST_BOXES:
+        return "mp4/mov"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska/webm"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:3] == b"FLV":
+        return "flv"
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return "asf/wmv"
+    if head[:4] == bytes.fromhex("060e2b34"):
+        return "mxf"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpeg-ps"
+    for packet in (188, 192):  # MPEG-TS, and M2TS with its 4-byte timestamp prefix
+        offset = packet - 188
+        if len(head) > offset + packet and head[offset] == 0x47 and head[offset + packet] == 0x47:
+            return "mpeg-ts"
+    return None
+
+
+def check_container(path: str | Path) -> str:
+    """Raise :class:`MediaError` unless ``path`` starts like a known video container."""
+    p = Path(path)
+    with open(p, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        raise MediaError(p, "is empty (0 bytes)")
+    kind = sniff_container(head)
+    if kind is None:
+        raise MediaError(
+            p,
+            "is not a video file: its first bytes match no known container "
+            "(MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, ASF/WMV, MXF)",
+        )
+    return kind
+
+
+def probe(path: str | Path | RemoteMedia) -> MediaInfo:
     """Run ffprobe on ``path`` and return validated stream facts.
 
     Raises:
         MediaError: the file is missing, empty, unreadable, or states absurd facts.
     """
-    p = Path(path)
-    if not p.exists():
-        raise MediaError(p, "does not exist")
-    if not p.is_file():
-        raise MediaError(p, "is not a regular file")
-    size = p.stat().st_size
+    if isinstance(path, RemoteMedia):  # an object in a remote data root, read by range requests
+        p: Path | RemoteMedia = path
+        size = path.size
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise MediaError(p, "does not exist")
+        if not p.is_file():
+            raise MediaError(p, "is not a regular file")
+        size = p.stat().st_size
     if size == 0:
         raise MediaError(p, "is empty (0 bytes)")
     try:
         proc = run_tool(
             [
                 "ffprobe", "-v", "error", "-print_format", "json",
-                "-show_format", "-show_streams", media_arg(p),
+                "-show_format", "-show_streams",
+                *(input_args(p) if isinstance(p, RemoteMedia) else [media_arg(p)]),
             ],
             timeout_s=60,
             what=f"probing {p}",

@@ -318,6 +318,7 @@ def candidates_from_tables(
     token_path: Callable[[str, str], str] = token_rel,
     failed_checks: Mapping[str, Sequence[str]] | None = None,
     checks_passed: Mapping[str, Sequence[str]] | None = None,
+    stage_dir: str | os.PathLike[str] | None = None,
 ) -> list[ShardSample]:
     """One :class:`ShardSample` per row of the ``clips`` table.
 
@@ -326,7 +327,7 @@ def candidates_from_tables(
     overlapping the clip is counted in ``dropped_segments``.
 
     Args:
-        root: The (local) data root holding the clip and token files.
+        root: The data root holding the clip and token files.
         clips: Rows of the ``clips`` table.
         videos: Rows of the ``videos`` table (width, height, fps per video).
         words: Rows of the ``words`` table (absolute times), or None.
@@ -337,10 +338,36 @@ def candidates_from_tables(
             ``tokens`` is None (the token stage's layout by default).
         failed_checks: Checks failed per video id (e.g. failed asset checks).
         checks_passed: Checks passed per video id.
+        stage_dir: A local folder; required for a remote (object-store) root, whose clip
+            and token files are downloaded there (concurrently, keeping the root's layout)
+            because a tar member's size is needed before its bytes and every token file
+            is read at selection. Missing files stay missing, so selection reports them.
 
     Raises:
-        ShardError: a clip's video is missing from ``videos``.
+        ShardError: a clip's video is missing from ``videos``, or a remote root came
+            without ``stage_dir``.
     """
+    if not root.is_local and stage_dir is None:
+        raise ShardError(root.url, "a remote data root needs stage_dir (a local folder to stage clips in)")
+    fetch: dict[str, str] = {}
+    listed: dict[str, set[str]] = {}
+
+    def present(rel: str) -> bool:
+        if root.is_local:
+            return root.exists(rel)
+        folder, _, name = rel.rpartition("/")
+        if folder not in listed:  # one listing per folder instead of a request per file
+            listed[folder] = set(root.listdir(folder))
+        return name in listed[folder]
+
+    def local(rel: str) -> str:
+        if root.is_local:
+            return str(root.local_path(rel))
+        dst = Path(stage_dir, *root.rel(*rel.split("/")).split("/"))  # type: ignore[arg-type]
+        if present(rel):
+            fetch[root.full(rel)] = str(dst)
+        return str(dst)
+
     vids = videos.set_index("video_id")
     words_by_video = (
         {v: g for v, g in words.groupby("video_id")} if words is not None and len(words) else {}
@@ -391,7 +418,7 @@ def candidates_from_tables(
             trel = token_rows.get(str(row.clip_id))
         else:
             trel = token_path(vid, str(row.clip_id))
-        tok = str(root.local_path(trel)) if trel and root.exists(trel) else None
+        tok = local(trel) if trel and present(trel) else None
         extra = {
             k: _plain(getattr(row, k))
             for k in (
@@ -406,7 +433,7 @@ def candidates_from_tables(
         }
         out.append(
             ShardSample(
-                key=str(row.clip_id), video_id=vid, clip_path=str(root.local_path(str(row.path))),
+                key=str(row.clip_id), video_id=vid, clip_path=local(str(row.path)),
                 scene_index=int(row.scene_index), start_s=start, end_s=end, fps=float(video["fps"]),
                 width=int(video["width"]), height=int(video["height"]),
                 frame_count=int(row.end_frame) - int(row.start_frame), words=clip_words, token_path=tok,
@@ -415,6 +442,10 @@ def candidates_from_tables(
                 checks_passed=tuple((checks_passed or {}).get(vid, ())), extra=extra,
             )
         )  # fmt: skip
+    if fetch:
+        for dst in {str(Path(d).parent) for d in fetch.values()}:
+            Path(dst).mkdir(parents=True, exist_ok=True)
+        root.fs.get(list(fetch), list(fetch.values()))
     return out
 
 

@@ -8,9 +8,11 @@ duration so a pathological file cannot hang a run.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from video_assets.errors import ToolError, VideoAssetsError
@@ -28,9 +30,57 @@ def tool_path(name: str) -> str:
     return found
 
 
-def media_arg(path: str | Path) -> str:
-    """An input or output path as ffmpeg must see it: absolute, behind ``file:``."""
+REMOTE_PROTOCOLS = "http,https,tcp,tls"
+"""The only protocols ffmpeg may use for a :class:`RemoteMedia` input."""
+
+
+@dataclass(frozen=True)
+class RemoteMedia:
+    """A media file on an object store, read by ffmpeg and PyAV through a presigned URL.
+
+    ffmpeg's HTTP(S) protocol seeks with range requests, so a tool reads only the bytes it
+    needs and nothing is copied to a local file. Only :class:`video_assets.store.DataRoot`
+    makes these (from a URL it signed itself), so the URL is never user input.
+
+    Attributes:
+        uri: What messages name: the object's ``s3://bucket/...`` address.
+        url: The presigned ``http(s)://`` URL the tools open.
+        size: Object size in bytes.
+    """
+
+    uri: str
+    url: str
+    size: int
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"{self.uri}: a remote media URL must be http(s), got {self.url.split(':', 1)[0]}")
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+MediaPath = str | Path | RemoteMedia
+
+
+def media_arg(path: MediaPath) -> str:
+    """An input or output path as ffmpeg must see it: absolute, behind ``file:`` (or the
+    presigned URL of a :class:`RemoteMedia`; pass its input with :func:`input_args`)."""
+    if isinstance(path, RemoteMedia):
+        return path.url
     return "file:" + str(Path(path).absolute())
+
+
+def input_args(path: MediaPath) -> list[str]:
+    """``-i`` and the input as :func:`media_arg` writes it; a remote input is limited to
+    HTTP(S) so nothing it names can make ffmpeg open another protocol."""
+    if isinstance(path, RemoteMedia):
+        return ["-protocol_whitelist", REMOTE_PROTOCOLS, "-i", path.url]
+    return ["-i", media_arg(path)]
 
 
 def timeout_for(duration_s: float | None, per_media_second: float = 4.0, base_s: float = 60.0) -> float:
@@ -70,10 +120,22 @@ def run_tool(
         )
     except subprocess.TimeoutExpired as exc:
         tail = _tail(exc.stderr or b"")
-        raise ToolError(cmd, None, tail + f"\n(killed after {timeout_s:.0f} s)", what) from None
+        raise ToolError(_redacted(cmd), None, redact_urls(tail) + f"\n(killed after {timeout_s:.0f} s)", what) from None
     if proc.returncode != 0:
-        raise ToolError(cmd, proc.returncode, _tail(proc.stderr), what)
+        raise ToolError(_redacted(cmd), proc.returncode, redact_urls(_tail(proc.stderr)), what)
     return proc
+
+
+_SIGNED = re.compile(r"(https?://[^\s?]+)\?\S+")
+
+
+def redact_urls(text: str) -> str:
+    """Drop the query (the signature) of presigned URLs from text shown to people."""
+    return _SIGNED.sub(r"\1?<signature>", text)
+
+
+def _redacted(cmd: Sequence[str]) -> list[str]:
+    return [redact_urls(a) for a in cmd]
 
 
 def _tail(stderr: bytes) -> str:

@@ -27,4 +27,4 @@ def stored_image(root: DataRoot, rel: str, draw: Callable[[Path], object], alt: 
     with root.atomic_file(rel) as tmp:
         draw(tmp)
         image = png_markdown(tmp, alt)
-    return dg.MetadataValue.md(f"{image}\n\n`{root.full(rel)}`")
+    return dg.MetadataValue.md(f"{image}\n\n`{root.uri(rel)}`")

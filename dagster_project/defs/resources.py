@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from fsspec.core import split_protocol
 
 from video_assets.audio.quality import QualitySettings
 from video_assets.audio.separation import SeparationSettings
@@ -13,19 +14,47 @@ from video_assets.audio.transcription import TranscriptionSettings
 from video_assets.clips import ClipSettings
 from video_assets.errors import ConfigError
 from video_assets.scenes import DetectorSettings
-from video_assets.store import DataRoot
+from video_assets.store import S3_ENV, DataRoot, s3_storage_options
 
 
 class StoreResource(dg.ConfigurableResource):
-    """The data root (local folder or fsspec URL) and the landing folder the sensor watches."""
+    """The data root (local folder or fsspec URL) and the landing folder the sensor watches.
+
+    An ``s3://bucket/prefix`` root takes its endpoint, credentials and region from the fields
+    below (set from ``VIDEO_ASSETS_S3_*`` as ``dg.EnvVar``, so no secret is stored in the run
+    config); left empty, botocore's own chain applies (``AWS_*`` variables, a profile, an
+    instance role). They are ignored for other roots.
+    """
 
     data_root: str
     landing_dir: str
     settle_s: float = 10.0
     """A landing file is ingested only once its size and mtime have not changed for this long."""
+    endpoint_url: str = ""
+    """S3-compatible endpoint (MinIO, Ceph, moto, ...); empty: AWS."""
+    key: str = ""
+    """Access key id; set it with VIDEO_ASSETS_S3_KEY."""
+    secret: str = ""
+    """Secret access key; set it with VIDEO_ASSETS_S3_SECRET."""
+    region: str = ""
+
+    def storage_options(self) -> dict:
+        if split_protocol(self.data_root)[0] not in ("s3", "s3a"):
+            return {}
+        return s3_storage_options(self.endpoint_url, self.key, self.secret, self.region)
 
     def root(self) -> DataRoot:
-        return DataRoot(self.data_root)
+        """The data root; a remote one is checked once per process (bucket, endpoint,
+        credentials) so a wrong setting fails the first step, naming the setting."""
+        root = DataRoot(self.data_root, storage_options=self.storage_options())
+        marker = (root.url, self.endpoint_url, self.key, self.region)
+        if not root.is_local and marker not in _CHECKED_ROOTS:
+            root.check()
+            _CHECKED_ROOTS.add(marker)
+        return root
+
+
+_CHECKED_ROOTS: set[tuple[str, ...]] = set()
 
 
 class VideoStageConfig(dg.ConfigurableResource):
@@ -37,6 +66,8 @@ class VideoStageConfig(dg.ConfigurableResource):
     min_scene_len: int = 15
     split_mode: str = "copy"
     min_clip_s: float = 3.0
+    clip_audio_codec: str = "alac"
+    """Clip audio: ``alac`` (lossless) or ``aac`` (128 kb/s); see ClipSettings."""
     max_lost_share: float = 0.5
     max_short_share: float = 0.5
 
@@ -44,7 +75,8 @@ class VideoStageConfig(dg.ConfigurableResource):
         return DetectorSettings(detector=self.detector, threshold=self.threshold, min_scene_len=self.min_scene_len)  # type: ignore[arg-type]
 
     def clip_settings(self) -> ClipSettings:
-        return ClipSettings(mode=self.split_mode, min_duration_s=self.min_clip_s)  # type: ignore[arg-type]
+        return ClipSettings(mode=self.split_mode, min_duration_s=self.min_clip_s,  # type: ignore[arg-type]
+                            audio_codec=self.clip_audio_codec)  # type: ignore[arg-type]
 
 
 class AudioStageConfig(dg.ConfigurableResource):
@@ -224,6 +256,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "store": StoreResource(
             data_root=dg.EnvVar("VIDEO_ASSETS_DATA_ROOT"),
             landing_dir=dg.EnvVar("VIDEO_ASSETS_LANDING_DIR"),
+            **{field: _env_str(var, "") for field, var in S3_ENV.items()},
         ),
         "video_config": VideoStageConfig(),
         "audio_config": audio_config_from_env(),

@@ -48,7 +48,8 @@ def scan_landing(
         try:
             reg = register(root, path)
         except (OSError, VideoAssetsError) as exc:
-            problems.append(f"{path}: {exc}")
+            # MediaError and most OSErrors already name the file; say it once.
+            problems.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
             state[key] = [*sig, 0.0]  # remembered, not retried until it changes
             continue
         ids.append(reg.video_id)
@@ -62,6 +63,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
     ids, state, problems = scan_landing(store, context.cursor)
     for line in problems[:20]:
         context.log.warning(f"skipped: {line}")
+    if len(problems) > 20:
+        context.log.warning(f"skipped {len(problems) - 20} more files that are no usable video "
+                            "(not retried until they change)")
     existing = set(context.instance.get_dynamic_partitions(videos.name))
     new = [i for i in ids if i not in existing]
     return dg.SensorResult(

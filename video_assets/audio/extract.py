@@ -17,7 +17,7 @@ import numpy as np
 from video_assets.audio.wavfile import read_wav
 from video_assets.errors import MediaError
 from video_assets.probe import AudioStreamInfo, MediaInfo, probe
-from video_assets.tools import ffmpeg_base, media_arg, run_tool, timeout_for
+from video_assets.tools import ffmpeg_base, input_args, media_arg, run_tool, timeout_for
 
 
 @dataclass
@@ -112,8 +112,7 @@ def decode_audio(
         run_tool(
             [
                 *ffmpeg_base(),
-                "-i",
-                media_arg(path),
+                *input_args(path),
                 "-map",
                 f"0:{stream.index}",
                 "-vn",

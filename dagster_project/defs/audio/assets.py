@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from dagster_project.defs.execution import MODEL_OP_TAGS
 from dagster_project.defs.ingest.assets import source_rel, source_video
 from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
@@ -36,6 +37,7 @@ SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("v
     kinds={"demucs", "wav", "parquet"},
     owners=["team:audio-data"],
     tags={"stage": "audio"},
+    op_tags=MODEL_OP_TAGS,
     pool="models",
 )
 def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
@@ -45,9 +47,11 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     vid = context.partition_key
     settings = audio_config.separation_settings()
     stem_dir = root.rel("stems", vid)
-    with (root.local_copy(source_rel(root, vid)) as local, root.atomic_dir(stem_dir) as tmp,
+    # The audio is decoded by ffmpeg straight from the store (a presigned URL on an object
+    # store, no local copy of the video); the stems are written locally and uploaded whole.
+    with (root.media_input(source_rel(root, vid)) as media, root.atomic_dir(stem_dir) as tmp,
           Progress(None, "s of audio", "separation", sink=context.log.info, min_interval_s=15.0) as prog):
-        result = separate_vocals(local, tmp, settings, progress=prog)
+        result = separate_vocals(media, tmp, settings, progress=prog)
     names = {"vocals_path": VOCALS_FILE, "accompaniment_path": ACCOMPANIMENT_FILE, "vocals_16k_path": VOCALS_16K_FILE}
     row = {
         "video_id": vid, **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
@@ -64,7 +68,7 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     if not result.has_audio:
         context.log.info(f"{vid} has no audio stream: empty stems recorded")
     meta = {k: v for k, v in result.metadata().items() if v is not None}
-    meta["folder"] = dg.MetadataValue.path(root.full(stem_dir))
+    meta["folder"] = dg.MetadataValue.path(root.uri(stem_dir))
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -75,6 +79,7 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     kinds={"whisperx", "parquet"},
     owners=["team:audio-data"],
     tags={"stage": "audio"},
+    op_tags=MODEL_OP_TAGS,
     pool="models",
 )
 def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,

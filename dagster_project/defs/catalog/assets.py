@@ -77,7 +77,7 @@ def catalog(context: dg.AssetExecutionContext, store: StoreResource, video_confi
     return dg.MaterializeResult(metadata={
         **totals,
         "views": ", ".join(views),
-        "catalog_file": dg.MetadataValue.path(root.full(CATALOG_FILE)),
+        "catalog_file": dg.MetadataValue.path(root.uri(CATALOG_FILE)),
         "summary": dg.MetadataValue.md(catalog_summary_markdown(
             **tables, checks=checks, min_score=audio_config.min_word_score)),
         "per_video": md_table(summary, limit=50),

@@ -65,7 +65,7 @@ def clips(context: dg.AssetExecutionContext, store: StoreResource, video_config:
         "leaked_frames": int(df["leaked_frames"].sum()),
         "lost_frames": int(df["lost_frames"].sum()),
         "clip_seconds": round(float(df["duration_s"].sum()), 3),
-        "folder": dg.MetadataValue.path(root.full(clip_dir)),
+        "folder": dg.MetadataValue.path(root.uri(clip_dir)),
         "preview": md_table(df[["clip_id", "scene_index", "start_s", "end_s", "method", "leaked_frames", "lost_frames"]]),
         "cut_boundaries": strip,
     })

@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from video_assets.ids import file_sha256
 from video_assets.keyframes import build_index
 from video_assets.probe import probe
 from video_assets.store import DataRoot
+
+COPY_CHUNK = 8 << 20
 
 
 def source_rel(root: DataRoot, video_id: str) -> str:
@@ -48,14 +51,27 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
             raise MediaError(landing, "was registered but is gone from the landing folder, and no copy is stored")
         info = probe(landing)  # a bad file fails here, naming the landing file; nothing is copied
         info.require_video()
-        with root.atomic_file(rel) as tmp:
-            shutil.copyfile(landing, tmp)  # a copy: the landing file is never moved or changed
-            if file_sha256(tmp) != reg.sha256:
-                raise MediaError(landing, "changed after it was registered (hash differs); it will be registered again")
+        changed = "changed after it was registered (hash differs); it will be registered again"
+        if root.is_local:
+            with root.atomic_file(rel) as tmp:
+                shutil.copyfile(landing, tmp)  # a copy: the landing file is never moved or changed
+                if file_sha256(tmp) != reg.sha256:
+                    raise MediaError(landing, changed)
+        else:
+            # Streamed up while hashed, with no local staging copy; the object is created only
+            # when the upload completes, and a hash mismatch aborts it.
+            with root.atomic_stream(rel) as out, open(landing, "rb") as src:
+                digest = hashlib.sha256()
+                while chunk := src.read(COPY_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                if digest.hexdigest() != reg.sha256:
+                    raise MediaError(landing, changed)
         copied = True
-    with root.local_copy(rel) as local:
+    # The stored copy, read in place: ffprobe reads an object-store source by range requests.
+    with root.media_input(rel) as stored:
         try:
-            info = probe(local)
+            info = probe(stored)
         except MediaError as exc:
             raise MediaError(landing, f"{exc.problem} (stored copy {rel})") from None
         info = dataclasses.replace(info, path=str(landing))
@@ -69,7 +85,7 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     root.write_table("videos", vid, row)
     return dg.MaterializeResult(metadata={
         "original_name": reg.original_name,
-        "stored_at": dg.MetadataValue.path(root.full(rel)),
+        "stored_at": dg.MetadataValue.path(root.uri(rel)),
         "copied_now": copied,
         "duration_s": round(info.duration_s, 3),
         "resolution": f"{video.width}x{video.height}",
@@ -92,8 +108,9 @@ def iframe_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     """Keyframe positions read from packet flags; no frame is decoded."""
     root = store.root()
     vid = context.partition_key
-    with root.local_copy(source_rel(root, vid)) as local:
-        index = build_index(local)
+    # Demuxed in one pass; on an object store straight from a presigned URL (no local copy).
+    with root.media_input(source_rel(root, vid)) as media:
+        index = build_index(media)
     kfs = index.keyframe_frames
     gops = list((kfs[1:] - kfs[:-1]).tolist()) + [index.frame_count - int(kfs[-1])]
     df = pd.DataFrame({

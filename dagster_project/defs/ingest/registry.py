@@ -1,6 +1,6 @@
 """Landing files seen by the sensor or the schedule, registered under their video id.
 
-Registration hashes the file and records where it was found in ``registry/<id>.json`` in the
+Registration checks the file's first bytes name a video container, hashes it and records where it was found in ``registry/<id>.json`` in the
 data root; ``source_video`` later copies those exact bytes into the store. Nothing here
 moves, renames or modifies a landing file.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from video_assets.errors import MediaError
 from video_assets.ids import file_sha256, video_id_from_sha256
+from video_assets.probe import check_container
 from video_assets.store import DataRoot
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mxf", ".flv", ".wmv"}
@@ -52,9 +53,15 @@ def landing_candidates(landing_dir: str | Path) -> list[Path]:
 
 
 def register(root: DataRoot, path: Path) -> Registration:
-    """Hash ``path`` and record it under its video id (idempotent)."""
+    """Hash ``path`` and record it under its video id (idempotent).
+
+    Files whose first bytes announce no video container (random bytes, text named
+    ``.mp4``) are refused here, before any run is requested for them; whether a container
+    is complete and decodable is for ``source_video`` to find out.
+    """
     if path.stat().st_size == 0:
         raise MediaError(path, "is empty (0 bytes)")
+    check_container(path)
     sha = file_sha256(path)
     reg = Registration(
         video_id=video_id_from_sha256(sha), sha256=sha, landing_path=str(path.absolute()),
@@ -69,5 +76,5 @@ def register(root: DataRoot, path: Path) -> Registration:
 def lookup(root: DataRoot, video_id: str) -> Registration:
     rel = root.rel("registry", f"{video_id}.json")
     if not root.exists(rel):
-        raise MediaError(video_id, f"is not a registered video (no {root.full(rel)}); drop the file in the landing folder first")
+        raise MediaError(video_id, f"is not a registered video (no {root.uri(rel)}); drop the file in the landing folder first")
     return Registration(**json.loads(root.read_bytes(rel)))

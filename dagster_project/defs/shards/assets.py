@@ -1,5 +1,8 @@
 """training_shards: every kept clip of every video packed into bucketed WebDataset shards."""
 
+import contextlib
+import tempfile
+
 import dagster as dg
 import pandas as pd
 
@@ -41,12 +44,15 @@ def training_shards(context: dg.AssetExecutionContext, store: StoreResource, sha
         raise dg.Failure("no clips yet: materialize clips for at least one video")
     tokens = _table(root, "tokens")
     current = current_tokenizer(root)["hash"] if root.exists(CURRENT_FILE) else None
-    candidates = candidates_from_tables(
-        root, clip_rows, videos, _table(root, "words"), _table(root, "segments"),
-        tokens=tokens,
-    )
-    selection = select_samples(candidates, shard_config.rules(current))
-    shard_set = write_shards(selection.kept, root, prefix=SHARD_PREFIX, settings=shard_config.shard_settings())
+    # On an object store the clips and token files are staged in a local temporary folder
+    # (tar members need their sizes up front); each shard is uploaded when it is complete.
+    with tempfile.TemporaryDirectory(prefix="va-shards-") if not root.is_local else contextlib.nullcontext() as stage:
+        candidates = candidates_from_tables(
+            root, clip_rows, videos, _table(root, "words"), _table(root, "segments"),
+            tokens=tokens, stage_dir=stage,
+        )
+        selection = select_samples(candidates, shard_config.rules(current))
+        shard_set = write_shards(selection.kept, root, prefix=SHARD_PREFIX, settings=shard_config.shard_settings())
     write_shard_tables(root, selection, shard_set)
     buckets = shard_set.manifest.buckets()
     reasons = pd.DataFrame(sorted(selection.reason_counts().items()), columns=["reason", "clips"])
@@ -56,5 +62,5 @@ def training_shards(context: dg.AssetExecutionContext, store: StoreResource, sha
         "excluded_clips": selection.excluded_clips,
         "exclusion_reasons": md_table(reasons),
         "buckets_table": md_table(buckets),
-        "folder": dg.MetadataValue.path(shard_set.root),
+        "folder": dg.MetadataValue.path(root.uri(SHARD_PREFIX)),
     })

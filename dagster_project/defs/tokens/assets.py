@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.clips.assets import clips
+from dagster_project.defs.execution import MODEL_OP_TAGS
 from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, TokenStageConfig
@@ -30,7 +31,7 @@ TOKENS_COLUMNS = [
 def current_tokenizer(root: DataRoot) -> dict:
     """The checkpoint tokenizer_model made current: ``{"hash", "path", "stored", ...}``."""
     if not root.exists(CURRENT_FILE):
-        raise VideoAssetsError(f"no tokenizer yet ({root.full(CURRENT_FILE)} is missing); materialize tokenizer_model")
+        raise VideoAssetsError(f"no tokenizer yet ({root.uri(CURRENT_FILE)} is missing); materialize tokenizer_model")
     return json.loads(root.read_bytes(CURRENT_FILE))
 
 
@@ -46,6 +47,7 @@ def _training_clips(root: DataRoot) -> pd.DataFrame:
     kinds={"pytorch", "safetensors"},
     owners=["team:video-models"],
     tags={"stage": "tokens"},
+    op_tags=MODEL_OP_TAGS,
     pool="models",
 )
 def tokenizer_model(context: dg.AssetExecutionContext, store: StoreResource,
@@ -83,7 +85,7 @@ def tokenizer_model(context: dg.AssetExecutionContext, store: StoreResource,
             context.log.info(f"tokenizer {old['hash'][:12]} already trained on these clips with these settings")
             return dg.MaterializeResult(metadata={
                 "source": "trained earlier on the same clips and settings (reused)",
-                "checkpoint": dg.MetadataValue.path(root.full(old["path"])), "checkpoint_hash": old["hash"],
+                "checkpoint": dg.MetadataValue.path(root.uri(old["path"])), "checkpoint_hash": old["hash"],
                 **{k: v for k, v in old.get("summary", {}).items() if k != "checkpoint_hash"},
             })
 
@@ -104,7 +106,7 @@ def tokenizer_model(context: dg.AssetExecutionContext, store: StoreResource,
     root.write_bytes(CURRENT_FILE, json.dumps(pointer, indent=2, sort_keys=True).encode())
     return dg.MaterializeResult(metadata={
         "source": "trained", **summary,
-        "checkpoint": dg.MetadataValue.path(root.full(rel)),
+        "checkpoint": dg.MetadataValue.path(root.uri(rel)),
         "training_clips": len(clip_rows),
         "training": dg.MetadataValue.md(png_markdown(plot_training(result), "tokenizer training curves")),
     })
@@ -117,6 +119,7 @@ def tokenizer_model(context: dg.AssetExecutionContext, store: StoreResource,
     kinds={"pytorch", "safetensors", "parquet"},
     owners=["team:video-models"],
     tags={"stage": "tokens"},
+    op_tags=MODEL_OP_TAGS,
     pool="models",
     output_required=False,
 )
@@ -179,7 +182,7 @@ def token_tensors(context: dg.AssetExecutionContext, store: StoreResource, token
         "mean_unique_codes": round(float(df["unique_codes"].mean()), 1) if len(df) else 0.0,
         "bits": int(df["bits"].iloc[0]) if len(df) else current["config"].get("bits", 0),
         "encode_frames_per_s": round(frames_done / elapsed, 1) if elapsed > 0 else 0.0,
-        "folder": dg.MetadataValue.path(root.full(token_dir)),
+        "folder": dg.MetadataValue.path(root.uri(token_dir)),
         "preview_rows": md_table(df[["clip_id", "t", "h", "w", "frames", "unique_codes"]]),
     }
     if preview is not None:

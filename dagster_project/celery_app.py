@@ -1,0 +1,30 @@
+"""The Celery app of the postgres-celery profile's workers.
+
+    celery -A dagster_project.celery_app worker -Q dagster            # every other step
+    celery -A dagster_project.celery_app worker -Q models -c 1        # model steps, one per GPU host
+
+It is ``dagster_celery.app`` (the task that executes one step) configured from the same
+variables as the executor (``dagster_project/defs/execution.py``): ``DAGSTER_CELERY_BROKER_URL``
+and optionally ``DAGSTER_CELERY_BACKEND_URL``. A worker without them stops at once with an error
+naming the variable, instead of waiting for dagster-celery's default broker (AMQP on localhost).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster_celery.make_app import make_app
+from dagster_celery.tasks import create_task
+
+from dagster_project.defs.execution import celery_urls
+
+broker_url, result_backend = celery_urls(os.environ)
+
+app = make_app()
+app.conf.update(
+    broker_url=broker_url,
+    result_backend=result_backend,
+    # One task at a time per worker process: a model step never waits prefetched behind another.
+    worker_prefetch_multiplier=1,
+)
+execute_plan = create_task(app)
