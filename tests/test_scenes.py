@@ -62,6 +62,17 @@ def test_leaving_gops_early_keeps_every_cut(media, fixed_gop_video, long_take_vi
     assert long_early.frames_decoded < long_whole.frames_decoded
 
 
+def test_fast_cuts_in_a_fixed_gop_go_straight_to_a_full_pass(media):
+    """When packet-size jumps alone mark most of the video, no keyframe is decoded first."""
+    video = make_shots_video(media / "fast_fixed.mp4", [20, 25, 22, 30, 24, 26, 21, 28, 25, 29, 27, 23],
+                             encoding="fixed_gop", gop=50, seed=9)
+    result = detect_scenes(str(video.path), mode="cascade")
+    assert result.mode == "cascade->full"
+    assert result.level1.get("keyframes_skipped") is True
+    assert result.frames_decoded == video.frame_count  # the full pass only
+    assert_cuts_match(result.cuts, video.cuts)
+
+
 @pytest.mark.parametrize("mode", ["full", "cascade"])
 def test_adaptive_detector(fixed_gop_video, mode):
     result = detect_scenes(str(fixed_gop_video.path), mode=mode, detector=DetectorSettings(detector="adaptive"))

@@ -222,6 +222,13 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
     gop_of = np.searchsorted(kfs, hit_frames, side="right") - 1
     marked[gop_of[gop_of >= 0]] = True
     jumps = [hit_frames[gop_of == g] for g in range(n_gops)]
+    stats = {"size_jumps": int(len(hit_frames)), "keyframe_changes": 0}
+    covered = sum(b - a for a, b in _regions(index, marked, settings))
+    if covered > cascade.max_coverage * index.frame_count:
+        # Size jumps alone already send level 2 to a full pass: decoding the keyframes
+        # would only add to its cost.
+        stats["keyframes_skipped"] = True
+        return _Level1(marked=marked, jumps=jumps, closing={}, stats=stats)
 
     # Keyframe comparisons: decode keyframes only.
     threshold = _keyframe_threshold(settings, cascade)
@@ -241,7 +248,7 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         if k > 0 and marked[k - 1]:
             closing[k - 1] = (hist, img)
         prev_img, prev_hist = img, hist
-    stats = {"size_jumps": int(len(hit_frames)), "keyframe_changes": kf_hits}
+    stats["keyframe_changes"] = kf_hits
     return _Level1(marked=marked, jumps=jumps, closing=closing, stats=stats)
 
 
