@@ -447,6 +447,17 @@ def copyable_speedup(copy: SplitRun | None, reencode: SplitRun | None) -> float:
     return sum(reencode.clip_s[k] for k in keys) / c if c > 0 else float("nan")
 
 
+def speedup_ceiling(copy: SplitRun | None, reencode: SplitRun | None) -> float:
+    """The best total ratio possible when the clips that cannot be copied are re-encoded.
+
+    Even a free copy leaves their re-encode time: total re-encode / that time.
+    """
+    if copy is None or reencode is None:
+        return float("nan")
+    forced = sum(reencode.clip_s.get(k, 0.0) for k, m in copy.methods.items() if m == "reencode")
+    return reencode.wall_s / forced if forced > 0 else float("inf")
+
+
 def _check_clip(clip: Clip, index: KeyframeIndex, truth: list[tuple[int, int]]) -> tuple[bool, int]:
     """Whether the written file holds what the clip claims, and its frames outside its shot."""
     got = build_index(clip.path)
@@ -560,16 +571,7 @@ class VideoResult:
 
     @property
     def split_speedup_ceiling(self) -> float:
-        """The best total ratio possible when the clips that cannot be copied are re-encoded.
-
-        Even a free copy leaves their re-encode time: total re-encode / that time.
-        """
-        if self.copy is None or self.reencode is None:
-            return float("nan")
-        forced = sum(
-            self.reencode.clip_s.get(k, 0.0) for k, m in self.copy.methods.items() if m == "reencode"
-        )
-        return self.reencode.wall_s / forced if forced > 0 else float("inf")
+        return speedup_ceiling(self.copy, self.reencode)
 
     @property
     def split_cpu_speedup(self) -> float:
@@ -744,8 +746,8 @@ SPLIT_ROWS: list[tuple[str, Callable[[SplitRun, SplitRun], str]]] = [
 
 
 def _ceiling(c: SplitRun, e: SplitRun) -> str:
-    forced = sum(e.clip_s.get(k, 0.0) for k, m in c.methods.items() if m == "reencode")
-    return f"{e.wall_s / forced:.1f}x" if forced > 0 else "none"
+    ceiling = speedup_ceiling(c, e)
+    return "none" if ceiling == float("inf") else f"{ceiling:.1f}x"
 
 
 def format_table(results: list[VideoResult]) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
 import os
 import re
@@ -342,9 +343,9 @@ class DataRoot:
                     for f in tmp.rglob("*"):
                         if f.is_file():
                             _fsync(f)
-                if target.exists() and _exchange(tmp, target):
-                    pass  # swapped in one step: tmp now holds the old folder, removed below
-                else:
+                # In one step where the filesystem can: tmp then holds the old folder,
+                # removed below. Otherwise two renames.
+                if not (target.exists() and _exchange(tmp, target)):
                     old = None
                     if target.exists():
                         old = target.parent / tmp_name(f"old-{target.name}")
@@ -362,8 +363,9 @@ class DataRoot:
             new = sorted(f.relative_to(tmp).as_posix() for f in tmp.rglob("*") if f.is_file())
             if new:  # one call: an async backend (s3fs) uploads the files concurrently
                 self.fs.put([str(tmp / n) for n in new], [f"{full}/{n}" for n in new])
+            keep = set(new)
             stale = [p for p in (self.fs.find(full) if self.fs.exists(full) else [])
-                     if (p[len(full) + 1 :] if p.startswith(full + "/") else p) not in set(new)]
+                     if (p[len(full) + 1 :] if p.startswith(full + "/") else p) not in keep]
             if stale:
                 self.fs.rm(stale)
 
@@ -453,14 +455,21 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
+@functools.cache
+def _renameat2():  # noqa: ANN202 - a ctypes function, or None without glibc's renameat2
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     if rc == 0:
         return True

@@ -231,7 +231,6 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         return _Level1(marked=marked, jumps=jumps, closing={}, stats=stats)
 
     # Keyframe comparisons: decode keyframes only.
-    threshold = _keyframe_threshold(settings, cascade)
     closing: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     prev_img = prev_hist = None
     kf_hits = 0
@@ -239,10 +238,7 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         if k >= n_gops:
             break
         hist = hsv_histogram(img)
-        if prev_img is not None and (
-            0.5 * float(np.abs(hist - prev_hist).sum()) >= cascade.hist_threshold
-            or content_distance(prev_img, img, settings.luma_only) >= threshold
-        ):
+        if prev_img is not None and not _looks_alike(prev_img, prev_hist, img, hist, settings, cascade):
             marked[k - 1] = True
             kf_hits += 1
         if k > 0 and marked[k - 1]:
@@ -276,13 +272,14 @@ class _GopExit:
         return self.stopped
 
 
-def _level2(reader: FrameReader, index: KeyframeIndex, level1: _Level1, settings: DetectorSettings,
-            cascade: CascadeSettings, tick: Callable[[int], None]) -> tuple[list[int], int]:
-    """Raw cuts inside the marked GOPs, and how many GOPs were left early."""
+def _level2(reader: FrameReader, index: KeyframeIndex, level1: _Level1, regions: list[tuple[int, int]],
+            settings: DetectorSettings, cascade: CascadeSettings,
+            tick: Callable[[int], None]) -> tuple[list[int], int]:
+    """Raw cuts inside ``regions`` (the marked GOPs'), and how many GOPs were left early."""
     kfs = index.keyframe_frames
     raw: list[int] = []
     left_early = 0
-    for a, b in _regions(index, level1.marked, settings):
+    for a, b in regions:
         if not (cascade.early_stop and settings.detector == "content"):
             raw += _run_detector(reader, settings, a, b, index.fps, 0, tick)
             continue
@@ -363,7 +360,7 @@ def detect_scenes(
                     level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
                     used_mode = "cascade->full"
                 else:
-                    raw, left_early = _level2(reader, index, found, settings, cascade, tick)
+                    raw, left_early = _level2(reader, index, found, regions, settings, cascade, tick)
                     level1["gops_left_early"] = left_early
                     cuts = settings.filter_cuts(raw, n)
         if used_mode != "cascade":

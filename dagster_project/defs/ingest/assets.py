@@ -3,7 +3,6 @@
 
 import dataclasses
 import hashlib
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +13,6 @@ from dagster_project.defs.metadata import md_table
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource
 from video_assets.errors import MediaError
-from video_assets.ids import file_sha256
 from video_assets.keyframes import build_index
 from video_assets.probe import probe
 from video_assets.store import DataRoot
@@ -51,22 +49,16 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
             raise MediaError(landing, "was registered but is gone from the landing folder, and no copy is stored")
         info = probe(landing)  # a bad file fails here, naming the landing file; nothing is copied
         info.require_video()
-        changed = "changed after it was registered (hash differs); it will be registered again"
-        if root.is_local:
-            with root.atomic_file(rel) as tmp:
-                shutil.copyfile(landing, tmp)  # a copy: the landing file is never moved or changed
-                if file_sha256(tmp) != reg.sha256:
-                    raise MediaError(landing, changed)
-        else:
-            # Streamed up while hashed, with no local staging copy; the object is created only
-            # when the upload completes, and a hash mismatch aborts it.
-            with root.atomic_stream(rel) as out, open(landing, "rb") as src:
-                digest = hashlib.sha256()
-                while chunk := src.read(COPY_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                if digest.hexdigest() != reg.sha256:
-                    raise MediaError(landing, changed)
+        # Copied while hashed, in one read of the landing file (never moved or changed): to a
+        # temporary name locally, streamed up with no local staging copy on an object store;
+        # a hash mismatch leaves nothing under the final name.
+        with root.atomic_stream(rel) as out, open(landing, "rb") as src:
+            digest = hashlib.sha256()
+            while chunk := src.read(COPY_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            if digest.hexdigest() != reg.sha256:
+                raise MediaError(landing, "changed after it was registered (hash differs); it will be registered again")
         copied = True
     # The stored copy, read in place: ffprobe reads an object-store source by range requests.
     with root.media_input(rel) as stored:
