@@ -102,6 +102,9 @@ CASES: list[Case] = [
            registration="is not a video file"),
     _error("absurd-duration", "absurd-duration.mp4",
            "a valid 4 s file whose mvhd box claims 4,294,967 s (49.7 days)", "claims an absurd duration"),
+    _error("absurd-resolution", "absurd-resolution.avi",
+           "raw video in AVI whose BITMAPINFOHEADER claims 20000x12000 (ffmpeg accepts it; 16K is 15360)",
+           "claims an absurd resolution 20000x12000"),
     _error("moov-missing", "moov-missing.mp4", "no +faststart, cut where the moov atom starts",
            "is not a readable media file"),
     _error("moov-cut", "moov-cut.mp4", "no +faststart, cut 64 bytes into the moov atom", "no video stream"),
@@ -232,6 +235,17 @@ def build_corpus(folder: Path) -> dict[str, Path]:
         raise AssertionError("expected a version-0 mvhd box in the base file")
     absurd[mvhd + 20:mvhd + 24] = struct.pack(">I", 0xFFFFFFF0)  # duration, in timescale units
     write("absurd-duration", bytes(absurd))
+    # Raw video takes its size from the container alone (H.264 would take it from the SPS).
+    raw = folder / "tmp-raw.avi"
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=64x48:r={FPS}", "-frames:v", "5", "-c:v", "rawvideo",
+           "-pix_fmt", "yuv420p", str(raw))
+    raw_bytes = bytearray(raw.read_bytes())
+    raw.unlink()
+    strf = raw_bytes.find(b"strf")  # chunk id, size, then biSize, biWidth, biHeight (int32 LE)
+    if strf < 0 or struct.unpack("<ii", raw_bytes[strf + 12:strf + 20]) != (64, 48):
+        raise AssertionError("expected a BITMAPINFOHEADER of 64x48 in the raw AVI")
+    raw_bytes[strf + 12:strf + 20] = struct.pack("<ii", 20000, 12000)
+    write("absurd-resolution", bytes(raw_bytes))
     write("moov-cut", tail_bytes[: moov + 64])
     ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac", str(path["audio-only"]))
     write("mdat-cut", base_bytes[: mdat + mdat_size // 2])

@@ -1,10 +1,12 @@
 """A Dagster run of one partition that SIGKILLs itself in the middle of a write.
 
-Run as ``python -m tests.kill_run CONFIG.json`` by tests/test_faults.py. The config names
+Run as ``python -m tests.kill_run CONFIG.json`` by tests/test_faults.py; it materializes
+every asset for one video, the tokenizer and the shards included. The config names
 the data root, the landing file, DAGSTER_HOME and ``kill_rel``: the first write whose
 relative path starts with it is stopped after its temporary file or folder is complete and
 before it is published under its final name (the widest window a crash can hit). With no
-``kill_rel`` the run completes. Nothing here changes the pipeline's code: the kill wraps
+``kill_rel`` the run completes. ``per_video_done`` skips the per-video assets where an
+earlier run on the same root completed them. Nothing here changes the pipeline's code: the kill wraps
 ``DataRoot.atomic_file`` and ``DataRoot.atomic_dir`` in this process only.
 """
 
@@ -29,6 +31,9 @@ from dagster_project.defs.resources import (
     TokenStageConfig,
     VideoStageConfig,
 )
+from dagster_project.defs.shards.assets import training_shards
+from dagster_project.defs.tokens.assets import token_tensors, tokenizer_model
+from dagster_project.defs.tokens.checks import token_mismatch
 from video_assets.store import DataRoot
 
 KILLED_EXIT = -signal.SIGKILL
@@ -72,10 +77,25 @@ def main(config_path: str) -> int:
     if cfg.get("kill_rel"):
         arm(cfg["kill_rel"])
     per_video = [a for a in ASSETS if a.partitions_def is not None]
-    result = dg.materialize([*per_video, *CHECKS], partition_key=vid, instance=instance,
-                            resources=res, raise_on_error=False)
-    print(json.dumps({"video_id": vid, "success": result.success}))
-    return 0 if result.success else 1
+    # The order a user's runs take: the per-video assets (token_tensors waits for a
+    # tokenizer), the tokenizer, the video's tokens, then the shards of every video.
+    steps = [
+        ([*per_video, *CHECKS], vid),
+        ([tokenizer_model], None),
+        ([token_tensors, token_mismatch], vid),
+        ([training_shards], None),
+    ]
+    if cfg.get("per_video_done"):
+        steps = steps[1:]  # an earlier run on this root completed them: save the repeat
+    success = True
+    for selection, key in steps:
+        result = dg.materialize(selection, partition_key=key, instance=instance, resources=res,
+                                raise_on_error=False)
+        success = result.success
+        if not success:
+            break
+    print(json.dumps({"video_id": vid, "success": success}))
+    return 0 if success else 1
 
 
 if __name__ == "__main__":

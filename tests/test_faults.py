@@ -34,15 +34,26 @@ from video_assets.catalog import connect
 from video_assets.store import DataRoot, sweep_dead_temps, tmp_name
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("videos", "keyframes", "scenes", "clips", "stems", "words", "segments")
+TABLES = ("videos", "keyframes", "scenes", "clips", "stems", "words", "segments", "tokens", "shard_samples",
+          "shard_exclusions")
+UNPARTITIONED = ("shards",)
 
-# Each write of the per-video assets, in the order a run makes them.
+# Each write of every asset, in the order a run makes them. From the second token point on,
+# the killed runs before have completed the per-video assets, and the run skips them.
 KILL_POINTS = [
-    pytest.param("videos/", id="source-copy"),
-    pytest.param("tables/scenes/", id="scenes-parquet"),
-    pytest.param("clips/", id="clip-folder"),
-    pytest.param("stems/", id="stem-folder"),
-    pytest.param("tables/words/", id="words-parquet"),
+    pytest.param("videos/", False, id="source-copy"),
+    pytest.param("tables/scenes/", False, id="scenes-parquet"),
+    pytest.param("clips/", False, id="clip-folder"),
+    pytest.param("stems/", False, id="stem-folder"),
+    pytest.param("tables/words/", False, id="words-parquet"),
+    pytest.param("models/tokenizer/tokenizer-", False, id="tokenizer-checkpoint"),
+    pytest.param("models/tokenizer/current.json", True, id="tokenizer-pointer"),
+    pytest.param("tokens/", True, id="token-folder"),
+    pytest.param("tables/tokens/", True, id="tokens-parquet"),
+    pytest.param("shards/", True, id="shard-tar"),
+    pytest.param("shards/manifest.json", True, id="shard-manifest"),
+    pytest.param("tables/shard_samples/", True, id="shard-samples-parquet"),
+    pytest.param("tables/shards/", True, id="shards-parquet"),
 ]
 
 
@@ -82,6 +93,11 @@ def table_rows(root: Path, vid: str) -> dict[str, list[tuple]]:
             df = con.execute(f"SELECT * FROM {t} WHERE video_id = $v", {"v": vid}).df()  # noqa: S608 - fixed names
             # stems rows carry sample statistics; they are checked through the files
             out[t] = sorted(map(tuple, df.astype(str).values.tolist())) if t != "stems" else [len(df)]
+        for t in UNPARTITIONED:
+            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = $t",
+                                 {"t": t}).fetchone()[0]
+            df = con.execute(f"SELECT * FROM {t}").df() if exists else None  # noqa: S608 - fixed names
+            out[t] = [] if df is None else sorted(map(tuple, df.astype(str).values.tolist()))
         return out
 
 
@@ -118,10 +134,10 @@ def killed_root(clean_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_rel", KILL_POINTS)
-def test_kill_mid_write_publishes_nothing_partial(kill_rel, clean_run, killed_root):
+@pytest.mark.parametrize(("kill_rel", "per_video_done"), KILL_POINTS)
+def test_kill_mid_write_publishes_nothing_partial(kill_rel, per_video_done, clean_run, killed_root):
     ref, root, vid = clean_run["root"], killed_root["root"], clean_run["vid"]
-    cfg = {**clean_run["cfg"], "data_root": str(root), "kill_rel": kill_rel}
+    cfg = {**clean_run["cfg"], "data_root": str(root), "kill_rel": kill_rel, "per_video_done": per_video_done}
     # Assets without a dependency between them run in any order, so an earlier killed run
     # may already have published this target whole; the killed write must not change it.
     target_before = sorted(r for r in visible_files(root) if r.startswith(kill_rel)) if root.exists() else []

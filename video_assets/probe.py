@@ -15,6 +15,16 @@ MAX_DIMENSION = 16384
 MAX_DURATION_S = 48 * 3600.0
 
 
+def check_resolution(path: object, width: int, height: int) -> None:
+    """Refuse a stated frame size no camera makes (above 16384 on a side: 16K is 15360).
+
+    Raises:
+        MediaError: naming ``path`` and the size.
+    """
+    if width > MAX_DIMENSION or height > MAX_DIMENSION:
+        raise MediaError(path, f"video stream claims an absurd resolution {width}x{height}")
+
+
 @dataclass(frozen=True)
 class VideoStreamInfo:
     """The video stream a stage works on."""
@@ -180,8 +190,7 @@ def probe(path: str | Path | RemoteMedia) -> MediaInfo:
             width, height = int(s.get("width") or 0), int(s.get("height") or 0)
             if width <= 0 or height <= 0:
                 raise MediaError(p, f"video stream {s.get('index')} has no valid size")
-            if width > MAX_DIMENSION or height > MAX_DIMENSION:
-                raise MediaError(p, f"video stream claims an absurd resolution {width}x{height}")
+            check_resolution(p, width, height)
             fps = _fraction(s.get("avg_frame_rate")) or _fraction(s.get("r_frame_rate"))
             nb = s.get("nb_frames")
             video = VideoStreamInfo(
