@@ -1,17 +1,21 @@
-"""Benchmark: N videos through the local profile at run concurrency 1 and 2.
+"""Benchmark: N videos through the local profile, by executor and run concurrency.
 
-For each concurrency ``c`` this makes a fresh ``DAGSTER_HOME`` holding
+For each executor (``VIDEO_ASSETS_EXECUTOR``: ``multiprocess`` spawns a fresh Python per
+step, ``forkserver`` forks each step from a server that imported the code location once,
+``in_process`` runs the steps one after another in the run worker) and each concurrency
+``c`` this makes a fresh ``DAGSTER_HOME`` holding
 ``deploy/local/dagster.yaml`` with ``max_concurrent_runs: c`` (the pool ``models`` stays
 limited to 1, as in the profile), a fresh data root, registers N generated videos (real cuts,
 espeak-ng speech over music, a different seed each, so N partitions), submits one
 ``video_job`` run per partition with ``dagster job backfill`` (the runs are queued) and
 starts ``dagster-daemon``, whose run queue launches them ``c`` at a time with the default
 run launcher, exactly as the UI would. It waits until every run has finished and reports
-videos per hour from the first run start to the last run end, and the speed-up of
-concurrency 2 over 1. Results go to ``bench/out/scale.json``; a table is printed.
+videos per hour from the first run start to the last run end, and the speed-up of every
+row over the first. Results go to ``bench/out/scale.json``; a table is printed.
 
     uv run python bench/scale.py                 # 8 videos of 30 s, concurrency 1 and 2
     uv run python bench/scale.py --videos 3 --seconds 12   # a quick run
+    uv run python bench/scale.py --executors multiprocess,forkserver,in_process --concurrency 1
 
 Separation runs as a pass-through (no Demucs weights can be downloaded here, as in the
 main job); transcription runs the bundled Whisper tiny.en with real weights. The token
@@ -60,6 +64,7 @@ def log(msg: str) -> None:
 
 @dataclass
 class ConcurrencyResult:
+    executor: str
     concurrency: int
     videos: int
     succeeded: int
@@ -105,7 +110,7 @@ def make_videos(folder: Path, n: int, seconds: float) -> list[Path]:
     return paths
 
 
-def run_at(concurrency: int, videos: list[Path], work: Path, timeout_s: float) -> ConcurrencyResult:
+def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, timeout_s: float) -> ConcurrencyResult:
     home, data, landing = work / "home", work / "data", work / "landing"
     for d in (home, data, landing):
         shutil.rmtree(d, ignore_errors=True)
@@ -119,7 +124,7 @@ def run_at(concurrency: int, videos: list[Path], work: Path, timeout_s: float) -
     vids = sorted({register(root, landing / v.name).video_id for v in videos})
     env = {**os.environ, "DAGSTER_HOME": str(home), "VIDEO_ASSETS_DATA_ROOT": str(data),
            "VIDEO_ASSETS_LANDING_DIR": str(landing), "VIDEO_ASSETS_ALLOW_PASSTHROUGH": "1",
-           "VIDEO_ASSETS_EXECUTOR": "multiprocess"}
+           "VIDEO_ASSETS_EXECUTOR": executor}
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home)
@@ -130,7 +135,7 @@ def run_at(concurrency: int, videos: list[Path], work: Path, timeout_s: float) -
     subprocess.run([sys.executable, "-m", "dagster", "job", "backfill", "-w", str(REPO / "workspace.yaml"),
                     "-j", "video_job", "--partitions", ",".join(vids), "--noprompt"],
                    cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=300)
-    log(f"concurrency {concurrency}: {len(vids)} runs queued; starting dagster-daemon")
+    log(f"{executor}, concurrency {concurrency}: {len(vids)} runs queued; starting dagster-daemon")
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
     daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(work / "daemon.log").open("w"),
@@ -159,7 +164,7 @@ def run_at(concurrency: int, videos: list[Path], work: Path, timeout_s: float) -
     ends = [r.end_time for r in records if r.end_time]
     ok = [r for r in records if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
     return ConcurrencyResult(
-        concurrency=concurrency, videos=len(vids), succeeded=len(ok), first_start=min(starts),
+        executor=executor, concurrency=concurrency, videos=len(vids), succeeded=len(ok), first_start=min(starts),
         last_end=max(ends), submitted_at=submitted_at,
         run_seconds=[r.end_time - r.start_time for r in records if r.start_time and r.end_time],
         load_avg_after=os.getloadavg()[0],
@@ -171,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each generated video")
     ap.add_argument("--concurrency", default="1,2", help="comma-separated run concurrencies")
+    ap.add_argument("--executors", default="multiprocess",
+                    help="comma-separated VIDEO_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per concurrency, seconds")
     ap.add_argument("--json", type=Path, default=OUT / "scale.json")
     args = ap.parse_args(argv)
@@ -180,22 +187,25 @@ def main(argv: list[str] | None = None) -> int:
     videos = make_videos(OUT / "scale_videos", args.videos, args.seconds)
     log(f"{len(videos)} videos of {args.seconds:g} s ready")
     results = []
-    for c in levels:
-        with tempfile.TemporaryDirectory(prefix=f"scale-c{c}-", dir=OUT) as tmp:
-            r = run_at(c, videos, Path(tmp), args.timeout)
-        log(f"concurrency {c}: {r.succeeded}/{r.videos} runs succeeded in {r.span_s:.0f} s "
-            f"({r.videos_per_hour:.1f} videos/h)")
-        results.append(r)
+    for executor in args.executors.split(","):
+        for c in levels:
+            with tempfile.TemporaryDirectory(prefix=f"scale-{executor}-c{c}-", dir=OUT) as tmp:
+                r = run_at(executor, c, videos, Path(tmp), args.timeout)
+            log(f"{executor}, concurrency {c}: {r.succeeded}/{r.videos} runs succeeded in {r.span_s:.0f} s "
+                f"({r.videos_per_hour:.1f} videos/h)")
+            results.append(r)
     base = results[0].videos_per_hour if results else 0.0
     print()
-    print(f"{'concurrency':>11} {'videos':>6} {'ok':>3} {'span s':>8} {'videos/h':>9} {'mean run s':>10} {'speed-up':>8}")
+    print(f"{'executor':>12} {'concurrency':>11} {'videos':>6} {'ok':>3} {'span s':>8} {'videos/h':>9} "
+          f"{'mean run s':>10} {'speed-up':>8}")
     for r in results:
         mean = sum(r.run_seconds) / max(1, len(r.run_seconds))
-        print(f"{r.concurrency:>11} {r.videos:>6} {r.succeeded:>3} {r.span_s:>8.0f} {r.videos_per_hour:>9.1f} "
-              f"{mean:>10.0f} {r.videos_per_hour / base if base else 0:>7.2f}x")
+        print(f"{r.executor:>12} {r.concurrency:>11} {r.videos:>6} {r.succeeded:>3} {r.span_s:>8.0f} "
+              f"{r.videos_per_hour:>9.1f} {mean:>10.0f} {r.videos_per_hour / base if base else 0:>7.2f}x")
     payload = {
         "bench": "scale", "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "videos": args.videos, "seconds_per_video": args.seconds, "elapsed_s": time.time() - t0,
+        "executors": args.executors.split(","),
         "results": [r.to_json() for r in results],
         "speedup": (results[-1].videos_per_hour / base) if base and len(results) > 1 else None,
     }

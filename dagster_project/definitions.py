@@ -35,6 +35,7 @@ defs = dg.Definitions(
     sensors=[landing_sensor, tokenizer_sensor],
     schedules=[nightly_ingest],
     resources=default_resources(),
-    # multiprocess by default; VIDEO_ASSETS_EXECUTOR=celery or k8s in the larger profiles (README).
+    # forkserver (the multiprocess executor, steps forked from a preloaded server) by default;
+    # VIDEO_ASSETS_EXECUTOR=in_process, multiprocess, celery or k8s otherwise (README).
     executor=executor_from_env(),
 )

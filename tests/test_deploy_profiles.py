@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL_ASSETS = {"vocal_stems", "aligned_transcripts", "tokenizer_model", "token_tensors"}
 
 
-def test_default_executor_is_multiprocess():
-    assert executor_from_env({}) is dg.multiprocess_executor
+def test_default_executor_forks_steps_from_a_preloaded_server():
+    assert executor_from_env({}).name == "forkserver"
     assert executor_from_env({EXECUTOR_ENV: "multiprocess"}) is dg.multiprocess_executor
 
 
@@ -39,7 +39,7 @@ def test_celery_executor_reads_broker_from_env():
 
 
 @pytest.mark.parametrize(("env", "setting", "words"), [
-    ({EXECUTOR_ENV: "spark"}, EXECUTOR_ENV, "must be one of multiprocess, celery, k8s, got 'spark'"),
+    ({EXECUTOR_ENV: "spark"}, EXECUTOR_ENV, "must be one of forkserver, multiprocess, in_process, celery, k8s, got 'spark'"),
     ({EXECUTOR_ENV: "celery"}, BROKER_ENV, "must be set for the Celery executor and its workers"),
     ({EXECUTOR_ENV: "celery", BROKER_ENV: "localhost:6379"}, BROKER_ENV, "redis://HOST:6379/0"),
     ({EXECUTOR_ENV: "celery", BROKER_ENV: "http://h:6379"}, BROKER_ENV, "schemes: redis"),
@@ -165,3 +165,55 @@ def test_k8s_step_job_of_a_model_step_asks_for_a_gpu():
     assert config.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert config.pod_spec_config["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert get_user_defined_k8s_config(source_video.op.tags).container_config == {}
+
+
+def test_local_executors_are_selectable():
+    assert executor_from_env({EXECUTOR_ENV: "in_process"}) is dg.in_process_executor
+    fork = executor_from_env({EXECUTOR_ENV: "forkserver"})
+    assert fork.name == "forkserver"
+    config = fork.apply_config_mapping({}).value["config"]
+    assert config["start_method"] == {"forkserver": {"preload_modules": ["dagster_project.definitions"]}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["multiprocess", "forkserver", "in_process"])
+def test_each_local_executor_runs_a_partition(executor, tmp_path, fixed_gop_video):
+    """A real run through ``dagster asset materialize`` with the executor the variable picks:
+    the steps succeed, write their outputs, and run where the executor says (a process of
+    their own, or the run's)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from dagster_project.defs.ingest.registry import register
+    from video_assets.store import DataRoot
+
+    home, data, landing = tmp_path / "home", tmp_path / "data", tmp_path / "landing"
+    for d in (home, landing):
+        d.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "local" / "dagster.yaml").read_text())
+    shutil.copy(fixed_gop_video.path, landing / "take.mp4")
+    vid = register(DataRoot(data), landing / "take.mp4").video_id
+    env = {**os.environ, "DAGSTER_HOME": str(home), "VIDEO_ASSETS_DATA_ROOT": str(data),
+           "VIDEO_ASSETS_LANDING_DIR": str(landing), EXECUTOR_ENV: executor}
+    instance = dg.DagsterInstance.from_config(str(home))
+    instance.add_dynamic_partitions("videos", [vid])
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "dagster_project.definitions",
+         "--select", "source_video,iframe_index", "--partition", vid],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert DataRoot(data).exists(f"tables/keyframes/video_id={vid}/part.parquet")
+    events = [r.event_log_entry for r in instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_START))]
+    pids = {e.dagster_event.pid for e in events}
+    assert len(events) == 2
+    engine = " ".join(r.event_log_entry.user_message for r in instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ENGINE_EVENT)))
+    if executor == "in_process":
+        assert "in process" in engine.lower() and len(pids) == 1, engine
+    else:
+        assert "multiprocess executor" in engine and len(pids) == 2, engine

@@ -20,9 +20,18 @@ def _emit(args: argparse.Namespace, payload: dict, human: str) -> None:
         print(human)
 
 
+def _probed(path: str) -> None:
+    """Every command first probes its file, so a header's false claims (an absurd duration
+    or size) are refused the same way whichever command meets the file first."""
+    from video_assets.probe import probe
+
+    probe(path)
+
+
 def cmd_keyframes(args: argparse.Namespace) -> int:
     from video_assets.keyframes import build_index
 
+    _probed(args.file)
     index = build_index(args.file)
     _emit(args, index.to_json(),
           f"{args.file}: {len(index.keyframe_frames)} keyframes in {index.frame_count} frames "
@@ -39,6 +48,7 @@ def _detector_settings(args: argparse.Namespace):
 def cmd_scenes(args: argparse.Namespace) -> int:
     from video_assets.scenes import detect_scenes
 
+    _probed(args.file)
     with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
         result = detect_scenes(args.file, mode=args.mode, detector=_detector_settings(args), progress=progress)
     lines = [f"{len(result.scenes)} scenes ({result.mode}, {result.frames_decoded} frames decoded, {result.elapsed_s:.2f} s)"]
@@ -52,6 +62,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from video_assets.keyframes import build_index
     from video_assets.scenes import detect_scenes
 
+    _probed(args.file)
     index = build_index(args.file)
     with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
         scenes = detect_scenes(args.file, mode=args.scene_mode, detector=_detector_settings(args), index=index,

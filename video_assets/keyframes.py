@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from video_assets.errors import MediaError
-from video_assets.probe import check_resolution
+from video_assets.probe import check_duration, check_resolution
 from video_assets.tools import REMOTE_PROTOCOLS, RemoteMedia, redact_urls
 
 
@@ -118,8 +118,8 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     copy); its index's ``path`` is the object's ``s3://`` address, for messages only.
 
     Raises:
-        MediaError: unreadable file, no video stream, an absurd stated resolution, no video
-            packets, or a demux error.
+        MediaError: unreadable file, no video stream, an absurd stated resolution or
+            duration, no video packets, or a demux error.
     """
     t0 = time.perf_counter()
     p = path if isinstance(path, RemoteMedia) else Path(path)
@@ -127,8 +127,11 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
         if not container.streams.video:
             raise MediaError(p, "has no video stream")
         stream = container.streams.video[0]
-        # The size the container states, checked before anything sizes a buffer by it.
+        # What the container states, refused as probe refuses it, before anything sizes a
+        # buffer or a timeout by it.
         check_resolution(p, stream.codec_context.width, stream.codec_context.height)
+        if container.duration is not None:
+            check_duration(p, container.duration / 1_000_000)
         tb = float(stream.time_base) if stream.time_base else 0.0
         start = (container.start_time / 1_000_000) if container.start_time is not None else 0.0
         pts: list[int | None] = []

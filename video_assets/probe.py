@@ -25,6 +25,16 @@ def check_resolution(path: object, width: int, height: int) -> None:
         raise MediaError(path, f"video stream claims an absurd resolution {width}x{height}")
 
 
+def check_duration(path: object, seconds: float, stated: object = None) -> None:
+    """Refuse a stated duration that is not finite or above 48 hours.
+
+    Raises:
+        MediaError: naming ``path`` and the duration as the container states it.
+    """
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise MediaError(path, f"claims an absurd duration ({seconds if stated is None else stated} s)")
+
+
 @dataclass(frozen=True)
 class VideoStreamInfo:
     """The video stream a stage works on."""
@@ -216,8 +226,7 @@ def probe(path: str | Path | RemoteMedia) -> MediaInfo:
                 )
             )
     duration = float(fmt.get("duration") or 0.0)
-    if not math.isfinite(duration) or duration > MAX_DURATION_S:
-        raise MediaError(p, f"claims an absurd duration ({fmt.get('duration')} s)")
+    check_duration(p, duration, fmt.get("duration"))
     return MediaInfo(
         path=str(p),
         format_name=str(fmt.get("format_name", "unknown")),
