@@ -204,6 +204,38 @@ def bench_pipeline(track, audio16: np.ndarray, tmp: Path, threads: int) -> dict:
     return runs
 
 
+def bench_tightening(track, audio16: np.ndarray, sentences: list[str]) -> dict:
+    """pocketsphinx with and without tightening stretched words, side by side, on speech alone
+    and under music, with sentence segments starting 0.5 s early (as Whisper's do under music)."""
+    from video_assets.audio.aligners import pocketsphinx as ps
+
+    segments = sentence_segments(track, sentences, pad=0.5)
+    real = ps.tighten
+    out = {}
+    for db in [None, *MUSIC_LEVELS_DB]:
+        audio = audio16 if db is None else mix_with_music(audio16, 16000, music_db=db, seed=1)
+        row = {}
+        for name, fn in (("tightened", real), ("aligner alone", lambda audio, start, end, phones: (start, end))):
+            ps.tighten = fn
+            try:
+                words = [w for s in ps.PocketsphinxAligner().align(segments, audio) for w in s.words]
+            finally:
+                ps.tighten = real
+            errors = matched_onset_errors(track.words, words)
+            row[name] = {**OnsetStats.of(errors).__dict__, "max_ms": float(errors.max() * 1000)}
+        out["clean" if db is None else f"music_{int(db)}dB"] = row
+    return out
+
+
+def print_tightening(rows: dict) -> None:
+    print("\npocketsphinx word onsets, segments starting 0.5 s early: tightened vs the aligner alone")
+    print(f"  {'input':<14}{'variant':<15}{'mean ms':>9}{'median ms':>11}{'max ms':>8}{'<=100 ms':>10}")
+    for name, row in rows.items():
+        for variant, o in row.items():
+            print(f"  {name:<14}{variant:<15}{o['mean_ms']:>9.1f}{o['median_ms']:>11.1f}{o['max_ms']:>8.0f}"
+                  f"{o['within_100ms']:>10.0%}")
+
+
 def print_table(report: dict) -> None:
     def f(x, spec=".3f"):
         return "n/a" if x is None or (isinstance(x, float) and x != x) else format(x, spec)
@@ -255,6 +287,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 sentences, 8 s of separation")
     parser.add_argument("--threads", type=int, default=2, help="torch and CTranslate2 threads")
     parser.add_argument("--out", type=Path, default=OUT / "audio.json")
+    parser.add_argument("--only-tightening", action="store_true",
+                        help="only the pocketsphinx tightening comparison (seconds), to bench/out/audio_tightening.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sentences = SENTENCES[:4] if args.quick else SENTENCES
@@ -270,6 +304,14 @@ def main() -> None:
     }
     track = make_speech_track(sentences, lead_s=0.5, gap_s=0.7, tail_s=0.5)
     audio16 = track.as_float(16000)
+    if args.only_tightening:
+        rows = bench_tightening(track, audio16, sentences)
+        path = args.out.with_name("audio_tightening.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**report, "tightening": rows}, indent=2))
+        print_tightening(rows)
+        print(f"\nwrote {path}")
+        return
     report["speech_s"] = track.duration_s
     report["timed_words"] = len(track.timed_words())
     report["words"] = len(track.words)
@@ -278,6 +320,7 @@ def main() -> None:
         report["separation"] = bench_separation(8.0 if args.quick else 20.0, tmp)
         report["aligners"] = bench_aligners(track, audio16, sentences, tmp, args.threads)
         report["pipeline"] = bench_pipeline(track, audio16, tmp, args.threads)
+        report["tightening"] = bench_tightening(track, audio16, sentences)
     report["not_measured_with_real_weights"] = [
         "Demucs separation quality and the WER after separation (htdemucs weights unavailable; "
         "its real-time factor is measured with the real architecture and random weights)",
@@ -287,6 +330,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print_table(report)
+    print_tightening(report["tightening"])
     print(f"\nwrote {args.out}")
 
 

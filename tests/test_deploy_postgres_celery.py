@@ -165,6 +165,11 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
         for name in ("DAGSTER_HOME", *pg.env()):
             monkeypatch.setenv(name, env[name])
         t_services = time.monotonic()
+        # As the profile's README says: the tables first, before the daemon and the workers
+        # connect (processes that all find an empty database race to create them).
+        migrate = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, capture_output=True,
+                                 text=True, timeout=300, check=False)
+        assert migrate.returncode == 0, migrate.stderr[-2000:]
 
         # The workers, as deploy/postgres-celery/README.md starts them (plus three flags that only
         # skip worker-to-worker chatter at start-up).
