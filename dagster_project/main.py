@@ -11,12 +11,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.ingest.registry import register
-from dagster_project.defs.partitions import videos
+from dagster_project.defs.partitions import VIDEOS
 from dagster_project.defs.resources import (
     ShardStageConfig,
     StoreResource,
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("VIDEO_ASSETS_ALLOW_PASSTHROUGH", "1")
     landing.mkdir(parents=True, exist_ok=True)
 
-    store = StoreResource(data_root=data_root, landing_dir=str(landing),
-                          **{field: os.environ.get(var, "") for field, var in S3_ENV.items()})
+    s3: dict[str, Any] = {field: os.environ.get(var, "") for field, var in S3_ENV.items()}
+    store = StoreResource(data_root=data_root, landing_dir=str(landing), **s3)
     try:
         video = args.video
         if video is None:
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     instance = dg.DagsterInstance.get()
-    if reg.video_id not in instance.get_dynamic_partitions(videos.name):
-        instance.add_dynamic_partitions(videos.name, [reg.video_id])
+    if reg.video_id not in instance.get_dynamic_partitions(VIDEOS):
+        instance.add_dynamic_partitions(VIDEOS, [reg.video_id])
     resources = {"store": store, "video_config": VideoStageConfig(), "audio_config": audio_config_from_env(),
                  "shard_config": ShardStageConfig(), "token_config": TokenStageConfig(checkpoint=os.environ.get("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", ""))}
     by_group: dict[str, list] = {}
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         (by_group["training"], None),
         (by_group["catalog"], None),
     ]
-    events = []
+    events: list[dg.DagsterEvent] = []
     for assets, partition in steps:
         keys = {a.key for a in assets}
         checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run for {video} failed; see the run {result.run_id} in the UI", file=sys.stderr)
             return 1
 
-    evaluations = [e.event_specific_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluations = [e.event_specific_data for e in events if isinstance(e.event_specific_data, dg.AssetCheckEvaluation)]
     print(f"\nvideo {video} -> partition {reg.video_id}")
     for ev in evaluations:
         verdict = "passed" if ev.passed else ("WARN" if ev.severity == dg.AssetCheckSeverity.WARN else "FAILED")

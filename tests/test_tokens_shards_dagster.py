@@ -127,3 +127,31 @@ def test_stale_tokens_fail_the_check(pipeline):
                            {"checkpoint_hash": current["hash"], "max_frames": 0})
     assert not res.passed and res.metadata["violations"].value > 0
     assert "another checkpoint" in res.metadata["examples"].value
+
+
+def test_tokenizer_sensor_requests_every_video_once_per_checkpoint():
+    from dagster_project.definitions import defs
+    from dagster_project.defs.sensors import tokenizer_sensor
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(videos.name, ["a" * 16, "b" * 16])
+
+    def evaluate(cursor=None):
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        # The daemon threads its instance down to validate the dynamic partition keys; here we do.
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            result = tokenizer_sensor.evaluate_tick(ctx)
+        return sorted(r.run_key for r in result.run_requests or []), result.cursor
+
+    assert evaluate() == ([], None)  # nothing materialized yet
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        "tokenizer_model", metadata={"checkpoint_hash": "0123456789abcdef0123"}))
+    keys, cursor = evaluate()
+    assert keys == [f"tokens-{'a' * 16}-0123456789ab", f"tokens-{'b' * 16}-0123456789ab"]
+    assert evaluate(cursor)[0] == []  # the same event is not acted on twice
+
+    # A materialization without a checkpoint hash (reported by hand) still gets its own run keys.
+    instance.report_runless_asset_event(dg.AssetMaterialization("tokenizer_model"))
+    keys2, _ = evaluate(cursor)
+    assert len(keys2) == 2 and not set(keys2) & set(keys)
+    assert all(k.startswith(("tokens-" + "a" * 16, "tokens-" + "b" * 16)) for k in keys2)

@@ -7,7 +7,10 @@ non-zero CLI exit tells the user what to fix without reading a traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from video_assets.tools import MediaPath
 
 
 class VideoAssetsError(Exception):
@@ -22,7 +25,7 @@ class MediaError(VideoAssetsError):
         problem: What is wrong with it, in words.
     """
 
-    def __init__(self, path: str | Path, problem: str):
+    def __init__(self, path: MediaPath, problem: str):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")

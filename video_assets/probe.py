@@ -9,13 +9,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from video_assets.errors import MediaError, ToolError
-from video_assets.tools import RemoteMedia, input_args, media_arg, run_tool
+from video_assets.tools import MediaPath, RemoteMedia, input_args, media_arg, run_tool
 
 MAX_DIMENSION = 16384
 MAX_DURATION_S = 48 * 3600.0
 
 
-def check_resolution(path: object, width: int, height: int) -> None:
+def check_resolution(path: MediaPath, width: int, height: int) -> None:
     """Refuse a stated frame size no camera makes (above 16384 on a side: 16K is 15360).
 
     Raises:
@@ -25,7 +25,7 @@ def check_resolution(path: object, width: int, height: int) -> None:
         raise MediaError(path, f"video stream claims an absurd resolution {width}x{height}")
 
 
-def check_duration(path: object, seconds: float, stated: object = None) -> None:
+def check_duration(path: MediaPath, seconds: float, stated: object = None) -> None:
     """Refuse a stated duration that is not finite or above 48 hours.
 
     Raises:

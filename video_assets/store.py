@@ -422,7 +422,7 @@ def sweep_dead_temps(folder: Path) -> list[str]:
     this host by a process that no longer exists, so a live writer, or one on another
     host sharing the folder, is never disturbed. Returns the names removed.
     """
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:

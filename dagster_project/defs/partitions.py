@@ -2,4 +2,5 @@
 
 import dagster as dg
 
-videos = dg.DynamicPartitionsDefinition(name="videos")
+VIDEOS = "videos"
+videos = dg.DynamicPartitionsDefinition(name=VIDEOS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from fsspec.core import split_protocol
@@ -252,11 +253,12 @@ def audio_config_from_env() -> AudioStageConfig:
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources as deployed: paths and models come from the environment (see README)."""
+    s3: dict[str, Any] = {field: _env_str(var, "") for field, var in S3_ENV.items()}
     return {
         "store": StoreResource(
             data_root=dg.EnvVar("VIDEO_ASSETS_DATA_ROOT"),
             landing_dir=dg.EnvVar("VIDEO_ASSETS_LANDING_DIR"),
-            **{field: _env_str(var, "") for field, var in S3_ENV.items()},
+            **s3,
         ),
         "video_config": VideoStageConfig(),
         "audio_config": audio_config_from_env(),

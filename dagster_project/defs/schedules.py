@@ -6,7 +6,7 @@ import os
 import dagster as dg
 
 from dagster_project.defs.jobs import video_job
-from dagster_project.defs.partitions import videos
+from dagster_project.defs.partitions import VIDEOS
 from dagster_project.defs.resources import StoreResource
 from dagster_project.defs.sensors import scan_landing
 
@@ -23,10 +23,10 @@ def nightly_ingest(context: dg.ScheduleEvaluationContext, store: StoreResource):
     ids, _, problems = scan_landing(store.model_copy(update={"settle_s": 0.0}), None)
     for line in problems[:20]:
         context.log.warning(f"skipped: {line}")
-    existing = set(context.instance.get_dynamic_partitions(videos.name))
+    existing = set(context.instance.get_dynamic_partitions(VIDEOS))
     new = [i for i in ids if i not in existing]
     if new:
-        context.instance.add_dynamic_partitions(videos.name, new)
+        context.instance.add_dynamic_partitions(VIDEOS, new)
     done = context.instance.get_materialized_partitions(dg.AssetKey("clips"))
     todo = sorted((existing | set(new)) - set(done))
     date = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "now"

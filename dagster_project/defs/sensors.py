@@ -8,7 +8,7 @@ import dagster as dg
 
 from dagster_project.defs.ingest.registry import landing_candidates, register
 from dagster_project.defs.jobs import tokens_job, video_job
-from dagster_project.defs.partitions import videos
+from dagster_project.defs.partitions import VIDEOS, videos
 from dagster_project.defs.resources import StoreResource
 from video_assets.errors import VideoAssetsError
 
@@ -66,7 +66,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
     if len(problems) > 20:
         context.log.warning(f"skipped {len(problems) - 20} more files that are no usable video "
                             "(not retried until they change)")
-    existing = set(context.instance.get_dynamic_partitions(videos.name))
+    existing = set(context.instance.get_dynamic_partitions(VIDEOS))
     new = [i for i in ids if i not in existing]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=i, run_key=f"ingest-{i}") for i in ids],
@@ -78,9 +78,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
 @dg.asset_sensor(asset_key=dg.AssetKey("tokenizer_model"), job=tokens_job, minimum_interval_seconds=60,
                  description="When tokenizer_model materializes, re-tokenize every video with the new checkpoint.")
 def tokenizer_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # noqa: ANN201 - yields RunRequests
-    partitions = context.instance.get_dynamic_partitions(videos.name)
+    partitions = context.instance.get_dynamic_partitions(VIDEOS)
     mat = asset_event.asset_materialization
     checkpoint = mat.metadata.get("checkpoint_hash") if mat else None
-    tag = checkpoint.value[:12] if checkpoint is not None else str(asset_event.storage_id)
+    # Without a checkpoint hash (a materialization reported by hand), the materializing run
+    # (or the event's time, when reported outside a run) tells one event from the next.
+    tag = (str(checkpoint.value)[:12] if checkpoint is not None
+           else asset_event.run_id[:12] or f"t{asset_event.timestamp:.6f}")
     for vid in partitions:
         yield dg.RunRequest(run_key=f"tokens-{vid}-{tag}", partition_key=vid)

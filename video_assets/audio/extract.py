@@ -17,7 +17,7 @@ import numpy as np
 from video_assets.audio.wavfile import read_wav
 from video_assets.errors import MediaError
 from video_assets.probe import AudioStreamInfo, MediaInfo, probe
-from video_assets.tools import ffmpeg_base, input_args, media_arg, run_tool, timeout_for
+from video_assets.tools import MediaPath, ffmpeg_base, input_args, media_arg, run_tool, timeout_for
 
 
 @dataclass
@@ -76,7 +76,7 @@ def select_audio_stream(info: MediaInfo, stream_index: int | None = None) -> Aud
 
 
 def decode_audio(
-    path: str | Path,
+    path: MediaPath,
     *,
     sample_rate: int,
     channels: int,
@@ -86,7 +86,7 @@ def decode_audio(
     """Decode one audio stream of ``path`` to float32 at ``sample_rate`` and ``channels``.
 
     Args:
-        path: Any file ffmpeg reads (video or audio).
+        path: Any file ffmpeg reads (video or audio), local or a :class:`RemoteMedia`.
         sample_rate: Output rate in Hz (8000 to 192000).
         channels: Output channels (1 to 8); ffmpeg downmixes or upmixes.
         stream_index: Absolute stream index to decode; None picks the default stream.

@@ -29,6 +29,7 @@ from video_assets.audio.separators.base import ModelUnavailable, Separator
 from video_assets.audio.wavfile import WavWriter
 from video_assets.errors import ConfigError
 from video_assets.probe import probe
+from video_assets.tools import MediaPath
 
 ASR_SAMPLE_RATE = 16000
 VOCALS_FILE = "vocals.wav"
@@ -198,7 +199,7 @@ def _block_plan(n: int, rate: int, block_s: float, margin_s: float) -> tuple[int
 
 
 def separate_vocals(
-    video_path: str | Path,
+    video_path: MediaPath,
     out_dir: str | Path,
     settings: SeparationSettings | None = None,
     *,
@@ -208,7 +209,7 @@ def separate_vocals(
     """Separate the voice of a video's audio into WAV stems in ``out_dir``.
 
     Args:
-        video_path: The video (or audio) file.
+        video_path: The video (or audio) file, local or a :class:`RemoteMedia`.
         out_dir: Folder receiving ``vocals.wav``, ``accompaniment.wav``, ``vocals_16k.wav``.
         settings: Model, device, chunking, stream choice and fallback policy.
         separator: An already loaded separator to use instead of loading one (it is not

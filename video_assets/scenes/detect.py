@@ -232,13 +232,16 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
 
     # Keyframe comparisons: decode keyframes only.
     closing: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    prev_img = prev_hist = None
+    prev_img: np.ndarray | None = None
+    prev_hist: np.ndarray | None = None
     kf_hits = 0
     for k, (_, img) in enumerate(reader.keyframes()):
         if k >= n_gops:
             break
         hist = hsv_histogram(img)
-        if prev_img is not None and not _looks_alike(prev_img, prev_hist, img, hist, settings, cascade):
+        if prev_img is not None and prev_hist is not None and not _looks_alike(
+            prev_img, prev_hist, img, hist, settings, cascade
+        ):
             marked[k - 1] = True
             kf_hits += 1
         if k > 0 and marked[k - 1]:

@@ -159,7 +159,8 @@ class ResBlock(nn.Module):
         self.conv1 = CausalConv3d(cin, cout)
         self.conv2 = CausalConv3d(cout, cout)
         nn.init.zeros_(self.conv2.conv.weight)
-        nn.init.zeros_(self.conv2.conv.bias)
+        if self.conv2.conv.bias is not None:
+            nn.init.zeros_(self.conv2.conv.bias)
         self.skip = CausalConv3d(cin, cout, (1, 1, 1)) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -277,7 +277,7 @@ def train_tokenizer(
     clip_paths: Sequence[str | Path],
     settings: TrainSettings,
     out_path: str | Path,
-    progress: Callable[[TrainProgress], None] | None = None,
+    progress: Callable[[TrainProgress], object] | None = None,
 ) -> TrainResult:
     """Train a tokenizer on ``clip_paths`` and write its checkpoint to ``out_path``.
 
