@@ -215,10 +215,15 @@ def bench_tightening(track, audio16: np.ndarray, sentences: list[str]) -> dict:
     for db in [None, *MUSIC_LEVELS_DB]:
         audio = audio16 if db is None else mix_with_music(audio16, 16000, music_db=db, seed=1)
         row = {}
-        for name, fn in (("tightened", real), ("aligner alone", lambda audio, start, end, phones: (start, end))):
+        for name, fn in (
+            ("tightened", real),
+            ("aligner alone", lambda audio, start, end, phones: (start, end)),
+        ):
             ps.tighten = fn
             try:
-                words = [w for s in ps.PocketsphinxAligner().align(segments, audio) for w in s.words]
+                words = [
+                    w for s in ps.PocketsphinxAligner().align(segments, audio) for w in s.words
+                ]
             finally:
                 ps.tighten = real
             errors = matched_onset_errors(track.words, words)
@@ -228,12 +233,18 @@ def bench_tightening(track, audio16: np.ndarray, sentences: list[str]) -> dict:
 
 
 def print_tightening(rows: dict) -> None:
-    print("\npocketsphinx word onsets, segments starting 0.5 s early: tightened vs the aligner alone")
-    print(f"  {'input':<14}{'variant':<15}{'mean ms':>9}{'median ms':>11}{'max ms':>8}{'<=100 ms':>10}")
+    print(
+        "\npocketsphinx word onsets, segments starting 0.5 s early: tightened vs the aligner alone"
+    )
+    print(
+        f"  {'input':<14}{'variant':<15}{'mean ms':>9}{'median ms':>11}{'max ms':>8}{'<=100 ms':>10}"
+    )
     for name, row in rows.items():
         for variant, o in row.items():
-            print(f"  {name:<14}{variant:<15}{o['mean_ms']:>9.1f}{o['median_ms']:>11.1f}{o['max_ms']:>8.0f}"
-                  f"{o['within_100ms']:>10.0%}")
+            print(
+                f"  {name:<14}{variant:<15}{o['mean_ms']:>9.1f}{o['median_ms']:>11.1f}{o['max_ms']:>8.0f}"
+                f"{o['within_100ms']:>10.0%}"
+            )
 
 
 def print_table(report: dict) -> None:
@@ -287,8 +298,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 sentences, 8 s of separation")
     parser.add_argument("--threads", type=int, default=2, help="torch and CTranslate2 threads")
     parser.add_argument("--out", type=Path, default=OUT / "audio.json")
-    parser.add_argument("--only-tightening", action="store_true",
-                        help="only the pocketsphinx tightening comparison (seconds), to bench/out/audio_tightening.json")
+    parser.add_argument(
+        "--only-tightening",
+        action="store_true",
+        help="only the pocketsphinx tightening comparison (seconds), to bench/out/audio_tightening.json",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sentences = SENTENCES[:4] if args.quick else SENTENCES

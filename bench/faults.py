@@ -73,8 +73,20 @@ def cli_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
             run = run_cli(command, corpus[case.case], fresh_dir(work / f"{case.case}-{command}"))
             problems = judge(case, run)
             expected = case.outcome + (f" ({case.problem})" if case.problem else "")
-            rows.append(Row(case.case, command, expected, summary(run), not problems, run.source_unchanged,
-                            run.data_lost(), run.left_in_out() if run.returncode else [], run.elapsed_s, problems))
+            rows.append(
+                Row(
+                    case.case,
+                    command,
+                    expected,
+                    summary(run),
+                    not problems,
+                    run.source_unchanged,
+                    run.data_lost(),
+                    run.left_in_out() if run.returncode else [],
+                    run.elapsed_s,
+                    problems,
+                )
+            )
     return rows
 
 
@@ -83,11 +95,23 @@ def killed_row(corpus: dict[str, Path], work: Path) -> Row:
     env = ffmpeg_killed_mid_write(work / "shim")
     run = run_cli("split", corpus[case.case], fresh_dir(work / "killed"), env=env)
     left = run.left_in_out()
-    problems = [] if run.returncode == 2 and not left and not run.data_lost() else [
-        f"exit {run.returncode}, left {left} in the out folder"]
-    return Row(f"{case.case} (ffmpeg SIGKILLed mid-write)", "split", "error, out folder as before",
-               summary(run).split("\n")[0], not problems, run.source_unchanged, run.data_lost(), left,
-               run.elapsed_s, problems)
+    problems = (
+        []
+        if run.returncode == 2 and not left and not run.data_lost()
+        else [f"exit {run.returncode}, left {left} in the out folder"]
+    )
+    return Row(
+        f"{case.case} (ffmpeg SIGKILLed mid-write)",
+        "split",
+        "error, out folder as before",
+        summary(run).split("\n")[0],
+        not problems,
+        run.source_unchanged,
+        run.data_lost(),
+        left,
+        run.elapsed_s,
+        problems,
+    )
 
 
 def register_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
@@ -107,8 +131,20 @@ def register_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
             outcome = f"{type(exc).__name__}: {exc}".replace(str(path), path.name)
             ok = bool(refusal) and refusal in str(exc)
         unchanged = sha256(path) == before
-        rows.append(Row(case.case, "register", expected, outcome, ok and unchanged, unchanged,
-                        0 if unchanged else 1, [], time.perf_counter() - t0, [] if ok else [outcome]))
+        rows.append(
+            Row(
+                case.case,
+                "register",
+                expected,
+                outcome,
+                ok and unchanged,
+                unchanged,
+                0 if unchanged else 1,
+                [],
+                time.perf_counter() - t0,
+                [] if ok else [outcome],
+            )
+        )
     return rows
 
 
@@ -130,7 +166,9 @@ def landing_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
     for link, target, _ in traps.values():
         link.symlink_to(target)
     before = {p: sha256(p) for p in landing.iterdir() if p.is_file() and not p.is_symlink()}
-    store = StoreResource(data_root=str(work / "landing data"), landing_dir=str(landing), settle_s=0.0)
+    store = StoreResource(
+        data_root=str(work / "landing data"), landing_dir=str(landing), settle_s=0.0
+    )
     rows = []
     t0 = time.perf_counter()
     found = landing_candidates(landing)
@@ -139,18 +177,41 @@ def landing_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
     unchanged = all(sha256(p) == h for p, h in before.items())
     for name, (link, _, expected) in traps.items():
         got = "found" if link in found else "skipped"
-        rows.append(Row(name, "landing", expected, got, got == expected, unchanged, 0, [], elapsed, []))
+        rows.append(
+            Row(name, "landing", expected, got, got == expected, unchanged, 0, [], elapsed, [])
+        )
     dotted = [corpus[c].name for c in ("name-dots", "name-backslash")]
     got = "found" if any(landing / n in found for n in dotted) else "skipped"
-    rows.append(Row(" and ".join(dotted), "landing", "skipped (hidden: a leading dot)", got, got == "skipped",
-                    unchanged, 0, [], elapsed, []))
+    rows.append(
+        Row(
+            " and ".join(dotted),
+            "landing",
+            "skipped (hidden: a leading dot)",
+            got,
+            got == "skipped",
+            unchanged,
+            0,
+            [],
+            elapsed,
+            [],
+        )
+    )
     refused = {c.name for c in CASES if c.registration}
     distinct = {sha256(p) for p in before if p.name not in refused and not p.name.startswith(".")}
-    rows.append(Row("same bytes, 2 names (+ 7 names of one file)", "scan_landing",
-                    f"{len(distinct)} ids, {len(refused)} problems ({', '.join(sorted(refused))})",
-                    f"{len(ids)} ids, {len(problems)} problems",
-                    len(ids) == len(distinct) and len(problems) == len(refused), unchanged, 0, [], elapsed,
-                    problems))
+    rows.append(
+        Row(
+            "same bytes, 2 names (+ 7 names of one file)",
+            "scan_landing",
+            f"{len(distinct)} ids, {len(refused)} problems ({', '.join(sorted(refused))})",
+            f"{len(ids)} ids, {len(problems)} problems",
+            len(ids) == len(distinct) and len(problems) == len(refused),
+            unchanged,
+            0,
+            [],
+            elapsed,
+            problems,
+        )
+    )
     loop = fresh_dir(work / "loop landing")
     (loop / "loop.mp4").symlink_to("loop.mp4")
     t0 = time.perf_counter()
@@ -158,16 +219,39 @@ def landing_rows(corpus: dict[str, Path], work: Path) -> list[Row]:
         got = f"{len(landing_candidates(loop))} candidates"
     except Exception as exc:  # noqa: BLE001 - the row reports whatever escapes
         got = f"{type(exc).__name__}: {exc}".replace(str(loop), "LANDING")
-    rows.append(Row("symlink-loop", "landing", "skipped (0 candidates)", got, got == "0 candidates", True, 0, [],
-                    time.perf_counter() - t0, []))
+    rows.append(
+        Row(
+            "symlink-loop",
+            "landing",
+            "skipped (0 candidates)",
+            got,
+            got == "0 candidates",
+            True,
+            0,
+            [],
+            time.perf_counter() - t0,
+            [],
+        )
+    )
     return rows
 
 
 def print_table(rows: list[Row]) -> None:
     head = ("input", "stage", "expected", "outcome", "ok", "src same", "lost", "left", "s")
-    table = [head] + [(r.input, r.stage, r.expected, r.outcome[:130], "yes" if r.as_expected else "NO",
-                       "yes" if r.source_unchanged else "NO", str(r.data_lost), str(len(r.left_behind)),
-                       f"{r.elapsed_s:.2f}") for r in rows]
+    table = [head] + [
+        (
+            r.input,
+            r.stage,
+            r.expected,
+            r.outcome[:130],
+            "yes" if r.as_expected else "NO",
+            "yes" if r.source_unchanged else "NO",
+            str(r.data_lost),
+            str(len(r.left_behind)),
+            f"{r.elapsed_s:.2f}",
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for k, row in enumerate(table):
         print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
@@ -176,7 +260,9 @@ def print_table(rows: list[Row]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=OUT / "faults.json")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -191,21 +277,35 @@ def main() -> int:
     print_table(rows)
     bad = [r for r in rows if not r.as_expected]
     lost = sum(r.data_lost for r in rows)
-    print(f"\n{len(rows)} rows, {len(rows) - len(bad)} as expected, {len(bad)} not; data lost: {lost}; "
-          f"corpus built in {build_s:.1f} s, total {time.perf_counter() - t0:.1f} s")
+    print(
+        f"\n{len(rows)} rows, {len(rows) - len(bad)} as expected, {len(bad)} not; data lost: {lost}; "
+        f"corpus built in {build_s:.1f} s, total {time.perf_counter() - t0:.1f} s"
+    )
     for r in bad:
         print(f"  NOT AS EXPECTED {r.input} / {r.stage}: {'; '.join(r.problems) or r.outcome}")
-    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    ffmpeg_version = subprocess.run(
+        ["ffmpeg", "-version"], capture_output=True, text=True
+    ).stdout.split("\n")[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "rows": [asdict(r) for r in rows],
-        "cases": {c.case: c.note for c in CASES},
-        "as_expected": len(rows) - len(bad),
-        "not_as_expected": len(bad),
-        "data_lost": lost,
-        "environment": {"python": platform.python_version(), "platform": platform.platform(),
-                        "ffmpeg": ffmpeg_version, "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "rows": [asdict(r) for r in rows],
+                "cases": {c.case: c.note for c in CASES},
+                "as_expected": len(rows) - len(bad),
+                "not_as_expected": len(bad),
+                "data_lost": lost,
+                "environment": {
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "ffmpeg": ffmpeg_version,
+                    "cpus": os.cpu_count(),
+                    "load_avg": os.getloadavg(),
+                },
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
     return 0
 

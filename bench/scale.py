@@ -86,7 +86,9 @@ class ConcurrencyResult:
         d = asdict(self)
         d["span_s"] = self.span_s
         d["videos_per_hour"] = self.videos_per_hour
-        d["mean_run_s"] = sum(self.run_seconds) / len(self.run_seconds) if self.run_seconds else None
+        d["mean_run_s"] = (
+            sum(self.run_seconds) / len(self.run_seconds) if self.run_seconds else None
+        )
         return d
 
 
@@ -98,19 +100,33 @@ def make_videos(folder: Path, n: int, seconds: float) -> list[Path]:
         path = folder / f"scale-{i:02d}-{seconds:g}s.mp4"
         if not path.exists():
             with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                shots = make_shots_video(Path(tmp) / "shots.mp4",
-                                         random_shot_lengths(seconds, 3.0, 8.0, 25, seed=i),
-                                         size=(640, 360), encoding="fixed_gop", gop=100, audio="none",
-                                         seed=100 + i)
+                shots = make_shots_video(
+                    Path(tmp) / "shots.mp4",
+                    random_shot_lengths(seconds, 3.0, 8.0, 25, seed=i),
+                    size=(640, 360),
+                    encoding="fixed_gop",
+                    gop=100,
+                    audio="none",
+                    seed=100 + i,
+                )
                 sentences = [SENTENCES[(i + k) % len(SENTENCES)] for k in range(3)]
-                made = make_speech_video(Path(tmp) / "speech.mp4", sentences, video=shots.path,
-                                         offset_s=0.5, music_db=-15.0, seed=i, duration_s=seconds)
+                made = make_speech_video(
+                    Path(tmp) / "speech.mp4",
+                    sentences,
+                    video=shots.path,
+                    offset_s=0.5,
+                    music_db=-15.0,
+                    seed=i,
+                    duration_s=seconds,
+                )
                 shutil.move(str(made.path), path)
         paths.append(path)
     return paths
 
 
-def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, timeout_s: float) -> ConcurrencyResult:
+def run_at(
+    executor: str, concurrency: int, videos: list[Path], work: Path, timeout_s: float
+) -> ConcurrencyResult:
     home, data, landing = work / "home", work / "data", work / "landing"
     for d in (home, data, landing):
         shutil.rmtree(d, ignore_errors=True)
@@ -122,9 +138,14 @@ def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, time
         shutil.copy(v, landing / v.name)
     root = DataRoot(data)
     vids = sorted({register(root, landing / v.name).video_id for v in videos})
-    env = {**os.environ, "DAGSTER_HOME": str(home), "VIDEO_ASSETS_DATA_ROOT": str(data),
-           "VIDEO_ASSETS_LANDING_DIR": str(landing), "VIDEO_ASSETS_ALLOW_PASSTHROUGH": "1",
-           "VIDEO_ASSETS_EXECUTOR": executor}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "VIDEO_ASSETS_DATA_ROOT": str(data),
+        "VIDEO_ASSETS_LANDING_DIR": str(landing),
+        "VIDEO_ASSETS_ALLOW_PASSTHROUGH": "1",
+        "VIDEO_ASSETS_EXECUTOR": executor,
+    }
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home)
@@ -132,14 +153,38 @@ def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, time
     instance.add_dynamic_partitions("videos", vids)
 
     submitted_at = time.time()
-    subprocess.run([sys.executable, "-m", "dagster", "job", "backfill", "-w", str(REPO / "workspace.yaml"),
-                    "-j", "video_job", "--partitions", ",".join(vids), "--noprompt"],
-                   cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "backfill",
+            "-w",
+            str(REPO / "workspace.yaml"),
+            "-j",
+            "video_job",
+            "--partitions",
+            ",".join(vids),
+            "--noprompt",
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log(f"{executor}, concurrency {concurrency}: {len(vids)} runs queued; starting dagster-daemon")
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
-    daemon = subprocess.Popen([str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(work / "daemon.log").open("w"),
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(daemon_bin), "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "daemon.log").open("w"),
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + timeout_s
         while True:
@@ -148,8 +193,10 @@ def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, time
             if len(runs) >= len(vids) and len(done) == len(runs):
                 break
             if daemon.poll() is not None:
-                raise RuntimeError(f"dagster-daemon exited ({daemon.returncode}): "
-                                   f"{(work / 'daemon.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"dagster-daemon exited ({daemon.returncode}): "
+                    f"{(work / 'daemon.log').read_text()[-2000:]}"
+                )
             if time.time() > deadline:
                 raise TimeoutError(f"{len(done)}/{len(runs)} runs finished after {timeout_s:.0f} s")
             time.sleep(2)
@@ -164,8 +211,13 @@ def run_at(executor: str, concurrency: int, videos: list[Path], work: Path, time
     ends = [r.end_time for r in records if r.end_time]
     ok = [r for r in records if r.dagster_run.status == dg.DagsterRunStatus.SUCCESS]
     return ConcurrencyResult(
-        executor=executor, concurrency=concurrency, videos=len(vids), succeeded=len(ok), first_start=min(starts),
-        last_end=max(ends), submitted_at=submitted_at,
+        executor=executor,
+        concurrency=concurrency,
+        videos=len(vids),
+        succeeded=len(ok),
+        first_start=min(starts),
+        last_end=max(ends),
+        submitted_at=submitted_at,
         run_seconds=[r.end_time - r.start_time for r in records if r.start_time and r.end_time],
         load_avg_after=os.getloadavg()[0],
     )
@@ -176,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each generated video")
     ap.add_argument("--concurrency", default="1,2", help="comma-separated run concurrencies")
-    ap.add_argument("--executors", default="multiprocess",
-                    help="comma-separated VIDEO_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)")
+    ap.add_argument(
+        "--executors",
+        default="multiprocess",
+        help="comma-separated VIDEO_ASSETS_EXECUTOR values (multiprocess, forkserver, in_process)",
+    )
     ap.add_argument("--timeout", type=float, default=3600.0, help="per concurrency, seconds")
     ap.add_argument("--json", type=Path, default=OUT / "scale.json")
     args = ap.parse_args(argv)
@@ -191,20 +246,29 @@ def main(argv: list[str] | None = None) -> int:
         for c in levels:
             with tempfile.TemporaryDirectory(prefix=f"scale-{executor}-c{c}-", dir=OUT) as tmp:
                 r = run_at(executor, c, videos, Path(tmp), args.timeout)
-            log(f"{executor}, concurrency {c}: {r.succeeded}/{r.videos} runs succeeded in {r.span_s:.0f} s "
-                f"({r.videos_per_hour:.1f} videos/h)")
+            log(
+                f"{executor}, concurrency {c}: {r.succeeded}/{r.videos} runs succeeded in {r.span_s:.0f} s "
+                f"({r.videos_per_hour:.1f} videos/h)"
+            )
             results.append(r)
     base = results[0].videos_per_hour if results else 0.0
     print()
-    print(f"{'executor':>12} {'concurrency':>11} {'videos':>6} {'ok':>3} {'span s':>8} {'videos/h':>9} "
-          f"{'mean run s':>10} {'speed-up':>8}")
+    print(
+        f"{'executor':>12} {'concurrency':>11} {'videos':>6} {'ok':>3} {'span s':>8} {'videos/h':>9} "
+        f"{'mean run s':>10} {'speed-up':>8}"
+    )
     for r in results:
         mean = sum(r.run_seconds) / max(1, len(r.run_seconds))
-        print(f"{r.executor:>12} {r.concurrency:>11} {r.videos:>6} {r.succeeded:>3} {r.span_s:>8.0f} "
-              f"{r.videos_per_hour:>9.1f} {mean:>10.0f} {r.videos_per_hour / base if base else 0:>7.2f}x")
+        print(
+            f"{r.executor:>12} {r.concurrency:>11} {r.videos:>6} {r.succeeded:>3} {r.span_s:>8.0f} "
+            f"{r.videos_per_hour:>9.1f} {mean:>10.0f} {r.videos_per_hour / base if base else 0:>7.2f}x"
+        )
     payload = {
-        "bench": "scale", "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "videos": args.videos, "seconds_per_video": args.seconds, "elapsed_s": time.time() - t0,
+        "bench": "scale",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "videos": args.videos,
+        "seconds_per_video": args.seconds,
+        "elapsed_s": time.time() - t0,
         "executors": args.executors.split(","),
         "results": [r.to_json() for r in results],
         "speedup": (results[-1].videos_per_hour / base) if base and len(results) > 1 else None,

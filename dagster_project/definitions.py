@@ -23,10 +23,27 @@ from dagster_project.defs.shards.assets import training_shards
 from dagster_project.defs.tokens.assets import token_tensors, tokenizer_model
 from dagster_project.defs.tokens.checks import token_mismatch
 
-ASSETS = [source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts, tokenizer_model,
-          token_tensors, training_shards, catalog]
-CHECKS = [short_scenes, leaked_frames, lost_frames, separation_fallback, low_confidence_words, hallucinated_segments,
-          token_mismatch]
+ASSETS = [
+    source_video,
+    iframe_index,
+    scene_table,
+    clips,
+    vocal_stems,
+    aligned_transcripts,
+    tokenizer_model,
+    token_tensors,
+    training_shards,
+    catalog,
+]
+CHECKS = [
+    short_scenes,
+    leaked_frames,
+    lost_frames,
+    separation_fallback,
+    low_confidence_words,
+    hallucinated_segments,
+    token_mismatch,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,

@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 uv run --frozen ruff check .
+uv run --frozen ruff format --check .
 uv run --frozen mypy
 uv run --frozen pytest "$@"

@@ -87,8 +87,20 @@ class Case:
 def _error(case: str, name: str, note: str, problem: str, registration: str = "") -> Case:
     # test_bad_input runs every command on the classic bad files; split (index, probe,
     # detection, then the out folder) is the one run here.
-    return Case(case, name, "error", note, problem=problem, frames=None, duration_s=None, cuts=(), clips=None,
-                audio_streams=0, commands=("split",), registration=registration)
+    return Case(
+        case,
+        name,
+        "error",
+        note,
+        problem=problem,
+        frames=None,
+        duration_s=None,
+        cuts=(),
+        clips=None,
+        audio_streams=0,
+        commands=("split",),
+        registration=registration,
+    )
 
 
 def _named(case: str, name: str, commands: tuple[str, ...]) -> Case:
@@ -97,39 +109,101 @@ def _named(case: str, name: str, commands: tuple[str, ...]) -> Case:
 
 
 CASES: list[Case] = [
-    _error("zero-byte", "empty.mp4", "an empty file", "is empty (0 bytes)", registration="is empty"),
-    _error("random-bytes", "random.mp4", "64 kB of random bytes named .mp4", "is not a readable media file",
-           registration="is not a video file"),
-    _error("absurd-duration", "absurd-duration.mp4",
-           "a valid 4 s file whose mvhd box claims 4,294,967 s (49.7 days)", "claims an absurd duration"),
-    _error("absurd-resolution", "absurd-resolution.avi",
-           "raw video in AVI whose BITMAPINFOHEADER claims 20000x12000 (ffmpeg accepts it; 16K is 15360)",
-           "claims an absurd resolution 20000x12000"),
-    _error("moov-missing", "moov-missing.mp4", "no +faststart, cut where the moov atom starts",
-           "is not a readable media file"),
-    _error("moov-cut", "moov-cut.mp4", "no +faststart, cut 64 bytes into the moov atom",
-           "contains no audio or video streams"),
+    _error(
+        "zero-byte", "empty.mp4", "an empty file", "is empty (0 bytes)", registration="is empty"
+    ),
+    _error(
+        "random-bytes",
+        "random.mp4",
+        "64 kB of random bytes named .mp4",
+        "is not a readable media file",
+        registration="is not a video file",
+    ),
+    _error(
+        "absurd-duration",
+        "absurd-duration.mp4",
+        "a valid 4 s file whose mvhd box claims 4,294,967 s (49.7 days)",
+        "claims an absurd duration",
+    ),
+    _error(
+        "absurd-resolution",
+        "absurd-resolution.avi",
+        "raw video in AVI whose BITMAPINFOHEADER claims 20000x12000 (ffmpeg accepts it; 16K is 15360)",
+        "claims an absurd resolution 20000x12000",
+    ),
+    _error(
+        "moov-missing",
+        "moov-missing.mp4",
+        "no +faststart, cut where the moov atom starts",
+        "is not a readable media file",
+    ),
+    _error(
+        "moov-cut",
+        "moov-cut.mp4",
+        "no +faststart, cut 64 bytes into the moov atom",
+        "contains no audio or video streams",
+    ),
     _error("audio-only", "audio-only.mp4", "an AAC track and no video", "has no video stream"),
-    Case("mdat-cut", "mdat-cut.mp4", "ok-or-error",
-         "+faststart, cut halfway through mdat: the moov lists samples that are gone",
-         commands=COMMANDS),
-    Case("corrupt-middle", "corrupt-middle.mp4", "ok-or-error",
-         "4 kB of random bytes over the middle of mdat", commands=COMMANDS),
-    Case("video-only", "video-only.mp4", "ok", "no audio stream: clips without audio", audio_streams=0),
-    Case("vfr", "vfr.mp4", "ok", "variable frame rate: 12.5 fps for the first shot, 25 fps after",
-         duration_s=3.6, commands=COMMANDS),
-    Case("rotated", "rotated.mp4", "ok", "a 90-degree display matrix (-metadata:s:v:0 rotate=90)", rotation=90),
+    Case(
+        "mdat-cut",
+        "mdat-cut.mp4",
+        "ok-or-error",
+        "+faststart, cut halfway through mdat: the moov lists samples that are gone",
+        commands=COMMANDS,
+    ),
+    Case(
+        "corrupt-middle",
+        "corrupt-middle.mp4",
+        "ok-or-error",
+        "4 kB of random bytes over the middle of mdat",
+        commands=COMMANDS,
+    ),
+    Case(
+        "video-only",
+        "video-only.mp4",
+        "ok",
+        "no audio stream: clips without audio",
+        audio_streams=0,
+    ),
+    Case(
+        "vfr",
+        "vfr.mp4",
+        "ok",
+        "variable frame rate: 12.5 fps for the first shot, 25 fps after",
+        duration_s=3.6,
+        commands=COMMANDS,
+    ),
+    Case(
+        "rotated",
+        "rotated.mp4",
+        "ok",
+        "a 90-degree display matrix (-metadata:s:v:0 rotate=90)",
+        rotation=90,
+    ),
     Case("10-bit", "10bit.mp4", "ok", "H.264 High 10, yuv420p10le"),
     Case("odd-x264-444", "odd 444.mp4", "ok", "321x181, H.264 4:4:4"),
     Case("odd-mpeg4", "odd mpeg4.mp4", "ok", "321x181, MPEG-4 Part 2 4:2:0"),
-    Case("short-0.5s", "short.mp4", "ok", "0.48 s: one scene, shorter than any clip",
-         frames=12, duration_s=0.48, cuts=(), clips=0),
-    Case("three-audio", "three-audio.mp4", "ok", "three audio streams (eng, fra, deu): clips carry the first",
-         audio_streams=3),
+    Case(
+        "short-0.5s",
+        "short.mp4",
+        "ok",
+        "0.48 s: one scene, shorter than any clip",
+        frames=12,
+        duration_s=0.48,
+        cuts=(),
+        clips=0,
+    ),
+    Case(
+        "three-audio",
+        "three-audio.mp4",
+        "ok",
+        "three audio streams (eng, fra, deu): clips carry the first",
+        audio_streams=3,
+    ),
     # test_bad_input splits files named like the first five; here they are indexed, and
     # registered and scanned by the landing tests.
     _named("name-space", "with space.mp4", ("keyframes",)),
-    _named("name-quotes", "it's \"quoted\".mp4", ("keyframes",)),
+    _named("name-quotes", 'it\'s "quoted".mp4', ("keyframes",)),
     _named("name-subst", "$(touch pwned) `touch pwned2`.mp4", ("keyframes",)),
     _named("name-unicode", "ünïcødé 影片 🎬.mp4", ("keyframes",)),
     _named("name-dash", "-leading-dash.mp4", ("keyframes",)),
@@ -141,35 +215,67 @@ CASE_BY_ID = {c.case: c for c in CASES}
 
 # -- making the files ---------------------------------------------------------------------
 
+
 def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                   check=True, timeout=120)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+        check=True,
+        timeout=120,
+    )
 
 
 # Fixed 100-frame GOP, no scene-cut keyframes, two B-frames: the cut at frame 30 is mid-GOP.
-X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2",
-        "-x264-params", "keyint=100:min-keyint=100:scenecut=0"]
+X264 = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-bf",
+    "2",
+    "-x264-params",
+    "keyint=100:min-keyint=100:scenecut=0",
+]
 
 
-def encode(out: Path, *, size: tuple[int, int] = SIZE, audio: int = 1, audio_s: float = 2 * SHOT_FRAMES / FPS,
-           video: list[str] | None = None, vf: str = "", faststart: bool = True,
-           extra: list[str] | None = None) -> Path:
+def encode(
+    out: Path,
+    *,
+    size: tuple[int, int] = SIZE,
+    audio: int = 1,
+    audio_s: float = 2 * SHOT_FRAMES / FPS,
+    video: list[str] | None = None,
+    vf: str = "",
+    faststart: bool = True,
+    extra: list[str] | None = None,
+) -> Path:
     """The two-shot file with ``audio`` tone streams, encoded with ``video`` arguments."""
     w, h = size
     d = SHOT_FRAMES / FPS
-    args = ["-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r={FPS}:d={d}",
-            "-f", "lavfi", "-i", f"smptebars=s={w}x{h}:r={FPS}:d={d}"]
+    args = [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s={w}x{h}:r={FPS}:d={d}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"smptebars=s={w}x{h}:r={FPS}:d={d}",
+    ]
     maps = ["-map", "[v]"]
     for k in range(audio):
         args += ["-f", "lavfi", "-i", f"sine=f={330 + 110 * k}:d={audio_s}:sample_rate=48000"]
         maps += ["-map", f"{2 + k}:a"]
     chain = f",{vf}" if vf else ""
     ffmpeg(
-        *args, "-filter_complex", f"[0:v][1:v]concat=n=2:v=1:a=0,setsar=1{chain}[v]", *maps,
+        *args,
+        "-filter_complex",
+        f"[0:v][1:v]concat=n=2:v=1:a=0,setsar=1{chain}[v]",
+        *maps,
         *(video or [*X264, "-pix_fmt", "yuv420p"]),
         *(["-c:a", "aac", "-b:a", "64k"] if audio else []),
         *(["-movflags", "+faststart"] if faststart else []),
-        *(extra or []), str(out),
+        *(extra or []),
+        str(out),
     )
     return out
 
@@ -179,9 +285,9 @@ def top_level_atoms(data: bytes) -> list[tuple[str, int, int]]:
     atoms = []
     pos = 0
     while pos + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if size == 1:
-            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
         elif size == 0:
             size = len(data) - pos
         atoms.append((kind.decode("latin-1"), pos, size))
@@ -234,46 +340,119 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     mvhd = absurd.find(b"mvhd")  # version 0: 4 bytes version/flags, 2 x 4 bytes times, timescale
     if mvhd < 0 or absurd[mvhd + 4] != 0:
         raise AssertionError("expected a version-0 mvhd box in the base file")
-    absurd[mvhd + 20:mvhd + 24] = struct.pack(">I", 0xFFFFFFF0)  # duration, in timescale units
+    absurd[mvhd + 20 : mvhd + 24] = struct.pack(">I", 0xFFFFFFF0)  # duration, in timescale units
     write("absurd-duration", bytes(absurd))
     # Raw video takes its size from the container alone (H.264 would take it from the SPS).
     raw = folder / "tmp-raw.avi"
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=64x48:r={FPS}", "-frames:v", "5", "-c:v", "rawvideo",
-           "-pix_fmt", "yuv420p", str(raw))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s=64x48:r={FPS}",
+        "-frames:v",
+        "5",
+        "-c:v",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        str(raw),
+    )
     raw_bytes = bytearray(raw.read_bytes())
     raw.unlink()
     strf = raw_bytes.find(b"strf")  # chunk id, size, then biSize, biWidth, biHeight (int32 LE)
-    if strf < 0 or struct.unpack("<ii", raw_bytes[strf + 12:strf + 20]) != (64, 48):
+    if strf < 0 or struct.unpack("<ii", raw_bytes[strf + 12 : strf + 20]) != (64, 48):
         raise AssertionError("expected a BITMAPINFOHEADER of 64x48 in the raw AVI")
-    raw_bytes[strf + 12:strf + 20] = struct.pack("<ii", 20000, 12000)
+    raw_bytes[strf + 12 : strf + 20] = struct.pack("<ii", 20000, 12000)
     write("absurd-resolution", bytes(raw_bytes))
     write("moov-cut", tail_bytes[: moov + 64])
     ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=2", "-c:a", "aac", str(path["audio-only"]))
     write("mdat-cut", base_bytes[: mdat + mdat_size // 2])
     corrupt = bytearray(base_bytes)
     middle = mdat + mdat_size // 2
-    corrupt[middle:middle + 4096] = rng.randbytes(4096)
+    corrupt[middle : middle + 4096] = rng.randbytes(4096)
     write("corrupt-middle", bytes(corrupt))
 
     encode(path["video-only"], audio=0)
     # setpts doubles the first shot's frame durations; passthrough keeps those timestamps.
-    encode(path["vfr"], audio_s=3.6, vf=f"setpts='if(lt(N,{SHOT_FRAMES}),2*N,N+{SHOT_FRAMES})/{FPS}/TB'",
-           extra=["-fps_mode", "passthrough", "-video_track_timescale", "12800"])
+    encode(
+        path["vfr"],
+        audio_s=3.6,
+        vf=f"setpts='if(lt(N,{SHOT_FRAMES}),2*N,N+{SHOT_FRAMES})/{FPS}/TB'",
+        extra=["-fps_mode", "passthrough", "-video_track_timescale", "12800"],
+    )
     # ffmpeg 5.1 has no -display_rotation; its mov muxer turns the rotate tag into the matrix.
-    ffmpeg("-i", str(base), "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path["rotated"]))
+    ffmpeg(
+        "-i",
+        str(base),
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        str(path["rotated"]),
+    )
     if _rotation(path["rotated"]) != 90:  # ffmpeg 6 and later ignore the tag
-        ffmpeg("-display_rotation:v:0", "90", "-i", str(base), "-map", "0", "-c", "copy", str(path["rotated"]))
+        ffmpeg(
+            "-display_rotation:v:0",
+            "90",
+            "-i",
+            str(base),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            str(path["rotated"]),
+        )
     if _rotation(path["rotated"]) != 90:
-        raise AssertionError(f"this ffmpeg wrote no 90-degree display matrix into {path['rotated']}")
+        raise AssertionError(
+            f"this ffmpeg wrote no 90-degree display matrix into {path['rotated']}"
+        )
     encode(path["10-bit"], video=[*X264, "-pix_fmt", "yuv420p10le"])
-    encode(path["odd-x264-444"], size=(322, 182), vf="scale=321:181", video=[*X264, "-pix_fmt", "yuv444p"])
-    encode(path["odd-mpeg4"], size=(322, 182), vf="scale=321:181",
-           video=["-c:v", "mpeg4", "-g", "100", "-bf", "0", "-q:v", "5", "-pix_fmt", "yuv420p"])
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x90:r={FPS}", "-f", "lavfi", "-i", "sine=d=0.48",
-           "-frames:v", "12", *X264, "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart",
-           str(path["short-0.5s"]))
-    encode(path["three-audio"], audio=3, extra=["-metadata:s:a:0", "language=eng", "-metadata:s:a:1",
-                                                "language=fra", "-metadata:s:a:2", "language=deu"])
+    encode(
+        path["odd-x264-444"],
+        size=(322, 182),
+        vf="scale=321:181",
+        video=[*X264, "-pix_fmt", "yuv444p"],
+    )
+    encode(
+        path["odd-mpeg4"],
+        size=(322, 182),
+        vf="scale=321:181",
+        video=["-c:v", "mpeg4", "-g", "100", "-bf", "0", "-q:v", "5", "-pix_fmt", "yuv420p"],
+    )
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s=160x90:r={FPS}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=0.48",
+        "-frames:v",
+        "12",
+        *X264,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        str(path["short-0.5s"]),
+    )
+    encode(
+        path["three-audio"],
+        audio=3,
+        extra=[
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-metadata:s:a:2",
+            "language=deu",
+        ],
+    )
     for c in CASES:
         if c.case.startswith("name-"):
             write(c.case, base_bytes)
@@ -290,6 +469,7 @@ def bad_corpus_fixture(tmp_path_factory) -> dict[str, Path]:
 
 
 # -- running and judging ------------------------------------------------------------------
+
 
 def sha256(path: Path) -> str | None:
     """SHA-256 of a file, or None when it is gone."""
@@ -328,7 +508,9 @@ class CliRun:
         lost = 0 if self.source_unchanged else 1
         if self.out_dir is not None:
             sentinel = self.out_dir / SENTINEL
-            lost += 0 if sentinel.is_file() and sentinel.read_text() == _sentinel_text(self.path) else 1
+            lost += (
+                0 if sentinel.is_file() and sentinel.read_text() == _sentinel_text(self.path) else 1
+            )
         return lost
 
     def left_in_out(self) -> list[str]:
@@ -349,11 +531,27 @@ def _sentinel_text(path: Path) -> str:
 def cli_args(command: str, path: Path, out_dir: Path | None) -> list[str]:
     extra = ["--out", str(out_dir), "--min-duration", str(MIN_CLIP_S)] if command == "split" else []
     # "--" so a name starting with "-" is a file, not an option.
-    return [sys.executable, "-m", "video_assets.cli", command, *extra, "--json", "--quiet", "--", str(path)]
+    return [
+        sys.executable,
+        "-m",
+        "video_assets.cli",
+        command,
+        *extra,
+        "--json",
+        "--quiet",
+        "--",
+        str(path),
+    ]
 
 
-def run_cli(command: str, path: Path, work: Path, *, timeout_s: float = CLI_TIMEOUT_S,
-            env: dict[str, str] | None = None) -> CliRun:
+def run_cli(
+    command: str,
+    path: Path,
+    work: Path,
+    *,
+    timeout_s: float = CLI_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+) -> CliRun:
     """Run ``command`` on ``path`` with ``work`` as the working folder (and out folder parent)."""
     work.mkdir(parents=True, exist_ok=True)
     out_dir = None
@@ -364,14 +562,24 @@ def run_cli(command: str, path: Path, work: Path, *, timeout_s: float = CLI_TIME
     before = sha256(path)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cli_args(command, path, out_dir), capture_output=True, text=True, errors="replace",
-                              timeout=timeout_s, cwd=work, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.run(
+            cli_args(command, path, out_dir),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
         rc = None
         stdout = _text(exc.stdout)
         stderr = _text(exc.stderr) + f"\n(killed after {timeout_s:.0f} s)"
-    return CliRun(command, path, rc, stdout, stderr, time.perf_counter() - t0, out_dir, before, sha256(path))
+    return CliRun(
+        command, path, rc, stdout, stderr, time.perf_counter() - t0, out_dir, before, sha256(path)
+    )
 
 
 def _text(data: bytes | str | None) -> str:
@@ -385,7 +593,11 @@ def summary(run: CliRun) -> str:
     if run.returncode is None:
         return f"HANG (killed after {run.elapsed_s:.0f} s)"
     if run.returncode != 0:
-        line = run.first_error_line().removeprefix("video-assets: error: ").replace(str(run.path), run.path.name)
+        line = (
+            run.first_error_line()
+            .removeprefix("video-assets: error: ")
+            .replace(str(run.path), run.path.name)
+        )
         tool_stderr = run.stderr.partition("\nstderr:\n")[2].strip()
         if tool_stderr:  # a tool's error: its own first line says why
             line += " | " + re.sub(r"^\[\w+ @ 0x[0-9a-f]+\] ", "", tool_stderr.splitlines()[0])
@@ -395,11 +607,15 @@ def summary(run: CliRun) -> str:
     except ValueError:
         return "exit 0: stdout is not JSON"
     if run.command == "keyframes":
-        return (f"exit 0: {payload['frame_count']} frames, {len(payload['keyframes'])} keyframes, "
-                f"{payload['duration_s']:.2f} s")
+        return (
+            f"exit 0: {payload['frame_count']} frames, {len(payload['keyframes'])} keyframes, "
+            f"{payload['duration_s']:.2f} s"
+        )
     if run.command == "scenes":
         cuts = [s["start_frame"] for s in payload["scenes"][1:]]
-        return f"exit 0: {payload['frame_count']} frames, {len(payload['scenes'])} scenes, cuts {cuts}"
+        return (
+            f"exit 0: {payload['frame_count']} frames, {len(payload['scenes'])} scenes, cuts {cuts}"
+        )
     methods = ",".join(c["method"] for c in payload["clips"])
     return f"exit 0: {len(payload['clips'])} clips ({methods or '-'}) of {payload['scenes']} scenes"
 
@@ -437,7 +653,9 @@ def judge(case: Case, run: CliRun) -> list[str]:
         payload = json.loads(run.stdout)
     except ValueError:
         return [*problems, f"stdout is not one JSON object: {run.stdout[:100]!r}"]
-    check = {"keyframes": _check_keyframes, "scenes": _check_scenes, "split": _check_split}[run.command]
+    check = {"keyframes": _check_keyframes, "scenes": _check_scenes, "split": _check_split}[
+        run.command
+    ]
     return problems + check(case, run, payload, strict=case.outcome == "ok")
 
 
@@ -448,7 +666,11 @@ def _check_keyframes(case: Case, run: CliRun, payload: dict, strict: bool) -> li
         problems.append(f"index of {payload['frame_count']} frames with keyframes {kfs[:5]}")
     if strict and payload["frame_count"] != case.frames:
         problems.append(f"{payload['frame_count']} frames indexed, expected {case.frames}")
-    if strict and case.duration_s is not None and abs(payload["duration_s"] - case.duration_s) > 1e-3:
+    if (
+        strict
+        and case.duration_s is not None
+        and abs(payload["duration_s"] - case.duration_s) > 1e-3
+    ):
         problems.append(f"duration {payload['duration_s']} s, expected {case.duration_s} s")
     return problems
 
@@ -457,8 +679,12 @@ def _check_scenes(case: Case, run: CliRun, payload: dict, strict: bool) -> list[
     problems = _check_keyframes(case, run, {**payload, "keyframes": [{"frame": 0}]}, strict)
     scenes = payload["scenes"]
     bounds = [(s["start_frame"], s["end_frame"]) for s in scenes]
-    contiguous = bool(bounds) and bounds[0][0] == 0 and bounds[-1][1] == payload["frame_count"] and all(
-        a[1] == b[0] and a[0] < a[1] for a, b in zip(bounds, bounds[1:], strict=False))
+    contiguous = (
+        bool(bounds)
+        and bounds[0][0] == 0
+        and bounds[-1][1] == payload["frame_count"]
+        and all(a[1] == b[0] and a[0] < a[1] for a, b in zip(bounds, bounds[1:], strict=False))
+    )
     if not contiguous:
         problems.append(f"scenes do not tile the video: {bounds}")
     cuts = tuple(b[0] for b in bounds[1:])
@@ -494,7 +720,9 @@ def _check_split(case: Case, run: CliRun, payload: dict, strict: bool) -> list[s
             problems.append(f"{where} is not a file in the out folder: {clip}")
             continue
         if strict and c["scene_start_frame"] not in (0, *case.cuts):
-            problems.append(f"{where} starts its scene at frame {c['scene_start_frame']}, not at a cut")
+            problems.append(
+                f"{where} starts its scene at frame {c['scene_start_frame']}, not at a cut"
+            )
         try:
             info = probe(clip)
             got = build_index(clip).frame_count
@@ -503,10 +731,14 @@ def _check_split(case: Case, run: CliRun, payload: dict, strict: bool) -> list[s
             continue
         video = info.video
         if got != c["end_frame"] - c["start_frame"]:
-            problems.append(f"{where} holds {got} frames, claims {c['end_frame'] - c['start_frame']}")
+            problems.append(
+                f"{where} holds {got} frames, claims {c['end_frame'] - c['start_frame']}"
+            )
         if video is not None and src is not None:
             if abs(video.width - src.width) > 1 or abs(video.height - src.height) > 1:
-                problems.append(f"{where} is {video.width}x{video.height}, the source {src.width}x{src.height}")
+                problems.append(
+                    f"{where} is {video.width}x{video.height}, the source {src.width}x{src.height}"
+                )
             if video.rotation != src.rotation:
                 problems.append(f"{where} has rotation {video.rotation}, the source {src.rotation}")
         want_audio = 1 if case.audio_streams else 0
@@ -542,5 +774,21 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-__all__ = ["CASES", "CASE_BY_ID", "COMMANDS", "Case", "CliRun", "bad_corpus_fixture", "build_corpus", "encode",
-           "ffmpeg", "ffmpeg_killed_mid_write", "fresh_dir", "judge", "run_cli", "sha256", "summary", "top_level_atoms"]
+__all__ = [
+    "CASES",
+    "CASE_BY_ID",
+    "COMMANDS",
+    "Case",
+    "CliRun",
+    "bad_corpus_fixture",
+    "build_corpus",
+    "encode",
+    "ffmpeg",
+    "ffmpeg_killed_mid_write",
+    "fresh_dir",
+    "judge",
+    "run_cli",
+    "sha256",
+    "summary",
+    "top_level_atoms",
+]

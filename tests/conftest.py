@@ -42,4 +42,6 @@ def fixed_gop_video(media) -> SyntheticVideo:
 @pytest.fixture(scope="session")
 def long_take_video(media) -> SyntheticVideo:
     """Long shots, fixed 50-frame GOP: the cascade must decode only a few GOPs."""
-    return make_shots_video(media / "long_take.mp4", [400, 310, 520, 270], encoding="fixed_gop", gop=50, seed=3)
+    return make_shots_video(
+        media / "long_take.mp4", [400, 310, 520, 270], encoding="fixed_gop", gop=50, seed=3
+    )

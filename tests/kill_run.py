@@ -89,8 +89,9 @@ def main(config_path: str) -> int:
         steps = steps[1:]  # an earlier run on this root completed them: save the repeat
     success = True
     for selection, key in steps:
-        result = dg.materialize(selection, partition_key=key, instance=instance, resources=res,
-                                raise_on_error=False)
+        result = dg.materialize(
+            selection, partition_key=key, instance=instance, resources=res, raise_on_error=False
+        )
         success = result.success
         if not success:
             break

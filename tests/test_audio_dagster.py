@@ -35,17 +35,26 @@ def materialized(sample, tmp_path_factory):
     vid = register(store.root(), sample.path).video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
-    resources = {"store": store, "video_config": VideoStageConfig(),
-                 "audio_config": AudioStageConfig(allow_passthrough=True), "token_config": TokenStageConfig()}
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(),
+        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "token_config": TokenStageConfig(),
+    }
     per_video = [a for a in ASSETS if a.partitions_def is not None]
-    result = dg.materialize([*per_video, *CHECKS], partition_key=vid, instance=instance, resources=resources)
+    result = dg.materialize(
+        [*per_video, *CHECKS], partition_key=vid, instance=instance, resources=resources
+    )
     return store, vid, result
 
 
 def _materializations(result, key):
-    return [e.event_specific_data.materialization for e in result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"
-            and e.event_specific_data.materialization.asset_key.to_user_string() == key]
+    return [
+        e.event_specific_data.materialization
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and e.event_specific_data.materialization.asset_key.to_user_string() == key
+    ]
 
 
 def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
@@ -54,8 +63,10 @@ def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
     meta = _materializations(result, "aligned_transcripts")[0].metadata
     assert meta["aligner"].value == "pocketsphinx"  # the default offline path, recorded
     with connect(DataRoot(store.data_root)) as con:
-        words = con.execute("SELECT word, start, \"end\", score FROM words WHERE video_id = $v ORDER BY start",
-                            {"v": vid}).df()
+        words = con.execute(
+            'SELECT word, start, "end", score FROM words WHERE video_id = $v ORDER BY start',
+            {"v": vid},
+        ).df()
         segments = con.execute("SELECT * FROM segments WHERE video_id = $v", {"v": vid}).df()
     assert len(words) >= 0.8 * len(sample.words)
     assert words["score"].between(0, 1).all()
@@ -71,10 +82,15 @@ def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
 def test_clip_words_are_inside_their_clip_and_relative(materialized):
     store, vid, _ = materialized
     with connect(DataRoot(store.data_root)) as con:
-        rows = con.execute("""
+        rows = con.execute(
+            """
             SELECT cw.clip_id, cw.start_s, cw.end_s, c.duration_s, cw.word
-            FROM clip_words cw JOIN clips c USING (clip_id) WHERE cw.video_id = $v""", {"v": vid}).df()
-        total = con.execute("SELECT count(*) FROM words WHERE video_id = $v", {"v": vid}).fetchone()[0]
+            FROM clip_words cw JOIN clips c USING (clip_id) WHERE cw.video_id = $v""",
+            {"v": vid},
+        ).df()
+        total = con.execute(
+            "SELECT count(*) FROM words WHERE video_id = $v", {"v": vid}
+        ).fetchone()[0]
     assert len(rows) > 10 and len(rows) <= total
     assert (rows["start_s"] >= 0).all() and (rows["end_s"] <= rows["duration_s"] + 1e-6).all()
     assert rows["clip_id"].nunique() >= 2
@@ -82,8 +98,11 @@ def test_clip_words_are_inside_their_clip_and_relative(materialized):
 
 def test_audio_checks_report_counts_and_warn_on_passthrough(materialized):
     _, _, result = materialized
-    evals = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-             if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    evals = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     low = evals["low_confidence_words"]
     assert low.passed
     assert low.metadata["words"].value > 30 and "dropped_segments" in low.metadata
@@ -95,31 +114,54 @@ def test_audio_checks_report_counts_and_warn_on_passthrough(materialized):
 
 
 def test_separation_without_model_fails_naming_the_setting(sample, tmp_path):
-    store = StoreResource(data_root=str(tmp_path / "data"), landing_dir=str(sample.path.parent), settle_s=0.0)
+    store = StoreResource(
+        data_root=str(tmp_path / "data"), landing_dir=str(sample.path.parent), settle_s=0.0
+    )
     vid = register(store.root(), sample.path).video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
     by_key = {a.key.to_user_string(): a for a in ASSETS}
-    res = dg.materialize([by_key["source_video"], by_key["vocal_stems"]], partition_key=vid, instance=instance,
-                         resources={"store": store, "audio_config": AudioStageConfig()}, raise_on_error=False)
+    res = dg.materialize(
+        [by_key["source_video"], by_key["vocal_stems"]],
+        partition_key=vid,
+        instance=instance,
+        resources={"store": store, "audio_config": AudioStageConfig()},
+        raise_on_error=False,
+    )
     assert not res.success
-    err = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error
+    err = next(
+        e for e in res.all_events if e.event_type_value == "STEP_FAILURE"
+    ).event_specific_data.error
     text = err.message + (err.cause.message if err.cause else "")
     assert "VIDEO_ASSETS_DEMUCS_MODEL" in text and "VIDEO_ASSETS_ALLOW_PASSTHROUGH" in text
     assert not DataRoot(store.data_root).exists(f"stems/{vid}")
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "video_assets.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "video_assets.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_cli_separate_and_transcribe_json(sample, tmp_path):
     from tests.audio_support import tiny_demucs_repo, tone_video
 
-    short = tone_video(tmp_path / "tone.mp4", seconds=2.0, audio=[(440, True)])  # the tiny Demucs is still slow on 30 s
-    sep = _cli("separate", str(short), "--out", str(tmp_path / "stems"), "--model", str(tiny_demucs_repo()),
-               "--json", "--quiet")
+    short = tone_video(
+        tmp_path / "tone.mp4", seconds=2.0, audio=[(440, True)]
+    )  # the tiny Demucs is still slow on 30 s
+    sep = _cli(
+        "separate",
+        str(short),
+        "--out",
+        str(tmp_path / "stems"),
+        "--model",
+        str(tiny_demucs_repo()),
+        "--json",
+        "--quiet",
+    )
     assert sep.returncode == 0, sep.stderr
     stems = json.loads(sep.stdout)
     assert stems["backend"] == "demucs" and stems["has_audio"]
@@ -127,7 +169,9 @@ def test_cli_separate_and_transcribe_json(sample, tmp_path):
 
     out = _cli("transcribe", str(sample.path), "--json", "--quiet")
     assert out.returncode == 0, out.stderr
-    payload = json.loads(out.stdout)  # stdout is exactly one JSON object (WhisperX logs go to stderr)
+    payload = json.loads(
+        out.stdout
+    )  # stdout is exactly one JSON object (WhisperX logs go to stderr)
     assert payload["language"] == "en" and payload["aligner"] == "pocketsphinx"
     assert isinstance(payload["segments"], list)
     word = payload["words"][0]

@@ -37,7 +37,9 @@ from video_assets.store import DataRoot
 
 # Odd sizes (re-encoded with an even crop), rotated video (re-encoded without autorotate, so
 # clips keep the display matrix as copies do) and the killed split were defects this found.
-CLI_PARAMS = [pytest.param(c.case, command, id=f"{c.case}-{command}") for c in CASES for command in c.commands]
+CLI_PARAMS = [
+    pytest.param(c.case, command, id=f"{c.case}-{command}") for c in CASES for command in c.commands
+]
 
 
 @pytest.mark.timeout(CLI_TIMEOUT_S + 60)
@@ -60,6 +62,7 @@ def test_split_killed_mid_write_leaves_out_folder_as_it_was(bad_corpus, tmp_path
 
 
 # -- registration and the landing folder --------------------------------------------------
+
 
 @pytest.mark.parametrize("case", [pytest.param(c.case, id=c.case) for c in CASES])
 def test_register(case, bad_corpus, tmp_path):
@@ -86,19 +89,39 @@ def test_register(case, bad_corpus, tmp_path):
     assert sha256(path) == before
 
 
-@pytest.mark.parametrize("ext,codec", [
-    ("mp4", ["-c:v", "libx264"]), ("mov", ["-c:v", "libx264"]), ("m4v", ["-c:v", "libx264"]),
-    ("mkv", ["-c:v", "libx264"]), ("webm", ["-c:v", "libvpx", "-b:v", "100k"]),
-    ("avi", ["-c:v", "mpeg4"]), ("ts", ["-c:v", "libx264"]), ("mpg", ["-c:v", "mpeg2video"]),
-    ("flv", ["-c:v", "flv"]), ("wmv", ["-c:v", "wmv2"]), ("mxf", ["-c:v", "mpeg2video"]),
-])
+@pytest.mark.parametrize(
+    "ext,codec",
+    [
+        ("mp4", ["-c:v", "libx264"]),
+        ("mov", ["-c:v", "libx264"]),
+        ("m4v", ["-c:v", "libx264"]),
+        ("mkv", ["-c:v", "libx264"]),
+        ("webm", ["-c:v", "libvpx", "-b:v", "100k"]),
+        ("avi", ["-c:v", "mpeg4"]),
+        ("ts", ["-c:v", "libx264"]),
+        ("mpg", ["-c:v", "mpeg2video"]),
+        ("flv", ["-c:v", "flv"]),
+        ("wmv", ["-c:v", "wmv2"]),
+        ("mxf", ["-c:v", "mpeg2video"]),
+    ],
+)
 def test_every_landing_format_passes_the_container_check(ext, codec, tmp_path):
     from tests.conftest import ffmpeg
     from video_assets.probe import check_container
 
     out = tmp_path / f"tiny.{ext}"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-frames:v", "5", *codec,
-           "-pix_fmt", "yuv420p", str(out))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=25",
+        "-frames:v",
+        "5",
+        *codec,
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
     assert check_container(out)
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 40)
@@ -137,8 +160,11 @@ def make_landing(tmp_path: Path, corpus: dict[str, Path]) -> tuple[Path, dict[st
 
 def tree_hashes(folder: Path) -> dict[str, str | None]:
     """SHA-256 of every regular file under ``folder`` but the data root ``folder/data``."""
-    return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink() and p.relative_to(folder).parts[0] != "data"}
+    return {
+        str(p.relative_to(folder)): sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.relative_to(folder).parts[0] != "data"
+    }
 
 
 def test_scan_landing_registers_each_content_once(bad_corpus, tmp_path):
@@ -183,7 +209,9 @@ def test_landing_sensor_one_partition_per_content(bad_corpus, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"store": store}))
     keys = sorted(r.partition_key for r in result.run_requests)
-    assert keys == sorted({video_id_from_sha256(sha256(bad_corpus[c])) for c in ("video-only", "vfr")})
+    assert keys == sorted(
+        {video_id_from_sha256(sha256(bad_corpus[c])) for c in ("video-only", "vfr")}
+    )
     assert len({r.run_key for r in result.run_requests}) == 2
     (request,) = result.dynamic_partitions_requests
     assert sorted(request.partition_keys) == keys
@@ -201,12 +229,16 @@ def test_landing_symlink_loop_is_skipped(bad_corpus, tmp_path):
 
 # -- source_video on registered files -----------------------------------------------------
 
-@pytest.mark.parametrize("case,problem", [
-    pytest.param("audio-only", "has no video stream", id="audio-only"),
-    pytest.param("moov-missing", "not a readable media file", id="moov-missing"),
-    pytest.param("rotated", None, id="rotated"),
-    pytest.param("vfr", None, id="vfr"),
-])
+
+@pytest.mark.parametrize(
+    "case,problem",
+    [
+        pytest.param("audio-only", "has no video stream", id="audio-only"),
+        pytest.param("moov-missing", "not a readable media file", id="moov-missing"),
+        pytest.param("rotated", None, id="rotated"),
+        pytest.param("vfr", None, id="vfr"),
+    ],
+)
 def test_source_video(case, problem, bad_corpus, tmp_path):
     """A registered file that is no usable video fails source_video naming it, storing nothing;
     an awkward but valid one is stored with its facts (rotation, mean frame rate)."""
@@ -220,8 +252,13 @@ def test_source_video(case, problem, bad_corpus, tmp_path):
     vid = register(root, path).video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
-    res = dg.materialize([source_video, iframe_index], partition_key=vid, instance=instance,
-                         resources={"store": store}, raise_on_error=False)
+    res = dg.materialize(
+        [source_video, iframe_index],
+        partition_key=vid,
+        instance=instance,
+        resources={"store": store},
+        raise_on_error=False,
+    )
     assert sha256(path) == before
     if problem is not None:
         assert not res.success

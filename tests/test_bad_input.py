@@ -12,7 +12,9 @@ from tests.conftest import ffmpeg, sha256
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "video_assets.cli", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "video_assets.cli", *args], capture_output=True, text=True
+    )
 
 
 def make_bad(kind: str, folder, good) -> "os.PathLike":
@@ -39,12 +41,15 @@ def make_bad(kind: str, folder, good) -> "os.PathLike":
     return p
 
 
-@pytest.mark.parametrize("kind,message", [
-    pytest.param("zero", "is empty", id="zero-byte"),
-    pytest.param("random", "not a readable media file", id="random-bytes"),
-    pytest.param("no_moov", "not a readable media file", id="moov-missing"),
-    pytest.param("audio_only", "has no video stream", id="audio-only"),
-])
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        pytest.param("zero", "is empty", id="zero-byte"),
+        pytest.param("random", "not a readable media file", id="random-bytes"),
+        pytest.param("no_moov", "not a readable media file", id="moov-missing"),
+        pytest.param("audio_only", "has no video stream", id="audio-only"),
+    ],
+)
 @pytest.mark.parametrize("command", ["keyframes", "scenes", "split"])
 def test_bad_file_fails_clearly(kind, message, command, tmp_path, fixed_gop_video):
     bad = make_bad(kind, tmp_path, fixed_gop_video.path)
@@ -69,20 +74,37 @@ def test_truncated_mid_mdat_is_reported_or_indexed(tmp_path, fixed_gop_video):
     assert sha256(bad) == before
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("with space.mp4", id="space"),
-    pytest.param("it's \"quoted\".mp4", id="quotes"),
-    pytest.param("ünïcødé 影片.mp4", id="unicode"),
-    pytest.param("-leading-dash.mp4", id="leading-dash"),
-    pytest.param("$(touch pwned).mp4", id="shell-substitution"),
-    pytest.param("concat:evil.mp4", id="protocol-like"),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("with space.mp4", id="space"),
+        pytest.param('it\'s "quoted".mp4', id="quotes"),
+        pytest.param("ünïcødé 影片.mp4", id="unicode"),
+        pytest.param("-leading-dash.mp4", id="leading-dash"),
+        pytest.param("$(touch pwned).mp4", id="shell-substitution"),
+        pytest.param("concat:evil.mp4", id="protocol-like"),
+    ],
+)
 def test_awkward_names_work(name, tmp_path, fixed_gop_video):
     path = tmp_path / name
     shutil.copyfile(fixed_gop_video.path, path)
     out = tmp_path / "clips dir"
-    proc = subprocess.run([sys.executable, "-m", "video_assets.cli", "split", "--out", str(out), "--json", "--", str(path)],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "video_assets.cli",
+            "split",
+            "--out",
+            str(out),
+            "--json",
+            "--",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["clips"] and all(c["leaked_frames"] == 0 for c in payload["clips"])

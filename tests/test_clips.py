@@ -24,8 +24,13 @@ def test_clips_hold_only_their_scene(fixture, mode, request, tmp_path, source_fr
     video = request.getfixturevalue(fixture)
     index = build_index(video.path)
     scenes = scenes_from_cuts(video.cuts, index)
-    clips = split_video(video.path, scenes, tmp_path, settings=ClipSettings(mode=mode, min_duration_s=1.0),
-                        index=index)
+    clips = split_video(
+        video.path,
+        scenes,
+        tmp_path,
+        settings=ClipSettings(mode=mode, min_duration_s=1.0),
+        index=index,
+    )
     src = source_frames[video.path]
     assert clips, "every scene of the fixture is longer than 1 s"
     for clip in clips:
@@ -42,7 +47,10 @@ def test_clips_hold_only_their_scene(fixture, mode, request, tmp_path, source_fr
             assert err < (0.01 if clip.method == "copy" else 4.0), (clip.clip_id, j, err)
         for neighbour in (scene.start_frame - 1, scene.end_frame):
             if 0 <= neighbour < len(src):
-                assert np.abs(frames[0] - src[neighbour]).mean() > 10 or np.abs(frames[-1] - src[neighbour]).mean() > 10
+                assert (
+                    np.abs(frames[0] - src[neighbour]).mean() > 10
+                    or np.abs(frames[-1] - src[neighbour]).mean() > 10
+                )
         with av.open(clip.path) as c:
             assert c.streams.video[0].codec_context.name == "h264"
             first = next(c.demux(video=0))
@@ -60,14 +68,22 @@ def test_copy_starts_on_keyframe_and_ends_before_next_scene(fixed_gop_video):
     assert copy_span(index, 0, 60) == (0, pytest.approx(60, abs=3))
 
 
-@pytest.mark.parametrize("codec,tolerance_s", [
-    ("alac", 0.001),  # lossless, starts on the sample of the first frame
-    ("aac", 0.05),  # within two AAC frames
-])
+@pytest.mark.parametrize(
+    "codec,tolerance_s",
+    [
+        ("alac", 0.001),  # lossless, starts on the sample of the first frame
+        ("aac", 0.05),  # within two AAC frames
+    ],
+)
 def test_audio_stays_in_sync(codec, tolerance_s, fixed_gop_video, tmp_path):
     index = build_index(fixed_gop_video.path)
-    clips = split_video(fixed_gop_video.path, scenes_from_cuts(fixed_gop_video.cuts, index), tmp_path,
-                        settings=ClipSettings(min_duration_s=1.0, audio_codec=codec), index=index)
+    clips = split_video(
+        fixed_gop_video.path,
+        scenes_from_cuts(fixed_gop_video.cuts, index),
+        tmp_path,
+        settings=ClipSettings(min_duration_s=1.0, audio_codec=codec),
+        index=index,
+    )
     assert {c.method for c in clips} == {"copy", "reencode"}  # both paths are checked
     with av.open(str(fixed_gop_video.path)) as src:  # the synthetic tone ends before the video
         s_audio = src.streams.audio[0]
@@ -91,7 +107,13 @@ def test_audio_stays_in_sync(codec, tolerance_s, fixed_gop_video, tmp_path):
 def test_short_scenes_are_not_cut(fixed_gop_video, tmp_path):
     index = build_index(fixed_gop_video.path)
     scenes = scenes_from_cuts(fixed_gop_video.cuts, index)
-    clips = split_video(fixed_gop_video.path, scenes, tmp_path, settings=ClipSettings(min_duration_s=3.0), index=index)
+    clips = split_video(
+        fixed_gop_video.path,
+        scenes,
+        tmp_path,
+        settings=ClipSettings(min_duration_s=3.0),
+        index=index,
+    )
     kept = {c.scene_index for c in clips}
     assert kept == {s.index for s in scenes if s.duration_s >= 3.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c.clip_id}.mp4" for c in clips)
@@ -100,9 +122,13 @@ def test_short_scenes_are_not_cut(fixed_gop_video, tmp_path):
 def test_video_without_audio(media, tmp_path):
     from video_assets.synth import make_shots_video
 
-    video = make_shots_video(media / "silent.mp4", [80, 90], audio="none", encoding="fixed_gop", gop=40)
+    video = make_shots_video(
+        media / "silent.mp4", [80, 90], audio="none", encoding="fixed_gop", gop=40
+    )
     result = detect_scenes(str(video.path))
-    clips = split_video(video.path, result.scenes, tmp_path, settings=ClipSettings(min_duration_s=1.0))
+    clips = split_video(
+        video.path, result.scenes, tmp_path, settings=ClipSettings(min_duration_s=1.0)
+    )
     assert len(clips) == 2 and all(not probe(c.path).audio for c in clips)
 
 

@@ -44,11 +44,20 @@ from video_assets.synth import make_shots_video
 pytestmark = [pytest.mark.services, pytest.mark.timeout(900)]
 
 PROFILE = REPO / "deploy" / "postgres-celery"
-BIN = Path(sys.executable).parent  # the environment's entry points (celery, dagster, dagster-daemon)
+BIN = Path(
+    sys.executable
+).parent  # the environment's entry points (celery, dagster, dagster-daemon)
 # Frame counts at 25 fps: every shot is longer than the 3 s minimum clip.
 SHOTS = ([90, 80, 100], [85, 95], [100, 80, 90])
 MODEL_STEPS = {"vocal_stems", "aligned_transcripts", "tokenizer_model", "token_tensors"}
-MUST_SUCCEED = {"source_video", "iframe_index", "scene_table", "clips", "vocal_stems", "aligned_transcripts"}
+MUST_SUCCEED = {
+    "source_video",
+    "iframe_index",
+    "scene_table",
+    "clips",
+    "vocal_stems",
+    "aligned_transcripts",
+}
 TABLES = ("videos", "keyframes", "scenes", "clips", "stems", "words", "segments")
 RUN_TIMEOUT_S = 480.0
 ET = dg.DagsterEventType
@@ -59,15 +68,25 @@ def run_failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     lines = []
     for record in instance.all_logs(run.run_id):
         event = record.dagster_event
-        if event is not None and event.event_type in (ET.STEP_FAILURE, ET.RUN_FAILURE, ET.ENGINE_EVENT):
+        if event is not None and event.event_type in (
+            ET.STEP_FAILURE,
+            ET.RUN_FAILURE,
+            ET.ENGINE_EVENT,
+        ):
             error = getattr(event.event_specific_data, "error", None)
             if error is not None or event.event_type != ET.ENGINE_EVENT:
-                lines.append(f"{record.step_key or 'run'}: {error.to_string() if error else record.message}")
-    return f"run {run.run_id} ({run.job_name}, {run.tags.get('dagster/partition', '-')}) ended " \
-           f"{run.status.value}:\n" + "\n".join(lines)
+                lines.append(
+                    f"{record.step_key or 'run'}: {error.to_string() if error else record.message}"
+                )
+    return (
+        f"run {run.run_id} ({run.job_name}, {run.tags.get('dagster/partition', '-')}) ended "
+        f"{run.status.value}:\n" + "\n".join(lines)
+    )
 
 
-def wait_for_runs(instance: dg.DagsterInstance, job: str, count: int, watched: list, timeout_s: float) -> list:
+def wait_for_runs(
+    instance: dg.DagsterInstance, job: str, count: int, watched: list, timeout_s: float
+) -> list:
     """The ``count`` runs of ``job`` once all have ended, every one successfully; an error
     naming the failed steps otherwise, or as soon as a watched process dies."""
     deadline = time.monotonic() + timeout_s
@@ -86,7 +105,9 @@ def wait_for_runs(instance: dg.DagsterInstance, job: str, count: int, watched: l
         time.sleep(2.0)
 
 
-def celery_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], dict[str, str], set[str]]:
+def celery_steps(
+    instance: dg.DagsterInstance, run_id: str
+) -> tuple[dict[str, str], dict[str, str], set[str]]:
     """Per step: the Celery worker that executed it, the queue it was submitted to; and the
     steps that succeeded."""
     workers: dict[str, str] = {}
@@ -107,7 +128,9 @@ def celery_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, s
     return workers, queues, succeeded
 
 
-def step_intervals(instance: dg.DagsterInstance, run_id: str, steps: set[str]) -> list[tuple[float, float, str]]:
+def step_intervals(
+    instance: dg.DagsterInstance, run_id: str, steps: set[str]
+) -> list[tuple[float, float, str]]:
     """(start, end, step) of every step in ``steps`` that started."""
     starts: dict[str, float] = {}
     out = []
@@ -118,7 +141,9 @@ def step_intervals(instance: dg.DagsterInstance, run_id: str, steps: set[str]) -
         if event.event_type == ET.STEP_START:
             starts[record.step_key] = record.timestamp
         elif event.event_type in (ET.STEP_SUCCESS, ET.STEP_FAILURE) and record.step_key in starts:
-            out.append((starts[record.step_key], record.timestamp, f"{run_id[:8]}:{record.step_key}"))
+            out.append(
+                (starts[record.step_key], record.timestamp, f"{run_id[:8]}:{record.step_key}")
+            )
     return out
 
 
@@ -130,8 +155,14 @@ def first_event(instance: dg.DagsterInstance, run_id: str, event_type: dg.Dagste
 
 
 def cli(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run([str(BIN / "dagster"), *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [str(BIN / "dagster"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"dagster {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -151,7 +182,8 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
         data_root, landing = tmp_path / "data", tmp_path / "data" / "landing"
         landing.mkdir(parents=True)
         env = {
-            **os.environ, **pg.env(),
+            **os.environ,
+            **pg.env(),
             "DAGSTER_HOME": str(home),
             "DAGSTER_CELERY_BROKER_URL": f"{redis_url}/0",
             "DAGSTER_CELERY_BACKEND_URL": f"{redis_url}/1",
@@ -167,8 +199,14 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
         t_services = time.monotonic()
         # As the profile's README says: the tables first, before the daemon and the workers
         # connect (processes that all find an empty database race to create them).
-        migrate = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, capture_output=True,
-                                 text=True, timeout=300, check=False)
+        migrate = subprocess.run(
+            [str(BIN / "dagster"), "instance", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert migrate.returncode == 0, migrate.stderr[-2000:]
 
         # The workers, as deploy/postgres-celery/README.md starts them (plus three flags that only
@@ -176,22 +214,42 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
         started = []
         for name, queue, concurrency in (("steps", "dagster", 2), ("models", "models", 1)):
             log = logs / f"worker-{name}.log"
-            cmd = [str(BIN / "celery"), "-A", "dagster_project.celery_app", "worker", "-Q", queue, "-c", str(concurrency),
-                   "-n", f"{name}@%h", "-l", "INFO",
-                   "--without-gossip", "--without-mingle", "--without-heartbeat"]
+            cmd = [
+                str(BIN / "celery"),
+                "-A",
+                "dagster_project.celery_app",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "-l",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
             proc = stack.enter_context(child(cmd, env, log))
             started.append((proc, log, f"celery worker {name}"))
         daemon_log = logs / "daemon.log"
-        daemon = stack.enter_context(child([str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                                           env, daemon_log))
+        daemon = stack.enter_context(
+            child(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+                env,
+                daemon_log,
+            )
+        )
         watched = [*started, (daemon, daemon_log, "dagster-daemon")]
 
         try:
             root = DataRoot(str(data_root))
             ids = []
             for k, shots in enumerate(SHOTS):
-                video = make_shots_video(landing / f"video_{k}.mp4", shots, size=(320, 180), audio="tone",
-                                         seed=31 + k)
+                video = make_shots_video(
+                    landing / f"video_{k}.mp4", shots, size=(320, 180), audio="tone", seed=31 + k
+                )
                 ids.append(register(root, video.path).video_id)
             assert len(set(ids)) == len(SHOTS)
             for proc, log, what in started:
@@ -200,8 +258,20 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
 
             with dg.DagsterInstance.get() as instance:
                 instance.add_dynamic_partitions(videos.name, ids)
-                cli(["job", "backfill", "-w", str(REPO / "workspace.yaml"), "-j", "video_job",
-                     "--partitions", ",".join(ids), "--noprompt"], env)
+                cli(
+                    [
+                        "job",
+                        "backfill",
+                        "-w",
+                        str(REPO / "workspace.yaml"),
+                        "-j",
+                        "video_job",
+                        "--partitions",
+                        ",".join(ids),
+                        "--noprompt",
+                    ],
+                    env,
+                )
                 runs = wait_for_runs(instance, "video_job", len(ids), watched, RUN_TIMEOUT_S)
                 t_videos = time.monotonic()
                 cli(["job", "launch", "-w", str(REPO / "workspace.yaml"), "-j", "catalog_job"], env)
@@ -212,16 +282,22 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
                 pool_intervals = []
                 for run in [*runs, catalog_run]:
                     # Through the queue: enqueued by the CLI, launched later by the daemon.
-                    assert first_event(instance, run.run_id, ET.RUN_ENQUEUED) < \
-                        first_event(instance, run.run_id, ET.RUN_STARTING), run.run_id
+                    assert first_event(instance, run.run_id, ET.RUN_ENQUEUED) < first_event(
+                        instance, run.run_id, ET.RUN_STARTING
+                    ), run.run_id
                     workers, queues, succeeded = celery_steps(instance, run.run_id)
                     assert succeeded, f"run {run.run_id} has no successful step"
                     # Every step that ran, ran in a Celery worker; model steps in the models worker.
                     for step in succeeded:
-                        assert step in workers, f"{run.run_id}: step {step} did not run in a Celery worker"
+                        assert step in workers, (
+                            f"{run.run_id}: step {step} did not run in a Celery worker"
+                        )
                         expected = "models" if step in MODEL_STEPS else "steps"
                         assert workers[step].startswith(f"{expected}@"), (step, workers[step])
-                        assert queues[step] == ("models" if step in MODEL_STEPS else "dagster"), (step, queues[step])
+                        assert queues[step] == ("models" if step in MODEL_STEPS else "dagster"), (
+                            step,
+                            queues[step],
+                        )
                     pool_intervals += step_intervals(instance, run.run_id, MODEL_STEPS)
                     if run.job_name == "video_job":
                         assert succeeded >= MUST_SUCCEED, (run.run_id, MUST_SUCCEED - succeeded)
@@ -235,28 +311,42 @@ def test_postgres_celery_profile(tmp_path, monkeypatch):
             # The catalog: every partition's rows exactly once.
             with connect(root) as con:
                 for table in TABLES:
-                    got = dict(con.execute(f"SELECT video_id, count(*) FROM {table} GROUP BY 1").fetchall())  # noqa: S608 - constant names
+                    got = dict(
+                        con.execute(f"SELECT video_id, count(*) FROM {table} GROUP BY 1").fetchall()
+                    )  # noqa: S608 - constant names
                     want = {vid: n for vid in ids if (n := len(root.read_table(table, vid)))}
                     assert got == want, f"{table}: catalog {got} != partitions {want}"
-                assert con.execute("SELECT count(*), count(DISTINCT video_id) FROM videos").fetchone() == (3, 3)
-                dupes = con.execute("SELECT count(*) - count(DISTINCT (video_id, clip_id)) FROM clips").fetchone()[0]
+                assert con.execute(
+                    "SELECT count(*), count(DISTINCT video_id) FROM videos"
+                ).fetchone() == (3, 3)
+                dupes = con.execute(
+                    "SELECT count(*) - count(DISTINCT (video_id, clip_id)) FROM clips"
+                ).fetchone()[0]
                 assert dupes == 0
-                n_clips = dict(con.execute("SELECT video_id, count(*) FROM clips GROUP BY 1").fetchall())
+                n_clips = dict(
+                    con.execute("SELECT video_id, count(*) FROM clips GROUP BY 1").fetchall()
+                )
                 assert all(n_clips.get(vid, 0) >= 2 for vid in ids), n_clips
                 for (path,) in con.execute("SELECT path FROM clips").fetchall():
                     assert root.exists(path), path
             # ... and the file the catalog asset wrote, opened as a user would, from the data root.
             with duckdb.connect(str(data_root / CATALOG_FILE), read_only=True) as con:
                 con.execute(f"SET file_search_path = '{data_root}'")
-                assert con.execute("SELECT count(*), count(DISTINCT video_id) FROM videos").fetchone() == (3, 3)
+                assert con.execute(
+                    "SELECT count(*), count(DISTINCT video_id) FROM videos"
+                ).fetchone() == (3, 3)
             for _, log, what in started:
                 assert "succeeded in" in log.read_text(errors="replace"), f"{what} ran no task"
             # The daemon's run queue launched them ("Launched N runs.").
-            assert re.search(r"Launched \d+ runs", daemon_log.read_text(errors="replace")), log_tail(daemon_log)
+            assert re.search(r"Launched \d+ runs", daemon_log.read_text(errors="replace")), (
+                log_tail(daemon_log)
+            )
         except BaseException:
             for _, log, what in watched:
                 print(f"--- {what} ({log}):\n{log_tail(log)}")
             raise
-    print(f"\nservices {t_services - t0:.1f} s, workers ready {t_ready - t_services:.1f} s, "
-          f"{len(ids)} video runs {t_videos - t_ready:.1f} s, catalog {t_catalog - t_videos:.1f} s, "
-          f"total with teardown {time.monotonic() - t0:.1f} s")
+    print(
+        f"\nservices {t_services - t0:.1f} s, workers ready {t_ready - t_services:.1f} s, "
+        f"{len(ids)} video runs {t_videos - t_ready:.1f} s, catalog {t_catalog - t_videos:.1f} s, "
+        f"total with teardown {time.monotonic() - t0:.1f} s"
+    )

@@ -34,17 +34,34 @@ def test_default_executor_forks_steps_from_a_preloaded_server():
 def test_celery_executor_reads_broker_from_env():
     ex = executor_from_env({EXECUTOR_ENV: "celery", BROKER_ENV: "redis://h:6379/0"})
     assert ex.name == "celery"
-    ex2 = executor_from_env({EXECUTOR_ENV: "celery", BROKER_ENV: "redis://h:6379/0", BACKEND_ENV: "redis://h/1"})
+    ex2 = executor_from_env(
+        {EXECUTOR_ENV: "celery", BROKER_ENV: "redis://h:6379/0", BACKEND_ENV: "redis://h/1"}
+    )
     assert ex2.name == "celery"
 
 
-@pytest.mark.parametrize(("env", "setting", "words"), [
-    ({EXECUTOR_ENV: "spark"}, EXECUTOR_ENV, "must be one of forkserver, multiprocess, in_process, celery, k8s, got 'spark'"),
-    ({EXECUTOR_ENV: "celery"}, BROKER_ENV, "must be set for the Celery executor and its workers"),
-    ({EXECUTOR_ENV: "celery", BROKER_ENV: "localhost:6379"}, BROKER_ENV, "redis://HOST:6379/0"),
-    ({EXECUTOR_ENV: "celery", BROKER_ENV: "http://h:6379"}, BROKER_ENV, "schemes: redis"),
-    ({EXECUTOR_ENV: "celery", BROKER_ENV: "redis://h", BACKEND_ENV: "h:6379"}, BACKEND_ENV, "got 'h:6379'"),
-])
+@pytest.mark.parametrize(
+    ("env", "setting", "words"),
+    [
+        (
+            {EXECUTOR_ENV: "spark"},
+            EXECUTOR_ENV,
+            "must be one of forkserver, multiprocess, in_process, celery, k8s, got 'spark'",
+        ),
+        (
+            {EXECUTOR_ENV: "celery"},
+            BROKER_ENV,
+            "must be set for the Celery executor and its workers",
+        ),
+        ({EXECUTOR_ENV: "celery", BROKER_ENV: "localhost:6379"}, BROKER_ENV, "redis://HOST:6379/0"),
+        ({EXECUTOR_ENV: "celery", BROKER_ENV: "http://h:6379"}, BROKER_ENV, "schemes: redis"),
+        (
+            {EXECUTOR_ENV: "celery", BROKER_ENV: "redis://h", BACKEND_ENV: "h:6379"},
+            BACKEND_ENV,
+            "got 'h:6379'",
+        ),
+    ],
+)
 def test_bad_executor_settings_name_the_setting(env, setting, words):
     with pytest.raises(ConfigError) as err:
         executor_from_env(env)
@@ -72,10 +89,20 @@ def test_model_assets_carry_queue_and_gpu_tags_others_none():
             assert a.op.pool == "models", name
             assert tags[CELERY_QUEUE_TAG] == MODEL_QUEUE, name
             k8s = json.loads(tags[K8S_CONFIG_TAG])
-            assert set(k8s) <= {"container_config", "pod_spec_config", "pod_template_spec_metadata",
-                                "job_spec_config", "job_metadata", "merge_behavior"}
+            assert set(k8s) <= {
+                "container_config",
+                "pod_spec_config",
+                "pod_template_spec_metadata",
+                "job_spec_config",
+                "job_metadata",
+                "merge_behavior",
+            }
             resources = k8s["container_config"]["resources"]
-            assert resources["limits"]["nvidia.com/gpu"] == "1" == resources["requests"]["nvidia.com/gpu"]
+            assert (
+                resources["limits"]["nvidia.com/gpu"]
+                == "1"
+                == resources["requests"]["nvidia.com/gpu"]
+            )
         else:
             assert CELERY_QUEUE_TAG not in tags and K8S_CONFIG_TAG not in tags, name
 
@@ -105,7 +132,9 @@ def test_postgres_celery_instance_yaml_is_valid_and_has_no_secret():
     raw = _instance_config(REPO / "deploy" / "postgres-celery" / "dagster.yaml")
     db = raw["storage"]["postgres"]["postgres_db"]
     assert db.pop("scheme") == "postgresql+psycopg2"  # psycopg2 is what the environment has
-    assert all(set(v) == {"env"} for v in db.values()), "connection settings must come from the environment"
+    assert all(set(v) == {"env"} for v in db.values()), (
+        "connection settings must come from the environment"
+    )
     assert raw["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert raw["concurrency"]["pools"]["default_limit"] == 1
     assert raw["concurrency"]["runs"]["max_concurrent_runs"] > 0
@@ -119,8 +148,16 @@ def test_postgres_profile_without_env_names_the_variable(tmp_path, monkeypatch):
     """A missing connection variable fails when the instance loads, naming the variable."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "deploy" / "postgres-celery" / "dagster.yaml").read_text())
-    for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+    (home / "dagster.yaml").write_text(
+        (REPO / "deploy" / "postgres-celery" / "dagster.yaml").read_text()
+    )
+    for name in (
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    ):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(Exception, match="DAGSTER_PG_"):
         dg.DagsterInstance.from_config(str(home))
@@ -145,11 +182,22 @@ def test_k8s_values_select_the_k8s_executor_and_limits():
     values = yaml.safe_load((REPO / "deploy" / "k8s" / "values.yaml").read_text())
     (dep,) = values["dagster-user-deployments"]["deployments"]
     assert dep["env"][EXECUTOR_ENV] == "k8s"
-    assert dep["dagsterApiGrpcArgs"] == ["--module-name", "dagster_project.definitions", "--attribute", "defs"]
+    assert dep["dagsterApiGrpcArgs"] == [
+        "--module-name",
+        "dagster_project.definitions",
+        "--attribute",
+        "defs",
+    ]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     rc = values["dagsterDaemon"]["runCoordinator"]
-    assert rc["type"] == "QueuedRunCoordinator" and rc["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] > 0
-    assert values["generatePostgresqlPasswordSecret"] is False and values["postgresql"]["enabled"] is False
+    assert (
+        rc["type"] == "QueuedRunCoordinator"
+        and rc["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] > 0
+    )
+    assert (
+        values["generatePostgresqlPasswordSecret"] is False
+        and values["postgresql"]["enabled"] is False
+    )
 
 
 def test_k8s_step_job_of_a_model_step_asks_for_a_gpu():
@@ -172,7 +220,9 @@ def test_local_executors_are_selectable():
     fork = executor_from_env({EXECUTOR_ENV: "forkserver"})
     assert fork.name == "forkserver"
     config = fork.apply_config_mapping({}).value["config"]
-    assert config["start_method"] == {"forkserver": {"preload_modules": ["dagster_project.definitions"]}}
+    assert config["start_method"] == {
+        "forkserver": {"preload_modules": ["dagster_project.definitions"]}
+    }
 
 
 @pytest.mark.slow
@@ -195,24 +245,54 @@ def test_each_local_executor_runs_a_partition(executor, tmp_path, fixed_gop_vide
     (home / "dagster.yaml").write_text((REPO / "deploy" / "local" / "dagster.yaml").read_text())
     shutil.copy(fixed_gop_video.path, landing / "take.mp4")
     vid = register(DataRoot(data), landing / "take.mp4").video_id
-    env = {**os.environ, "DAGSTER_HOME": str(home), "VIDEO_ASSETS_DATA_ROOT": str(data),
-           "VIDEO_ASSETS_LANDING_DIR": str(landing), EXECUTOR_ENV: executor}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "VIDEO_ASSETS_DATA_ROOT": str(data),
+        "VIDEO_ASSETS_LANDING_DIR": str(landing),
+        EXECUTOR_ENV: executor,
+    }
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions("videos", [vid])
     done = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "dagster_project.definitions",
-         "--select", "source_video,iframe_index", "--partition", vid],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "dagster_project.definitions",
+            "--select",
+            "source_video,iframe_index",
+            "--partition",
+            vid,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = instance.get_runs()
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert DataRoot(data).exists(f"tables/keyframes/video_id={vid}/part.parquet")
-    events = [r.event_log_entry for r in instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_START))]
+    events = [
+        r.event_log_entry
+        for r in instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_START)
+        )
+    ]
     pids = {e.dagster_event.pid for e in events}
     assert len(events) == 2
-    engine = " ".join(r.event_log_entry.user_message for r in instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ENGINE_EVENT)))
+    engine = " ".join(
+        r.event_log_entry.user_message
+        for r in instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ENGINE_EVENT)
+        )
+    )
     if executor == "in_process":
         assert "in process" in engine.lower() and len(pids) == 1, engine
     else:

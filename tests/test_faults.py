@@ -34,8 +34,18 @@ from video_assets.catalog import connect
 from video_assets.store import DataRoot, sweep_dead_temps, tmp_name
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("videos", "keyframes", "scenes", "clips", "stems", "words", "segments", "tokens", "shard_samples",
-          "shard_exclusions")
+TABLES = (
+    "videos",
+    "keyframes",
+    "scenes",
+    "clips",
+    "stems",
+    "words",
+    "segments",
+    "tokens",
+    "shard_samples",
+    "shard_exclusions",
+)
 UNPARTITIONED = ("shards",)
 
 # Each write of every asset, in the order a run makes them. From the second token point on,
@@ -92,22 +102,34 @@ def table_rows(root: Path, vid: str) -> dict[str, list[tuple]]:
         for t in TABLES:
             df = con.execute(f"SELECT * FROM {t} WHERE video_id = $v", {"v": vid}).df()  # noqa: S608 - fixed names
             # stems rows carry sample statistics; they are checked through the files
-            out[t] = sorted(map(tuple, df.astype(str).values.tolist())) if t != "stems" else [len(df)]
+            out[t] = (
+                sorted(map(tuple, df.astype(str).values.tolist())) if t != "stems" else [len(df)]
+            )
         for t in UNPARTITIONED:
-            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = $t",
-                                 {"t": t}).fetchone()[0]
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = $t", {"t": t}
+            ).fetchone()[0]
             df = con.execute(f"SELECT * FROM {t}").df() if exists else None  # noqa: S608 - fixed names
             out[t] = [] if df is None else sorted(map(tuple, df.astype(str).values.tolist()))
         return out
 
 
-def run_partition(cfg: dict, home: Path, tmp: Path, timeout_s: float = 600) -> subprocess.CompletedProcess:
+def run_partition(
+    cfg: dict, home: Path, tmp: Path, timeout_s: float = 600
+) -> subprocess.CompletedProcess:
     home.mkdir(parents=True, exist_ok=True)
     path = tmp / f"kill-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(cfg))
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tests.kill_run", str(path)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.kill_run", str(path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -118,29 +140,50 @@ def clean_run(tmp_path_factory, fixed_gop_video):
     landing.mkdir()
     video = landing / "interview take 1.mp4"
     shutil.copyfile(fixed_gop_video.path, video)
-    cfg = {"data_root": str(tmp / "clean"), "landing_file": str(video),
-           "demucs_repo": str(tiny_demucs_repo())}
+    cfg = {
+        "data_root": str(tmp / "clean"),
+        "landing_file": str(video),
+        "demucs_repo": str(tiny_demucs_repo()),
+    }
     done = run_partition(cfg, tmp / "home-clean", tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     vid = json.loads(done.stdout.strip().splitlines()[-1])["video_id"]
-    return {"tmp": tmp, "video": video, "vid": vid, "root": tmp / "clean", "cfg": cfg,
-            "source_sha": sha256(video), "rows": table_rows(tmp / "clean", vid)}
+    return {
+        "tmp": tmp,
+        "video": video,
+        "vid": vid,
+        "root": tmp / "clean",
+        "cfg": cfg,
+        "source_sha": sha256(video),
+        "rows": table_rows(tmp / "clean", vid),
+    }
 
 
 @pytest.fixture(scope="module")
 def killed_root(clean_run):
     """One data root that every kill point below hits in turn, then a full re-run."""
-    return {"root": clean_run["tmp"] / "killed", "home": clean_run["tmp"] / "home-killed", "kills": []}
+    return {
+        "root": clean_run["tmp"] / "killed",
+        "home": clean_run["tmp"] / "home-killed",
+        "kills": [],
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("kill_rel", "per_video_done"), KILL_POINTS)
 def test_kill_mid_write_publishes_nothing_partial(kill_rel, per_video_done, clean_run, killed_root):
     ref, root, vid = clean_run["root"], killed_root["root"], clean_run["vid"]
-    cfg = {**clean_run["cfg"], "data_root": str(root), "kill_rel": kill_rel, "per_video_done": per_video_done}
+    cfg = {
+        **clean_run["cfg"],
+        "data_root": str(root),
+        "kill_rel": kill_rel,
+        "per_video_done": per_video_done,
+    }
     # Assets without a dependency between them run in any order, so an earlier killed run
     # may already have published this target whole; the killed write must not change it.
-    target_before = sorted(r for r in visible_files(root) if r.startswith(kill_rel)) if root.exists() else []
+    target_before = (
+        sorted(r for r in visible_files(root) if r.startswith(kill_rel)) if root.exists() else []
+    )
     run = run_partition(cfg, killed_root["home"], clean_run["tmp"])
     assert run.returncode == -9, f"the run was not killed at {kill_rel}:\n{run.stderr[-3000:]}"
     killed_root["kills"].append(kill_rel)
@@ -148,8 +191,9 @@ def test_kill_mid_write_publishes_nothing_partial(kill_rel, per_video_done, clea
     assert sha256(clean_run["video"]) == clean_run["source_sha"]  # the source is untouched
     seen = visible_files(root)
     reference = visible_files(ref)
-    assert sorted(r for r in seen if r.startswith(kill_rel)) == target_before, \
+    assert sorted(r for r in seen if r.startswith(kill_rel)) == target_before, (
         f"the killed write under {kill_rel} was published"
+    )
     for rel, path in seen.items():
         assert rel in reference, f"{rel} is not an output of a clean run"
         assert same_file(rel, path, reference[rel]), f"{rel} differs from the clean run's"
@@ -168,7 +212,9 @@ def test_rerun_after_every_kill_equals_a_clean_run(clean_run, killed_root):
         pytest.fail(f"the kill tests did not all run first ({killed_root['kills']})")
     left = hidden_temps(root)
     assert left, "the kills left no temporary files: nothing was interrupted"
-    run = run_partition({**clean_run["cfg"], "data_root": str(root)}, killed_root["home"], clean_run["tmp"])
+    run = run_partition(
+        {**clean_run["cfg"], "data_root": str(root)}, killed_root["home"], clean_run["tmp"]
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     seen, reference = visible_files(root), visible_files(clean_run["root"])
     assert seen.keys() == reference.keys()
@@ -182,13 +228,20 @@ def test_rerun_after_every_kill_equals_a_clean_run(clean_run, killed_root):
 
 # -- the data root itself --------------------------------------------------------------------
 
+
 def test_sweep_removes_only_dead_writers_temps(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead_pid = int(dead.stdout)
     mine = tmp_name("live.parquet")  # this process: alive
     theirs = mine.replace(f"-{os.getpid()}-", f"-{dead_pid}-", 1)
-    other_host = "." + "tmp-zzzzzz" + mine[len(".tmp-") + 6:].replace(str(os.getpid()), str(dead_pid), 1)
+    other_host = (
+        "." + "tmp-zzzzzz" + mine[len(".tmp-") + 6 :].replace(str(os.getpid()), str(dead_pid), 1)
+    )
     for name in (mine, theirs, other_host, "part.parquet", ".tmp-legacy-name"):
         (tmp_path / name).write_bytes(b"x")
     folder = tmp_path / tmp_name("clips").replace(f"-{os.getpid()}-", f"-{dead_pid}-", 1)
@@ -196,7 +249,9 @@ def test_sweep_removes_only_dead_writers_temps(tmp_path):
     (folder / "sub" / "c.mp4").write_bytes(b"y")
     removed = sweep_dead_temps(tmp_path)
     assert sorted(removed) == sorted([theirs, folder.name])
-    assert sorted(os.listdir(tmp_path)) == sorted([mine, other_host, "part.parquet", ".tmp-legacy-name"])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [mine, other_host, "part.parquet", ".tmp-legacy-name"]
+    )
 
 
 def test_atomic_dir_swaps_whole_folders_and_keeps_the_old_on_failure(tmp_path):
@@ -217,6 +272,7 @@ def test_atomic_dir_swaps_whole_folders_and_keeps_the_old_on_failure(tmp_path):
 
 # -- a full disk -----------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def small_tmpfs(tmp_path):
     mnt = tmp_path / "small disk"
@@ -224,8 +280,13 @@ def small_tmpfs(tmp_path):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True,
-                       capture_output=True, text=True, timeout=30)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"this machine cannot mount a tmpfs: {exc.stderr.strip()}")
     try:
@@ -235,8 +296,12 @@ def small_tmpfs(tmp_path):
 
 
 def _remount(mnt: Path, size: int) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True, capture_output=True,
-                   timeout=30)
+    subprocess.run(
+        ["mount", "-o", f"remount,size={size}", str(mnt)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def test_full_disk_fails_cleanly_and_rerun_completes(small_tmpfs, tmp_path, fixed_gop_video):
@@ -249,10 +314,17 @@ def test_full_disk_fails_cleanly_and_rerun_completes(small_tmpfs, tmp_path, fixe
     assets = [source_video, iframe_index, scene_table, clips]
     cfg = VideoStageConfig(min_clip_s=1.0)
 
-    def materialize(data_root: Path, instance: dg.DagsterInstance, vid: str) -> dg.ExecuteInJobResult:
+    def materialize(
+        data_root: Path, instance: dg.DagsterInstance, vid: str
+    ) -> dg.ExecuteInJobResult:
         store = StoreResource(data_root=str(data_root), landing_dir=str(landing), settle_s=0.0)
-        return dg.materialize(assets, partition_key=vid, instance=instance, raise_on_error=False,
-                              resources={"store": store, "video_config": cfg})
+        return dg.materialize(
+            assets,
+            partition_key=vid,
+            instance=instance,
+            raise_on_error=False,
+            resources={"store": store, "video_config": cfg},
+        )
 
     clean = tmp_path / "clean"
     vid = register(DataRoot(clean), video).video_id

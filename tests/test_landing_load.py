@@ -29,13 +29,22 @@ SENSOR_TIMEOUT_S = 60.0
 def _landing_of_1000(folder: Path, videos: list[Path]) -> dict[str, list[Path]]:
     """1,000 files: empty, random bytes, text, truncated headers, and a few real videos."""
     rng = random.Random(1000)
-    made: dict[str, list[Path]] = {"empty": [], "random": [], "text": [], "header-only": [], "video": []}
+    made: dict[str, list[Path]] = {
+        "empty": [],
+        "random": [],
+        "text": [],
+        "header-only": [],
+        "video": [],
+    }
     sub = folder / "nested" / "deeper"
     sub.mkdir(parents=True)
     for i in range(1000):
         where = sub if i % 7 == 0 else folder
-        kind = ("empty", "random", "text", "header-only", "video")[i % 5] if i < 50 else (
-            "random" if i % 2 else "empty")
+        kind = (
+            ("empty", "random", "text", "header-only", "video")[i % 5]
+            if i < 50
+            else ("random" if i % 2 else "empty")
+        )
         ext = (".mp4", ".mov", ".mkv", ".avi", ".ts")[i % 5]
         path = where / f"file {i:04d}{ext}"
         if kind == "empty":
@@ -70,7 +79,9 @@ def test_one_tick_over_1000_landing_files(tmp_path, fixed_gop_video, scenecut_vi
     # Runs only for the two real videos (10 copies each) and the header-only files, whose
     # first bytes name a container: source_video is where those fail, by name.
     header_ids = {video_id_from_sha256(sha256(p)) for p in made["header-only"]}
-    video_ids = {video_id_from_sha256(sha256(p)) for p in (fixed_gop_video.path, scenecut_video.path)}
+    video_ids = {
+        video_id_from_sha256(sha256(p)) for p in (fixed_gop_video.path, scenecut_video.path)
+    }
     keys = {r.partition_key for r in result.run_requests}
     assert keys == video_ids | header_ids
     assert len({r.run_key for r in result.run_requests}) == len(keys)
@@ -107,7 +118,7 @@ def test_file_being_copied_is_ingested_only_once_it_settles(tmp_path, fixed_gop_
     ids, cursor = tick(None, now=mtime + 60)  # first sight: never registered on first sight
     assert ids == []
     with open(path, "ab") as fh:  # the copy goes on
-        fh.write(data[len(data) // 2:])
+        fh.write(data[len(data) // 2 :])
     os.utime(path, (mtime + 1, mtime + 1))
     ids, cursor = tick(cursor, now=mtime + 61)  # changed since the last scan
     assert ids == []

@@ -102,7 +102,13 @@ def test_ranks_split_shards_and_workers_split_again(shards):
         ds = ClipShardDataset(
             out, rank=rank, world_size=2, seed=5, decode=DecodeSettings(max_frames=1)
         )
-        seen.append(keys_of(DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT)))
+        seen.append(
+            keys_of(
+                DataLoader(
+                    ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT
+                )
+            )
+        )
     assert not set(seen[0]) & set(seen[1])
     assert Counter(seen[0] + seen[1]) == Counter(list(samples))
 
@@ -126,7 +132,9 @@ def test_bucket_filter(shards):
 def test_batches_come_from_one_bucket_with_one_shape(shards):
     out, _, samples = shards
     ds = ClipShardDataset(out, batch_size=3, trim_to_bucket=True, seed=2)
-    batches = list(DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT))
+    batches = list(
+        DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context=WORKER_CONTEXT)
+    )
     assert Counter(keys_of(batches)) == Counter(list(samples))
     for batch in batches:
         (bucket,) = set(batch["bucket"])

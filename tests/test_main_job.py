@@ -14,21 +14,38 @@ from video_assets.sample import SAMPLE_FPS, SAMPLE_SENTENCES, SAMPLE_SHOTS
 from video_assets.store import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
-CHECKS = ["short_scenes", "leaked_frames", "lost_frames", "low_confidence_words", "hallucinated_segments",
-          "separation_fallback", "token_mismatch"]
+CHECKS = [
+    "short_scenes",
+    "leaked_frames",
+    "lost_frames",
+    "low_confidence_words",
+    "hallucinated_segments",
+    "separation_fallback",
+    "token_mismatch",
+]
 
 
 @pytest.mark.slow
 def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEO_ASSETS_", "DAGSTER_"))}
-    proc = subprocess.run([sys.executable, "-m", "dagster_project.main"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster_project.main"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # The defaults a user gets: data and the Dagster instance under the current folder.
     data = tmp_path / "data"
-    assert (data / "landing" / "sample.mp4").is_file() and (tmp_path / ".dagster_home" / "dagster.yaml").is_file()
-    verdicts = dict(line.split()[1:3] for line in proc.stdout.splitlines() if line.startswith("  check "))
+    assert (data / "landing" / "sample.mp4").is_file() and (
+        tmp_path / ".dagster_home" / "dagster.yaml"
+    ).is_file()
+    verdicts = dict(
+        line.split()[1:3] for line in proc.stdout.splitlines() if line.startswith("  check ")
+    )
     # No Demucs weights ship with any package: the sample passes the mix through, and says so.
     assert verdicts == {**dict.fromkeys(CHECKS, "passed"), "separation_fallback": "WARN"}
     assert "http://127.0.0.1:3000" in proc.stdout
@@ -36,14 +53,20 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     bounds = [0, *itertools.accumulate(SAMPLE_SHOTS)]
     with connect(DataRoot(data)) as con:
         (vid,) = con.execute("SELECT video_id FROM videos").fetchone()
-        scenes = con.execute("SELECT start_frame, end_frame, is_short FROM scenes ORDER BY 1").fetchall()
-        clips = con.execute("SELECT clip_id, start_frame, end_frame FROM clips ORDER BY 1").fetchall()
+        scenes = con.execute(
+            "SELECT start_frame, end_frame, is_short FROM scenes ORDER BY 1"
+        ).fetchall()
+        clips = con.execute(
+            "SELECT clip_id, start_frame, end_frame FROM clips ORDER BY 1"
+        ).fetchall()
         (words,) = con.execute("SELECT count(*) FROM words").fetchone()
         tokens = con.execute("SELECT clip_id FROM tokens ORDER BY 1").fetchall()
         samples = con.execute("SELECT clip_id FROM shard_samples ORDER BY 1").fetchall()
     assert [s[0] for s in scenes] == bounds[:-1]  # every cut found, at its frame
     assert [s[2] for s in scenes] == [n < 3 * SAMPLE_FPS for n in SAMPLE_SHOTS]
-    assert len(clips) == sum(n >= 3 * SAMPLE_FPS for n in SAMPLE_SHOTS)  # the short shot is flagged, not cut
+    assert len(clips) == sum(
+        n >= 3 * SAMPLE_FPS for n in SAMPLE_SHOTS
+    )  # the short shot is flagged, not cut
     for _, start, end in clips:  # each clip inside one shot
         assert any(lo <= start and end <= hi for lo, hi in itertools.pairwise(bounds)), (start, end)
     expected_words = sum(len(s.split()) for s in SAMPLE_SENTENCES)

@@ -61,8 +61,13 @@ def s3_endpoint():
 def bucket(s3_endpoint, request):
     """A fresh bucket per test, so no test sees another's objects."""
     name = "va-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
-    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=KEY,
-                          aws_secret_access_key=SECRET, region_name=REGION)
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        region_name=REGION,
+    )
     client.create_bucket(Bucket=name)
     return name, client
 
@@ -163,8 +168,10 @@ def test_wrong_settings_fail_naming_the_setting(s3_endpoint, bucket, monkeypatch
     closed = f"http://127.0.0.1:{_free_port()}"
     # Retries off, so the refused connection is reported at once (by default s3fs and
     # botocore retry it for about 13 s).
-    fast = {**s3_storage_options(closed, KEY, SECRET, REGION),
-            "config_kwargs": {"retries": {"max_attempts": 1}}}
+    fast = {
+        **s3_storage_options(closed, KEY, SECRET, REGION),
+        "config_kwargs": {"retries": {"max_attempts": 1}},
+    }
     with pytest.raises(ConfigError) as err:
         DataRoot(f"s3://{name}/p", storage_options=fast).check()
     assert "VIDEO_ASSETS_S3_ENDPOINT_URL" in err.value.setting and closed in str(err.value)
@@ -174,7 +181,9 @@ def test_wrong_settings_fail_naming_the_setting(s3_endpoint, bucket, monkeypatch
     assert err.value.setting == "VIDEO_ASSETS_S3_SECRET"
 
     with pytest.raises(ConfigError) as err:
-        StoreResource(data_root=f"s3://{name}/p", landing_dir="x", endpoint_url="127.0.0.1:9000").root()
+        StoreResource(
+            data_root=f"s3://{name}/p", landing_dir="x", endpoint_url="127.0.0.1:9000"
+        ).root()
     assert err.value.setting == "VIDEO_ASSETS_S3_ENDPOINT_URL"
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -183,8 +192,10 @@ def test_wrong_settings_fail_naming_the_setting(s3_endpoint, bucket, monkeypatch
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ConfigError) as err:
-        DataRoot(f"s3://{name}/nocreds", storage_options={"endpoint_url": s3_endpoint,
-                                                          "skip_instance_cache": True}).check()
+        DataRoot(
+            f"s3://{name}/nocreds",
+            storage_options={"endpoint_url": s3_endpoint, "skip_instance_cache": True},
+        ).check()
     assert "VIDEO_ASSETS_S3_KEY" in err.value.setting
 
     with pytest.raises(ConfigError) as err:
@@ -193,58 +204,96 @@ def test_wrong_settings_fail_naming_the_setting(s3_endpoint, bucket, monkeypatch
 
 
 # -- one partition through Dagster ------------------------------------------------------------
-def test_partition_materializes_into_the_bucket(s3_endpoint, bucket, fixed_gop_video, tmp_path, monkeypatch):
+def test_partition_materializes_into_the_bucket(
+    s3_endpoint, bucket, fixed_gop_video, tmp_path, monkeypatch
+):
     name, client = bucket
     monkeypatch.chdir(tmp_path)  # anything written to a local "s3:" folder would show up here
     landing = tmp_path / "landing"
     landing.mkdir()
     shutil.copyfile(fixed_gop_video.path, landing / "my video.mp4")
     url = f"s3://{name}/prefix"
-    store = StoreResource(data_root=url, landing_dir=str(landing), settle_s=0.0,
-                          endpoint_url=s3_endpoint, key=KEY, secret=SECRET, region=REGION)
+    store = StoreResource(
+        data_root=url,
+        landing_dir=str(landing),
+        settle_s=0.0,
+        endpoint_url=s3_endpoint,
+        key=KEY,
+        secret=SECRET,
+        region=REGION,
+    )
     vid = register(store.root(), landing / "my video.mp4").video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
-    resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0),
-                 "audio_config": AudioStageConfig(allow_passthrough=True),
-                 "token_config": TokenStageConfig(channels=4, resolution=16, train_steps=2, train_frames=5),
-                 "shard_config": ShardStageConfig()}
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(min_clip_s=1.0),
+        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "token_config": TokenStageConfig(channels=4, resolution=16, train_steps=2, train_frames=5),
+        "shard_config": ShardStageConfig(),
+    }
     stages = {"source_video", "iframe_index", "scene_table", "clips", "vocal_stems"}
     assets = [a for a in ASSETS if a.key.to_user_string() in stages]
-    checks = [c for c in CHECKS if any(k.asset_key.to_user_string() in stages for k in c.check_keys)]
-    res = dg.materialize([*assets, *checks], partition_key=vid, instance=instance, resources=resources)
+    checks = [
+        c for c in CHECKS if any(k.asset_key.to_user_string() in stages for k in c.check_keys)
+    ]
+    res = dg.materialize(
+        [*assets, *checks], partition_key=vid, instance=instance, resources=resources
+    )
     assert res.success
-    evals = {e.event_specific_data.check_name: e.event_specific_data
-             for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    evals = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in res.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert {"short_scenes", "leaked_frames", "lost_frames", "separation_fallback"} <= set(evals)
     assert evals["leaked_frames"].passed and evals["short_scenes"].metadata["violations"].value == 0
     assert not evals["separation_fallback"].passed  # the mix passed through, as configured
 
-    cat = dg.materialize([a for a in ASSETS if a.key.to_user_string() == "catalog"], instance=instance,
-                         resources=resources)
+    cat = dg.materialize(
+        [a for a in ASSETS if a.key.to_user_string() == "catalog"],
+        instance=instance,
+        resources=resources,
+    )
     assert cat.success
 
     keys = _keys(client, name)
     assert not [k for k in keys if "/.tmp-" in k]
-    expected = [f"prefix/registry/{vid}.json", f"prefix/videos/{vid}/source.mp4", "prefix/catalog.duckdb",
-                f"prefix/previews/{vid}/contact_sheet.png", f"prefix/previews/{vid}/clip_boundaries.png",
-                f"prefix/stems/{vid}/vocals_16k.wav"]
-    expected += [f"prefix/tables/{t}/video_id={vid}/part.parquet"
-                 for t in ("videos", "keyframes", "scenes", "clips", "stems")]
+    expected = [
+        f"prefix/registry/{vid}.json",
+        f"prefix/videos/{vid}/source.mp4",
+        "prefix/catalog.duckdb",
+        f"prefix/previews/{vid}/contact_sheet.png",
+        f"prefix/previews/{vid}/clip_boundaries.png",
+        f"prefix/stems/{vid}/vocals_16k.wav",
+    ]
+    expected += [
+        f"prefix/tables/{t}/video_id={vid}/part.parquet"
+        for t in ("videos", "keyframes", "scenes", "clips", "stems")
+    ]
     assert set(expected) <= set(keys), sorted(set(expected) - set(keys))
     clip_keys = [k for k in keys if k.startswith(f"prefix/clips/{vid}/") and k.endswith(".mp4")]
     assert len(clip_keys) == 7
     stored = client.get_object(Bucket=name, Key=f"prefix/videos/{vid}/source.mp4")["Body"].read()
-    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(fixed_gop_video.path.read_bytes()).hexdigest()
+    assert (
+        hashlib.sha256(stored).hexdigest()
+        == hashlib.sha256(fixed_gop_video.path.read_bytes()).hexdigest()
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]  # nothing landed locally
 
     root = DataRoot(url, storage_options=_options(s3_endpoint))
     with connect(root) as con:
-        cuts = [r[0] for r in con.execute("SELECT start_frame FROM scenes WHERE video_id = $v AND scene_index > 0 "
-                                          "ORDER BY 1", {"v": vid}).fetchall()]
+        cuts = [
+            r[0]
+            for r in con.execute(
+                "SELECT start_frame FROM scenes WHERE video_id = $v AND scene_index > 0 ORDER BY 1",
+                {"v": vid},
+            ).fetchall()
+        ]
         assert cuts == fixed_gop_video.cuts
-        rows = con.execute("SELECT count(*), sum(leaked_frames) FROM clips WHERE video_id = $v",
-                           {"v": vid}).fetchone()
+        rows = con.execute(
+            "SELECT count(*), sum(leaked_frames) FROM clips WHERE video_id = $v", {"v": vid}
+        ).fetchone()
         assert rows == (7, 0)
         paths = [r[0] for r in con.execute("SELECT path FROM clips ORDER BY 1").fetchall()]
         assert {f"prefix/{p}" for p in paths} == set(clip_keys)
@@ -258,15 +307,19 @@ def test_partition_materializes_into_the_bucket(s3_endpoint, bucket, fixed_gop_v
         assert con.execute("SELECT count(*) FROM videos").fetchone()[0] == 1
     finally:
         con.close()
-    meta = next(e.event_specific_data.materialization.metadata for e in cat.all_events
-                if e.event_type_value == "ASSET_MATERIALIZATION")
+    meta = next(
+        e.event_specific_data.materialization.metadata
+        for e in cat.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    )
     assert meta["catalog_file"].value == f"{url}/{CATALOG_FILE}"
     assert meta["clips"].value == 7
 
 
 @pytest.mark.slow
-def test_whole_graph_on_s3_then_the_loader_streams_the_shards(s3_endpoint, bucket, fixed_gop_video, tmp_path,
-                                                              monkeypatch):
+def test_whole_graph_on_s3_then_the_loader_streams_the_shards(
+    s3_endpoint, bucket, fixed_gop_video, tmp_path, monkeypatch
+):
     """Transcripts, tokenizer, tokens and shards on the bucket too; the loader reads the shards by s3:// URL."""
     from video_assets.loader import ClipShardDataset
     from video_assets.shards import read_manifest, verify_shards
@@ -276,30 +329,64 @@ def test_whole_graph_on_s3_then_the_loader_streams_the_shards(s3_endpoint, bucke
     landing.mkdir()
     shutil.copyfile(fixed_gop_video.path, landing / "v.mp4")
     url = f"s3://{name}/root"
-    store = StoreResource(data_root=url, landing_dir=str(landing), settle_s=0.0,
-                          endpoint_url=s3_endpoint, key=KEY, secret=SECRET, region=REGION)
+    store = StoreResource(
+        data_root=url,
+        landing_dir=str(landing),
+        settle_s=0.0,
+        endpoint_url=s3_endpoint,
+        key=KEY,
+        secret=SECRET,
+        region=REGION,
+    )
     vid = register(store.root(), landing / "v.mp4").video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
-    resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0),
-                 "audio_config": AudioStageConfig(allow_passthrough=True),
-                 "token_config": TokenStageConfig(channels=4, resolution=16, train_steps=2, train_frames=5,
-                                                  batch_size=2, max_train_clips=4),
-                 "shard_config": ShardStageConfig(target_bytes=200_000)}
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(min_clip_s=1.0),
+        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "token_config": TokenStageConfig(
+            channels=4,
+            resolution=16,
+            train_steps=2,
+            train_frames=5,
+            batch_size=2,
+            max_train_clips=4,
+        ),
+        "shard_config": ShardStageConfig(target_bytes=200_000),
+    }
     by_key = {a.key.to_user_string(): a for a in ASSETS}
 
     def run(keys, partition=None):
         wanted = {by_key[k].key for k in keys}
         checks = [c for c in CHECKS if any(k.asset_key in wanted for k in c.check_keys)]
-        res = dg.materialize([*(by_key[k] for k in keys), *checks], partition_key=partition, instance=instance,
-                             resources=resources)
+        res = dg.materialize(
+            [*(by_key[k] for k in keys), *checks],
+            partition_key=partition,
+            instance=instance,
+            resources=resources,
+        )
         assert res.success
         return res
 
-    run(["source_video", "iframe_index", "scene_table", "clips", "vocal_stems", "aligned_transcripts"], vid)
+    run(
+        [
+            "source_video",
+            "iframe_index",
+            "scene_table",
+            "clips",
+            "vocal_stems",
+            "aligned_transcripts",
+        ],
+        vid,
+    )
     run(["tokenizer_model"])
     tokens = run(["token_tensors"], vid)
-    check = next(e.event_specific_data for e in tokens.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    check = next(
+        e.event_specific_data
+        for e in tokens.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
     assert check.check_name == "token_mismatch" and check.passed
     run(["training_shards"])
     run(["catalog"])
@@ -308,7 +395,9 @@ def test_whole_graph_on_s3_then_the_loader_streams_the_shards(s3_endpoint, bucke
     assert not [k for k in keys if "/.tmp-" in k]
     assert len([k for k in keys if k.startswith(f"root/tokens/{vid}/")]) == 7
     assert "root/models/tokenizer/current.json" in keys and "root/shards/manifest.json" in keys
-    assert {f"root/tables/{t}/video_id={vid}/part.parquet" for t in ("words", "segments", "tokens")} <= set(keys)
+    assert {
+        f"root/tables/{t}/video_id={vid}/part.parquet" for t in ("words", "segments", "tokens")
+    } <= set(keys)
     root = DataRoot(url, storage_options=_options(s3_endpoint))
     with connect(root) as con:
         kept = con.execute("SELECT count(*) FROM shard_samples").fetchone()[0]
@@ -317,12 +406,17 @@ def test_whole_graph_on_s3_then_the_loader_streams_the_shards(s3_endpoint, bucke
     result = verify_shards(shard_root, read_manifest(shard_root))
     assert result.ok, result.problems
 
-    for field, var in {"endpoint_url": "VIDEO_ASSETS_S3_ENDPOINT_URL", "key": "VIDEO_ASSETS_S3_KEY",
-                       "secret": "VIDEO_ASSETS_S3_SECRET", "region": "VIDEO_ASSETS_S3_REGION"}.items():
+    for field, var in {
+        "endpoint_url": "VIDEO_ASSETS_S3_ENDPOINT_URL",
+        "key": "VIDEO_ASSETS_S3_KEY",
+        "secret": "VIDEO_ASSETS_S3_SECRET",
+        "region": "VIDEO_ASSETS_S3_REGION",
+    }.items():
         monkeypatch.setenv(var, getattr(store, field))
     samples = list(ClipShardDataset(f"{url}/shards", shuffle=False, decode_frames=False))
     assert sorted(s["key"] for s in samples) == sorted(
-        r[0] for r in connect_rows(root, "SELECT clip_id FROM shard_samples"))
+        r[0] for r in connect_rows(root, "SELECT clip_id FROM shard_samples")
+    )
 
 
 def connect_rows(root: DataRoot, sql: str) -> list[tuple]:

@@ -10,10 +10,13 @@ def assert_cuts_match(found: list[int], truth: list[int], tol: int = 1) -> None:
         assert abs(f - t) <= tol, (found, truth)
 
 
-@pytest.mark.parametrize("fixture", [
-    pytest.param("scenecut_video", id="scenecut-keyframes"),
-    pytest.param("fixed_gop_video", id="fixed-gop-mid-gop-cuts"),
-])
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        pytest.param("scenecut_video", id="scenecut-keyframes"),
+        pytest.param("fixed_gop_video", id="fixed-gop-mid-gop-cuts"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["full", "cascade"])
 def test_cuts_are_frame_exact(fixture, mode, request):
     video = request.getfixturevalue(fixture)
@@ -36,8 +39,14 @@ def test_cascade_decodes_a_fraction_on_long_takes(long_take_video):
 
 def test_cascade_finds_cuts_between_lookalike_keyframes(media):
     """A -> B -> A inside one GOP: both keyframes show shot A; only packet sizes reveal B."""
-    video = make_shots_video(media / "aba.mp4", [40, 30, 130, 200], encoding="fixed_gop", gop=100,
-                             shot_styles=[1, 2, 1, 3], seed=5)
+    video = make_shots_video(
+        media / "aba.mp4",
+        [40, 30, 130, 200],
+        encoding="fixed_gop",
+        gop=100,
+        shot_styles=[1, 2, 1, 3],
+        seed=5,
+    )
     result = detect_scenes(str(video.path), mode="cascade")
     assert result.mode == "cascade" and result.level1["size_jumps"] >= 1
     assert_cuts_match(result.cuts, video.cuts)
@@ -46,8 +55,14 @@ def test_cascade_finds_cuts_between_lookalike_keyframes(media):
 def test_leaving_gops_early_keeps_every_cut(media, fixed_gop_video, long_take_video):
     """Level 2 leaves a marked GOP once its size jumps are behind and the frame matches the
     closing keyframe; the cuts must equal those of decoding every marked GOP whole."""
-    aba = make_shots_video(media / "aba_early.mp4", [40, 30, 130, 200], encoding="fixed_gop",
-                           gop=100, shot_styles=[1, 2, 1, 3], seed=5)
+    aba = make_shots_video(
+        media / "aba_early.mp4",
+        [40, 30, 130, 200],
+        encoding="fixed_gop",
+        gop=100,
+        shot_styles=[1, 2, 1, 3],
+        seed=5,
+    )
     whole = CascadeSettings(early_stop=False)
     for video in (fixed_gop_video, long_take_video, aba):
         early = detect_scenes(str(video.path), mode="cascade")
@@ -64,8 +79,13 @@ def test_leaving_gops_early_keeps_every_cut(media, fixed_gop_video, long_take_vi
 
 def test_fast_cuts_in_a_fixed_gop_go_straight_to_a_full_pass(media):
     """When packet-size jumps alone mark most of the video, no keyframe is decoded first."""
-    video = make_shots_video(media / "fast_fixed.mp4", [20, 25, 22, 30, 24, 26, 21, 28, 25, 29, 27, 23],
-                             encoding="fixed_gop", gop=50, seed=9)
+    video = make_shots_video(
+        media / "fast_fixed.mp4",
+        [20, 25, 22, 30, 24, 26, 21, 28, 25, 29, 27, 23],
+        encoding="fixed_gop",
+        gop=50,
+        seed=9,
+    )
     result = detect_scenes(str(video.path), mode="cascade")
     assert result.mode == "cascade->full"
     assert result.level1.get("keyframes_skipped") is True
@@ -75,7 +95,9 @@ def test_fast_cuts_in_a_fixed_gop_go_straight_to_a_full_pass(media):
 
 @pytest.mark.parametrize("mode", ["full", "cascade"])
 def test_adaptive_detector(fixed_gop_video, mode):
-    result = detect_scenes(str(fixed_gop_video.path), mode=mode, detector=DetectorSettings(detector="adaptive"))
+    result = detect_scenes(
+        str(fixed_gop_video.path), mode=mode, detector=DetectorSettings(detector="adaptive")
+    )
     assert_cuts_match(result.cuts, fixed_gop_video.cuts)
 
 
@@ -87,7 +109,9 @@ def test_single_shot_has_one_scene(media):
 
 
 def test_fade_is_not_split_into_many_scenes(media):
-    video = make_shots_video(media / "fade.mp4", [100, 100, 100], encoding="fixed_gop", gop=50, fade_frames=20)
+    video = make_shots_video(
+        media / "fade.mp4", [100, 100, 100], encoding="fixed_gop", gop=50, fade_frames=20
+    )
     full = detect_scenes(str(video.path), mode="full")
     cascade = detect_scenes(str(video.path), mode="cascade")
     assert cascade.cuts == full.cuts

@@ -29,17 +29,31 @@ from video_assets.store import DataRoot
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("video_assets", "dagster_project", "bench", "scripts")
-SUBPROCESS_CALLS = {"run", "Popen", "call", "check_call", "check_output", "getoutput", "getstatusoutput"}
+SUBPROCESS_CALLS = {
+    "run",
+    "Popen",
+    "call",
+    "check_call",
+    "check_output",
+    "getoutput",
+    "getstatusoutput",
+}
 HOSTILE = "x'); DROP TABLE videos; -- $(touch pwned) `touch pwned2` ; rm -rf ~.mp4"
 
 
 def tracked_files() -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60
+    ).stdout
     return [REPO / p for p in out.decode().split("\0") if p]
 
 
 def python_sources() -> list[Path]:
-    return [p for p in tracked_files() if p.suffix == ".py" and p.relative_to(REPO).parts[0] in SOURCE_DIRS]
+    return [
+        p
+        for p in tracked_files()
+        if p.suffix == ".py" and p.relative_to(REPO).parts[0] in SOURCE_DIRS
+    ]
 
 
 def _call_name(node: ast.Call) -> str:
@@ -57,28 +71,55 @@ def test_every_subprocess_is_an_argument_list_without_a_shell():
                 continue
             name = _call_name(node)
             where = f"{path.relative_to(REPO)}:{node.lineno}"
-            if name in ("os.system", "os.popen", "asyncio.create_subprocess_shell", "subprocess.getoutput",
-                        "subprocess.getstatusoutput"):
+            if name in (
+                "os.system",
+                "os.popen",
+                "asyncio.create_subprocess_shell",
+                "subprocess.getoutput",
+                "subprocess.getstatusoutput",
+            ):
                 problems.append(f"{where}: {name} runs a shell")
             for kw in node.keywords:
-                if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                if kw.arg == "shell" and not (
+                    isinstance(kw.value, ast.Constant) and kw.value.value is False
+                ):
                     problems.append(f"{where}: shell={ast.unparse(kw.value)}")
-            if name.split(".")[-1] in SUBPROCESS_CALLS and name.startswith(("subprocess.", "sp.")) and node.args:
+            if (
+                name.split(".")[-1] in SUBPROCESS_CALLS
+                and name.startswith(("subprocess.", "sp."))
+                and node.args
+            ):
                 first = node.args[0]
                 if isinstance(first, ast.JoinedStr | ast.BinOp) or (
-                        isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                    problems.append(f"{where}: a command given as one string ({ast.unparse(first)[:60]})")
+                    isinstance(first, ast.Constant) and isinstance(first.value, str)
+                ):
+                    problems.append(
+                        f"{where}: a command given as one string ({ast.unparse(first)[:60]})"
+                    )
     assert problems == []
 
 
 def test_no_committed_secret_and_no_server_on_every_interface():
-    secret = re.compile(r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|"
-                        r"(?i:password|passwd|secret_key)\s*[:=]\s*['\"]?(?!\$|\{|<|['\"]?\s*$)[A-Za-z0-9/+_-]{6,}")
+    secret = re.compile(
+        r"AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|"
+        r"(?i:password|passwd|secret_key)\s*[:=]\s*['\"]?(?!\$|\{|<|['\"]?\s*$)[A-Za-z0-9/+_-]{6,}"
+    )
     problems = []
     for path in tracked_files():
         rel = path.relative_to(REPO)
-        if rel.parts[0] == "tests" or path.suffix not in (".py", ".yaml", ".yml", ".toml", ".sh", ".md", ".json",
-                                                          ".cfg", ".ini", ".env", ""):
+        if rel.parts[0] == "tests" or path.suffix not in (
+            ".py",
+            ".yaml",
+            ".yml",
+            ".toml",
+            ".sh",
+            ".md",
+            ".json",
+            ".cfg",
+            ".ini",
+            ".env",
+            "",
+        ):
             continue
         text = path.read_text(errors="replace")
         for m in secret.finditer(text):
@@ -91,11 +132,27 @@ def test_no_committed_secret_and_no_server_on_every_interface():
     assert "dagster dev -w workspace.yaml -h 127.0.0.1" in readme
 
 
-@pytest.mark.parametrize("rel", ["..", "../outside", "tables/../../x", "/etc/passwd", "clips//x", "a/./b",
-                                 "videos/.tmp-host-1-x", "a\\..\\b", "a\0b"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "..",
+        "../outside",
+        "tables/../../x",
+        "/etc/passwd",
+        "clips//x",
+        "a/./b",
+        "videos/.tmp-host-1-x",
+        "a\\..\\b",
+        "a\0b",
+    ],
+)
 def test_data_root_refuses_paths_that_leave_it(rel, tmp_path):
     root = DataRoot(tmp_path / "data")
-    for call in (lambda: root.full(rel), lambda: root.write_bytes(rel, b"x"), lambda: root.exists(rel)):
+    for call in (
+        lambda: root.full(rel),
+        lambda: root.write_bytes(rel, b"x"),
+        lambda: root.exists(rel),
+    ):
         with pytest.raises(ValueError, match="unsafe path component"):
             call()
     with pytest.raises(ValueError, match="unsafe path component"):
@@ -118,14 +175,24 @@ def test_a_hostile_name_is_stored_as_data(tmp_path, fixed_gop_video, monkeypatch
     (request,) = result.run_requests
     vid = request.partition_key
     instance.add_dynamic_partitions(videos.name, [vid])
-    run = dg.materialize([source_video, iframe_index, scene_table, clips], partition_key=vid, instance=instance,
-                         resources={"store": store, "video_config": VideoStageConfig(min_clip_s=1.0)})
+    run = dg.materialize(
+        [source_video, iframe_index, scene_table, clips],
+        partition_key=vid,
+        instance=instance,
+        resources={"store": store, "video_config": VideoStageConfig(min_clip_s=1.0)},
+    )
     assert run.success
     with connect(DataRoot(store.data_root)) as con:
-        assert con.execute("SELECT original_name FROM videos WHERE video_id = $v", {"v": vid}).fetchall() == [
-            (HOSTILE,)]
-        assert con.execute("SELECT count(*) FROM clips WHERE video_id = $v", {"v": vid}).fetchone()[0] > 0
-        summary = con.execute((REPO / "sql" / "reports" / "video_summary.sql").read_text()).fetchall()
+        assert con.execute(
+            "SELECT original_name FROM videos WHERE video_id = $v", {"v": vid}
+        ).fetchall() == [(HOSTILE,)]
+        assert (
+            con.execute("SELECT count(*) FROM clips WHERE video_id = $v", {"v": vid}).fetchone()[0]
+            > 0
+        )
+        summary = con.execute(
+            (REPO / "sql" / "reports" / "video_summary.sql").read_text()
+        ).fetchall()
         assert HOSTILE in {v for row in summary for v in row if isinstance(v, str)}
     assert not list(tmp_path.rglob("pwned*")) and not list(REPO.glob("pwned*"))
     assert video.exists() and sorted(p.name for p in landing.iterdir()) == [HOSTILE]

@@ -25,20 +25,32 @@ from video_assets.tokens import read_tokens
 
 BY_KEY = {a.key.to_user_string(): a for a in ASSETS}
 # A tokenizer small enough to train in seconds on CPU; the real code path all the same.
-TINY = {"channels": 4, "resolution": 16, "train_steps": 4, "train_frames": 5, "batch_size": 2, "max_train_clips": 4}
+TINY = {
+    "channels": 4,
+    "resolution": 16,
+    "train_steps": 4,
+    "train_frames": 5,
+    "batch_size": 2,
+    "max_train_clips": 4,
+}
 
 
 def _run(keys, instance, resources, partition=None, **kw):
     assets = [BY_KEY[k] for k in keys]
     wanted = {a.key for a in assets}
     checks = [c for c in CHECKS if any(k.asset_key in wanted for k in c.check_keys)]
-    return dg.materialize([*assets, *checks], partition_key=partition, instance=instance, resources=resources, **kw)
+    return dg.materialize(
+        [*assets, *checks], partition_key=partition, instance=instance, resources=resources, **kw
+    )
 
 
 def _tree(root, sub):
     base = DataRoot(root).local_path(sub)
-    return {str(p.relative_to(base)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(base.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(base)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(base.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +63,38 @@ def pipeline(fixed_gop_video, tmp_path_factory):
     vid = register(store.root(), landing / "v.mp4").video_id
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(videos.name, [vid])
-    resources = {"store": store, "video_config": VideoStageConfig(min_clip_s=1.0),
-                 "audio_config": AudioStageConfig(allow_passthrough=True), "token_config": TokenStageConfig(**TINY),
-                 "shard_config": ShardStageConfig(target_bytes=200_000)}
-    video = _run(["source_video", "iframe_index", "scene_table", "clips", "vocal_stems", "aligned_transcripts",
-                  "token_tensors"], instance, resources, vid)
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(min_clip_s=1.0),
+        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "token_config": TokenStageConfig(**TINY),
+        "shard_config": ShardStageConfig(target_bytes=200_000),
+    }
+    video = _run(
+        [
+            "source_video",
+            "iframe_index",
+            "scene_table",
+            "clips",
+            "vocal_stems",
+            "aligned_transcripts",
+            "token_tensors",
+        ],
+        instance,
+        resources,
+        vid,
+    )
     assert video.success
     return store, vid, instance, resources, video
 
 
 def test_token_tensors_skip_until_a_tokenizer_exists(pipeline):
     store, vid, _, _, video = pipeline
-    mats = {e.event_specific_data.materialization.asset_key.to_user_string() for e in video.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"}
+    mats = {
+        e.event_specific_data.materialization.asset_key.to_user_string()
+        for e in video.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
     assert "clips" in mats and "token_tensors" not in mats
     assert not DataRoot(store.data_root).exists(f"tokens/{vid}")
 
@@ -76,26 +107,43 @@ def test_tokenizer_then_tokens_then_shards(pipeline):
     current = json.loads(root.read_bytes("models/tokenizer/current.json"))
     assert root.exists(current["path"]) and current["source"] == "trained"
 
-    again = _run(["tokenizer_model"], instance, resources)  # same clips and settings: reused, same checkpoint
+    again = _run(
+        ["tokenizer_model"], instance, resources
+    )  # same clips and settings: reused, same checkpoint
     assert json.loads(root.read_bytes("models/tokenizer/current.json"))["hash"] == current["hash"]
-    meta = next(e.event_specific_data.materialization.metadata for e in again.all_events
-                if e.event_type_value == "ASSET_MATERIALIZATION")
+    meta = next(
+        e.event_specific_data.materialization.metadata
+        for e in again.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    )
     assert "reused" in meta["source"].value
 
     res = _run(["token_tensors"], instance, resources, vid)
     assert res.success
-    check = next(e.event_specific_data for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    check = next(
+        e.event_specific_data
+        for e in res.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
     assert check.check_name == "token_mismatch" and check.passed
     with connect(root) as con:
-        clips = con.execute("SELECT clip_id, end_frame - start_frame AS frames FROM clips WHERE video_id = $v "
-                            "ORDER BY 1", {"v": vid}).df()
-        toks = con.execute("SELECT * FROM tokens WHERE video_id = $v ORDER BY clip_id", {"v": vid}).df()
+        clips = con.execute(
+            "SELECT clip_id, end_frame - start_frame AS frames FROM clips WHERE video_id = $v "
+            "ORDER BY 1",
+            {"v": vid},
+        ).df()
+        toks = con.execute(
+            "SELECT * FROM tokens WHERE video_id = $v ORDER BY clip_id", {"v": vid}
+        ).df()
     assert list(toks["clip_id"]) == list(clips["clip_id"])
     for row, frames in zip(toks.itertuples(), clips["frames"], strict=True):
         tf = read_tokens(root.local_path(row.path))
         assert tf.ids.shape == (1 + -(-(frames - 1) // 4), row.h, row.w) and row.frames == frames
         assert tf.ids.min() >= 0 and tf.ids.max() < 2**18
-        assert tf.metadata["checkpoint_hash"] == current["hash"] and tf.metadata["clip_id"] == row.clip_id
+        assert (
+            tf.metadata["checkpoint_hash"] == current["hash"]
+            and tf.metadata["clip_id"] == row.clip_id
+        )
     first = _tree(store.data_root, f"tokens/{vid}")
     assert _run(["token_tensors"], instance, resources, vid).success
     assert _tree(store.data_root, f"tokens/{vid}") == first  # idempotent: same ids, same bytes
@@ -107,7 +155,11 @@ def test_tokenizer_then_tokens_then_shards(pipeline):
     with connect(root) as con:
         kept = con.execute("SELECT clip_id FROM shard_samples ORDER BY 1").df()["clip_id"].tolist()
         excluded = con.execute("SELECT clip_id, reason FROM shard_exclusions").df()
-        durations = con.execute("SELECT clip_id, duration_s FROM clips").df().set_index("clip_id")["duration_s"]
+        durations = (
+            con.execute("SELECT clip_id, duration_s FROM clips")
+            .df()
+            .set_index("clip_id")["duration_s"]
+        )
     assert result.samples == len(kept) > 0
     assert set(kept).isdisjoint(excluded["clip_id"])
     assert set(kept) | set(excluded["clip_id"]) == set(durations.index)
@@ -123,8 +175,12 @@ def test_stale_tokens_fail_the_check(pipeline):
     assert _run(["tokenizer_model"], instance, retrained).success  # a new current checkpoint
     # What the token_mismatch check runs, against the new current checkpoint (the tokens are stale).
     current = current_tokenizer(DataRoot(store.data_root))
-    res = sql_check_result(DataRoot(store.data_root), "token_mismatch", vid,
-                           {"checkpoint_hash": current["hash"], "max_frames": 0})
+    res = sql_check_result(
+        DataRoot(store.data_root),
+        "token_mismatch",
+        vid,
+        {"checkpoint_hash": current["hash"], "max_frames": 0},
+    )
     assert not res.passed and res.metadata["violations"].value > 0
     assert "another checkpoint" in res.metadata["examples"].value
 
@@ -144,8 +200,11 @@ def test_tokenizer_sensor_requests_every_video_once_per_checkpoint():
         return sorted(r.run_key for r in result.run_requests or []), result.cursor
 
     assert evaluate() == ([], None)  # nothing materialized yet
-    instance.report_runless_asset_event(dg.AssetMaterialization(
-        "tokenizer_model", metadata={"checkpoint_hash": "0123456789abcdef0123"}))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "tokenizer_model", metadata={"checkpoint_hash": "0123456789abcdef0123"}
+        )
+    )
     keys, cursor = evaluate()
     assert keys == [f"tokens-{'a' * 16}-0123456789ab", f"tokens-{'b' * 16}-0123456789ab"]
     assert evaluate(cursor)[0] == []  # the same event is not acted on twice

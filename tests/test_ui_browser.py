@@ -33,9 +33,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(1500)]
 LAUNCHED = ("source_video", "iframe_index", "scene_table")
 RUN_TIMEOUT_S = 480.0
 UI_TIMEOUT_MS = 60_000
-SCREENSHOTS = ("01_asset_graph.png", "02_scene_table_contact_sheet.png", "03_clips_checks.png",
-               "04_launch_dialog.png", "05_run_succeeded.png", "06_scene_table_second_partition.png",
-               "failure.png")
+SCREENSHOTS = (
+    "01_asset_graph.png",
+    "02_scene_table_contact_sheet.png",
+    "03_clips_checks.png",
+    "04_launch_dialog.png",
+    "05_run_succeeded.png",
+    "06_scene_table_second_partition.png",
+    "failure.png",
+)
 
 
 def expand_all_groups(page) -> None:
@@ -51,7 +57,9 @@ def show_contact_sheet(page, video_id: str):
     row.get_by_text("Show Markdown").first.click()
     image = page.locator(f"img[alt='scenes of {video_id}'][src^='data:image']")
     image.wait_for(state="visible")
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0"), "the contact sheet did not decode"
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0"), (
+        "the contact sheet did not decode"
+    )
     return image
 
 
@@ -75,7 +83,9 @@ def test_ui_graph_contact_sheet_checks_and_launch(tmp_path, monkeypatch):
 
         try:
             with webserver(project.env(), log) as server, sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+                browser = pw.chromium.launch(
+                    executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+                )
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.set_default_timeout(UI_TIMEOUT_MS)
                 expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -85,7 +95,9 @@ def test_ui_graph_contact_sheet_checks_and_launch(tmp_path, monkeypatch):
                     expect(page.get_by_role("button", name="Materialize all…")).to_be_visible()
                     expand_all_groups(page)
                     for key in ("source_video", "scene_table", "clips", "catalog"):
-                        expect(page.get_by_text(key, exact=True).filter(visible=True).first).to_be_visible()
+                        expect(
+                            page.get_by_text(key, exact=True).filter(visible=True).first
+                        ).to_be_visible()
                     page.screenshot(path=shots / "01_asset_graph.png")
 
                     # 2. scene_table's materialization of the first partition, with its contact sheet.
@@ -107,7 +119,9 @@ def test_ui_graph_contact_sheet_checks_and_launch(tmp_path, monkeypatch):
                     page.goto(f"{server.url}/asset-groups~{urllib.parse.quote(selection)}/")
                     page.get_by_role("button", name="Materialize all…").click()
                     dialog = page.get_by_role("dialog")
-                    expect(dialog.get_by_text(f"materialize {len(LAUNCHED)} assets")).to_be_visible()
+                    expect(
+                        dialog.get_by_text(f"materialize {len(LAUNCHED)} assets")
+                    ).to_be_visible()
                     dialog.get_by_text("Select a partition or create one").click()
                     page.get_by_placeholder("Filter partitions").fill(second)
                     page.get_by_text(second, exact=True).filter(visible=True).click()

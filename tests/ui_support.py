@@ -54,7 +54,9 @@ def chromium_executable() -> str:
     """Debian's ``chromium``, installed by ``scripts/install_chromium.sh`` when missing."""
     path = shutil.which("chromium")
     if path is None:
-        subprocess.run(["bash", str(REPO / "scripts" / "install_chromium.sh")], check=True, timeout=900)
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "install_chromium.sh")], check=True, timeout=900
+        )
         path = shutil.which("chromium")
     if path is None:
         raise RuntimeError("chromium is not on PATH after scripts/install_chromium.sh")
@@ -101,14 +103,22 @@ def write_instance_yaml(home: Path) -> None:
 
 def make_project(base: Path) -> UiProject:
     """Two small generated videos, registered and added as partitions; neither materialized."""
-    project = UiProject(home=base / "dagster_home", data_root=base / "data", landing=base / "data" / "landing",
-                        video_ids=[])
+    project = UiProject(
+        home=base / "dagster_home",
+        data_root=base / "data",
+        landing=base / "data" / "landing",
+        video_ids=[],
+    )
     write_instance_yaml(project.home)
     project.landing.mkdir(parents=True, exist_ok=True)
-    store = StoreResource(data_root=str(project.data_root), landing_dir=str(project.landing), settle_s=0.0)
+    store = StoreResource(
+        data_root=str(project.data_root), landing_dir=str(project.landing), settle_s=0.0
+    )
     # Most shots last over min_clip_s (3 s) so clips has clips; one short scene is flagged.
     for k, shots in enumerate(([90, 80, 100, 45], [80, 95, 85])):
-        video = make_shots_video(project.landing / f"ui_{k}.mp4", shots, size=(320, 180), audio="tone", seed=11 + k)
+        video = make_shots_video(
+            project.landing / f"ui_{k}.mp4", shots, size=(320, 180), audio="tone", seed=11 + k
+        )
         project.video_ids.append(register(store.root(), video.path).video_id)
     return project
 
@@ -117,13 +127,23 @@ def materialize_first(project: UiProject, instance: dg.DagsterInstance) -> dg.Ex
     """Materialize ``PREMATERIALIZED`` and their checks for the first video, in-process."""
     instance.add_dynamic_partitions(videos.name, project.video_ids)
     store = StoreResource(data_root=str(project.data_root), landing_dir=str(project.landing))
-    resources = {"store": store, "video_config": VideoStageConfig(), "audio_config": audio_config_from_env(),
-                 "shard_config": ShardStageConfig(), "token_config": TokenStageConfig()}
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(),
+        "audio_config": audio_config_from_env(),
+        "shard_config": ShardStageConfig(),
+        "token_config": TokenStageConfig(),
+    }
     assets = [a for a in ASSETS if a.key.to_user_string() in PREMATERIALIZED]
     keys = {a.key for a in assets}
     checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
-    return dg.materialize([*assets, *checks], partition_key=project.video_ids[0], instance=instance,
-                          resources=resources, raise_on_error=False)
+    return dg.materialize(
+        [*assets, *checks],
+        partition_key=project.video_ids[0],
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
 
 
 def free_port() -> int:
@@ -146,7 +166,9 @@ def _wait_until_up(server: Webserver, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"dagster-webserver exited with {server.process.returncode}:\n{server.log_tail()}")
+            raise RuntimeError(
+                f"dagster-webserver exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(server.url + "/server_info", timeout=5) as resp:
                 if resp.status == 200:
@@ -155,8 +177,10 @@ def _wait_until_up(server: Webserver, timeout_s: float) -> None:
         except (urllib.error.URLError, OSError, ValueError):
             pass
         time.sleep(1.0)
-    raise TimeoutError(f"dagster-webserver did not answer {server.url}/server_info in {timeout_s:.0f} s:\n"
-                       f"{server.log_tail()}")
+    raise TimeoutError(
+        f"dagster-webserver did not answer {server.url}/server_info in {timeout_s:.0f} s:\n"
+        f"{server.log_tail()}"
+    )
 
 
 @contextmanager
@@ -168,8 +192,14 @@ def webserver(env: dict[str, str], log: Path, timeout_s: float = 240.0) -> Itera
     exe = Path(sys.executable).parent / "dagster-webserver"
     cmd = [str(exe), "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Webserver(url=f"http://127.0.0.1:{port}", process=proc, log=log)
     try:
         _wait_until_up(server, timeout_s)
@@ -199,26 +229,37 @@ def _kill_group(proc: subprocess.Popen) -> None:
             return
 
 
-def wait_for_partition_run(instance: dg.DagsterInstance, partition: str, timeout_s: float) -> dg.DagsterRun:
+def wait_for_partition_run(
+    instance: dg.DagsterInstance, partition: str, timeout_s: float
+) -> dg.DagsterRun:
     """The run launched for ``partition``, once it has finished successfully; an error naming
     the failed steps otherwise."""
     deadline = time.monotonic() + timeout_s
     run = None
     while time.monotonic() < deadline:
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1
+        )
         run = runs[0] if runs else None
         if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
             return run
-        if run is not None and run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        if run is not None and run.status in (
+            dg.DagsterRunStatus.FAILURE,
+            dg.DagsterRunStatus.CANCELED,
+        ):
             failures = []
             for e in instance.all_logs(run.run_id):
                 event = e.dagster_event
                 if event is None or event.event_type_value not in ("STEP_FAILURE", "RUN_FAILURE"):
                     continue
                 error = getattr(event.event_specific_data, "error", None)
-                failures.append(f"{e.step_key or 'run'}: {error.to_string() if error else e.message}")
-            raise AssertionError(f"run {run.run_id} for partition {partition} ended {run.status.value}:\n"
-                                 + "\n".join(failures))
+                failures.append(
+                    f"{e.step_key or 'run'}: {error.to_string() if error else e.message}"
+                )
+            raise AssertionError(
+                f"run {run.run_id} for partition {partition} ended {run.status.value}:\n"
+                + "\n".join(failures)
+            )
         time.sleep(2.0)
     state = f"run {run.run_id} is {run.status.value}" if run else "no run was launched"
     raise TimeoutError(f"partition {partition}: {state} after {timeout_s:.0f} s")

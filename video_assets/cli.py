@@ -33,16 +33,21 @@ def cmd_keyframes(args: argparse.Namespace) -> int:
 
     _probed(args.file)
     index = build_index(args.file)
-    _emit(args, index.to_json(),
-          f"{args.file}: {len(index.keyframe_frames)} keyframes in {index.frame_count} frames "
-          f"({index.duration_s:.2f} s at {index.fps:.3f} fps), indexed in {index.elapsed_s:.3f} s")
+    _emit(
+        args,
+        index.to_json(),
+        f"{args.file}: {len(index.keyframe_frames)} keyframes in {index.frame_count} frames "
+        f"({index.duration_s:.2f} s at {index.fps:.3f} fps), indexed in {index.elapsed_s:.3f} s",
+    )
     return 0
 
 
 def _detector_settings(args: argparse.Namespace):
     from video_assets.scenes import DetectorSettings
 
-    return DetectorSettings(detector=args.detector, threshold=args.threshold, min_scene_len=args.min_scene_len)
+    return DetectorSettings(
+        detector=args.detector, threshold=args.threshold, min_scene_len=args.min_scene_len
+    )
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
@@ -50,9 +55,16 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
     _probed(args.file)
     with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
-        result = detect_scenes(args.file, mode=args.mode, detector=_detector_settings(args), progress=progress)
-    lines = [f"{len(result.scenes)} scenes ({result.mode}, {result.frames_decoded} frames decoded, {result.elapsed_s:.2f} s)"]
-    lines += [f"  {s.index:4d}  {s.start_s:9.3f} - {s.end_s:9.3f} s  frames {s.start_frame}-{s.end_frame}" for s in result.scenes]
+        result = detect_scenes(
+            args.file, mode=args.mode, detector=_detector_settings(args), progress=progress
+        )
+    lines = [
+        f"{len(result.scenes)} scenes ({result.mode}, {result.frames_decoded} frames decoded, {result.elapsed_s:.2f} s)"
+    ]
+    lines += [
+        f"  {s.index:4d}  {s.start_s:9.3f} - {s.end_s:9.3f} s  frames {s.start_frame}-{s.end_frame}"
+        for s in result.scenes
+    ]
     _emit(args, result.to_json(), "\n".join(lines))
     return 0
 
@@ -65,14 +77,30 @@ def cmd_split(args: argparse.Namespace) -> int:
     _probed(args.file)
     index = build_index(args.file)
     with terminal_progress("scenes", "frames", enabled=not args.quiet) as progress:
-        scenes = detect_scenes(args.file, mode=args.scene_mode, detector=_detector_settings(args), index=index,
-                               progress=progress)
-    clips = split_video(args.file, scenes.scenes, args.out,
-                        settings=ClipSettings(mode=args.mode, min_duration_s=args.min_duration,
-                                              audio_codec=args.audio_codec), index=index)
-    payload = {"clips": [c.to_json() | {"scene_index": c.scene_index} for c in clips],
-               "scenes": len(scenes.scenes)}
-    human = "\n".join(f"{c.path}  {c.method:8s} {c.start_s:9.3f}-{c.end_s:9.3f} s  leaked {c.leaked_frames} lost {c.lost_frames}" for c in clips)
+        scenes = detect_scenes(
+            args.file,
+            mode=args.scene_mode,
+            detector=_detector_settings(args),
+            index=index,
+            progress=progress,
+        )
+    clips = split_video(
+        args.file,
+        scenes.scenes,
+        args.out,
+        settings=ClipSettings(
+            mode=args.mode, min_duration_s=args.min_duration, audio_codec=args.audio_codec
+        ),
+        index=index,
+    )
+    payload = {
+        "clips": [c.to_json() | {"scene_index": c.scene_index} for c in clips],
+        "scenes": len(scenes.scenes),
+    }
+    human = "\n".join(
+        f"{c.path}  {c.method:8s} {c.start_s:9.3f}-{c.end_s:9.3f} s  leaked {c.leaked_frames} lost {c.lost_frames}"
+        for c in clips
+    )
     _emit(args, payload, human or "no scene is long enough to cut")
     return 0
 
@@ -81,8 +109,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from video_assets.sample import make_sample
 
     sample = make_sample(Path(args.out))
-    _emit(args, sample.to_json(),
-          f"{sample.path}: {len(sample.cuts) + 1} shots, cuts at frames {sample.cuts}, {len(sample.words)} spoken words")
+    _emit(
+        args,
+        sample.to_json(),
+        f"{sample.path}: {len(sample.cuts) + 1} shots, cuts at frames {sample.cuts}, {len(sample.words)} spoken words",
+    )
     return 0
 
 
@@ -99,17 +130,26 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from video_assets.audio.separation import SeparationSettings, separate_vocals
 
     settings = SeparationSettings(
-        model=args.model, repo=args.repo, device=args.device, segment_s=args.segment, overlap=args.overlap,
-        shifts=args.shifts, allow_passthrough=args.allow_passthrough, audio_stream=args.stream,
+        model=args.model,
+        repo=args.repo,
+        device=args.device,
+        segment_s=args.segment,
+        overlap=args.overlap,
+        shifts=args.shifts,
+        allow_passthrough=args.allow_passthrough,
+        audio_stream=args.stream,
     )
     result = separate_vocals(args.file, args.out, settings)
     if not result.has_audio:
         human = f"{args.file}: no audio stream; nothing written"
     else:
         rtf = result.real_time_factor or 0.0
-        human = (f"{args.file}: {result.backend} ({result.model}) on {result.audio_duration_s:.1f} s of audio, "
-                 f"real-time factor {rtf:.2f}\n  {result.vocals_16k_path}\n  {result.vocals_path}\n"
-                 f"  {result.accompaniment_path}" + (f"\n  fallback: {result.fallback}" if result.fallback else ""))
+        human = (
+            f"{args.file}: {result.backend} ({result.model}) on {result.audio_duration_s:.1f} s of audio, "
+            f"real-time factor {rtf:.2f}\n  {result.vocals_16k_path}\n  {result.vocals_path}\n"
+            f"  {result.accompaniment_path}"
+            + (f"\n  fallback: {result.fallback}" if result.fallback else "")
+        )
     _emit(args, result.to_json_dict(), human)
     return 0
 
@@ -119,19 +159,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from video_assets.audio.transcription import TranscriptionSettings, transcribe
 
     settings = TranscriptionSettings(
-        whisper_model=args.whisper_model, compute_type=args.compute_type, batch_size=args.batch_size,
-        language=args.language, device=args.device, aligner=args.aligner, align_model_dir=args.align_model_dir,
-        diarize=args.diarize, diarization_dir=args.diarization_dir,
+        whisper_model=args.whisper_model,
+        compute_type=args.compute_type,
+        batch_size=args.batch_size,
+        language=args.language,
+        device=args.device,
+        aligner=args.aligner,
+        align_model_dir=args.align_model_dir,
+        diarize=args.diarize,
+        diarization_dir=args.diarization_dir,
         quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
     )
     result = transcribe(args.file, settings)
     payload = result.to_json_dict()
     payload.update({k: v for k, v in result.metadata().items() if k not in payload})
-    lines = [f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
-             f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"]
+    lines = [
+        f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
+        f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"
+    ]
     for seg in result.segments:
         mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
-        lines.append(f"  {seg.start:8.2f}-{seg.end:8.2f}  {seg.speaker or '':>10}  {seg.text}{mark}")
+        lines.append(
+            f"  {seg.start:8.2f}-{seg.end:8.2f}  {seg.speaker or '':>10}  {seg.text}{mark}"
+        )
     _emit(args, payload, "\n".join(lines))
     return 0
 
@@ -141,8 +191,10 @@ def cmd_shards_verify(args: argparse.Namespace) -> int:
 
     result = verify_dir(args.dir)
     status = "ok" if result.ok else f"{len(result.problems)} problems"
-    lines = [f"{result.root}: {result.shards} shards, {result.samples} samples, "
-             f"{result.bytes_read / 1e6:.1f} MB read in {result.elapsed_s:.2f} s: {status}"]
+    lines = [
+        f"{result.root}: {result.shards} shards, {result.samples} samples, "
+        f"{result.bytes_read / 1e6:.1f} MB read in {result.elapsed_s:.2f} s: {status}"
+    ]
     lines += [f"  {p}" for p in result.problems]
     _emit(args, result.to_json(), "\n".join(lines))
     return 0 if result.ok else 1
@@ -152,23 +204,34 @@ def _checkpoint_arg(value: Path | None) -> Path:
     from video_assets.errors import ConfigError
 
     if value is None:
-        raise ConfigError("VIDEO_ASSETS_TOKENIZER_CHECKPOINT",
-                          "no tokenizer checkpoint given: pass --checkpoint PATH or set the variable")
+        raise ConfigError(
+            "VIDEO_ASSETS_TOKENIZER_CHECKPOINT",
+            "no tokenizer checkpoint given: pass --checkpoint PATH or set the variable",
+        )
     return value
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from video_assets.tokens import encode_clip, write_tokens_safetensors
 
-    result = encode_clip(args.clip, _checkpoint_arg(args.checkpoint), device=args.device,
-                         max_frames=args.max_frames, keep_pixels=False)
+    result = encode_clip(
+        args.clip,
+        _checkpoint_arg(args.checkpoint),
+        device=args.device,
+        max_frames=args.max_frames,
+        keep_pixels=False,
+    )
     payload = result.summary()
     if args.out is not None:
         write_tokens_safetensors(args.out, result.ids, result.metadata())
         payload["path"] = str(args.out)
     t, h, w = result.shape
-    _emit(args, payload, f"{args.clip}: tokens {t}x{h}x{w} ({result.bits}-bit ids, {result.unique_codes} distinct), "
-                         f"checkpoint {result.checkpoint_hash[:12]}" + (f" -> {args.out}" if args.out else ""))
+    _emit(
+        args,
+        payload,
+        f"{args.clip}: tokens {t}x{h}x{w} ({result.bits}-bit ids, {result.unique_codes} distinct), "
+        f"checkpoint {result.checkpoint_hash[:12]}" + (f" -> {args.out}" if args.out else ""),
+    )
     return 0
 
 
@@ -177,21 +240,43 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from video_assets.progress import terminal_progress
     from video_assets.tokens import TokenizerConfig, TrainSettings, train_tokenizer
 
-    clips = sorted(p for p in Path(args.clips).rglob("*") if p.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm"))
+    clips = sorted(
+        p
+        for p in Path(args.clips).rglob("*")
+        if p.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm")
+    )
     if not clips:
         raise MediaError(args.clips, "holds no video clips (.mp4, .mkv, .mov, .webm)")
-    config = TokenizerConfig(quantizer=args.quantizer, bits=args.bits, group_bits=args.group_bits,
-                             spatial_stride=args.spatial_stride, temporal_stride=args.temporal_stride,
-                             channels=args.channels, resolution=args.resolution)
-    settings = TrainSettings(model=config, steps=args.steps, frames=args.frames, batch_size=args.batch_size,
-                             learning_rate=args.lr, seed=args.seed, device=args.device,
-                             max_frames_per_clip=max(64, args.frames))
+    config = TokenizerConfig(
+        quantizer=args.quantizer,
+        bits=args.bits,
+        group_bits=args.group_bits,
+        spatial_stride=args.spatial_stride,
+        temporal_stride=args.temporal_stride,
+        channels=args.channels,
+        resolution=args.resolution,
+    )
+    settings = TrainSettings(
+        model=config,
+        steps=args.steps,
+        frames=args.frames,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+        max_frames_per_clip=max(64, args.frames),
+    )
     with terminal_progress("training", "steps", total=args.steps, enabled=not args.quiet) as prog:
-        result = train_tokenizer(clips, settings, args.out, progress=lambda p: prog.update(p.step, p.steps))
+        result = train_tokenizer(
+            clips, settings, args.out, progress=lambda p: prog.update(p.step, p.steps)
+        )
     summary = result.summary()
-    _emit(args, {**summary, "checkpoint": result.checkpoint_path},
-          f"{result.checkpoint_path}: {summary['quantizer']} {summary['bits']}-bit tokenizer, {summary['steps']} steps "
-          f"on {summary['clips_used']} clips in {summary['duration_s']} s, checkpoint {result.checkpoint_hash[:12]}")
+    _emit(
+        args,
+        {**summary, "checkpoint": result.checkpoint_path},
+        f"{result.checkpoint_path}: {summary['quantizer']} {summary['bits']}-bit tokenizer, {summary['steps']} steps "
+        f"on {summary['clips_used']} clips in {summary['duration_s']} s, checkpoint {result.checkpoint_hash[:12]}",
+    )
     return 0
 
 
@@ -210,9 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def detector_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--detector", choices=["content", "adaptive"], default="content")
-        p.add_argument("--threshold", type=float, default=None,
-                       help="ContentDetector threshold (27) or AdaptiveDetector adaptive_threshold (3)")
-        p.add_argument("--min-scene-len", type=int, default=15, help="minimum scene length in frames")
+        p.add_argument(
+            "--threshold",
+            type=float,
+            default=None,
+            help="ContentDetector threshold (27) or AdaptiveDetector adaptive_threshold (3)",
+        )
+        p.add_argument(
+            "--min-scene-len", type=int, default=15, help="minimum scene length in frames"
+        )
 
     p = sub.add_parser("scenes", help="scene detection (cascade or full)")
     p.add_argument("file", type=Path)
@@ -227,54 +318,111 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["copy", "reencode"], default="copy")
     p.add_argument("--scene-mode", choices=["cascade", "full"], default="cascade")
     p.add_argument("--min-duration", type=float, default=3.0, help="minimum clip length in seconds")
-    p.add_argument("--audio-codec", choices=["alac", "aac"], default="alac",
-                   help="clip audio: lossless ALAC (default) or 128 kb/s AAC")
+    p.add_argument(
+        "--audio-codec",
+        choices=["alac", "aac"],
+        default="alac",
+        help="clip audio: lossless ALAC (default) or 128 kb/s AAC",
+    )
     detector_args(p)
     common(p)
     p.set_defaults(func=cmd_split)
 
-    p = sub.add_parser("separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)")
+    p = sub.add_parser(
+        "separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)"
+    )
     p.add_argument("file", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="folder for vocals.wav, accompaniment.wav, vocals_16k.wav")
-    p.add_argument("--model", default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
-                   help="Demucs model name or local model folder (env VIDEO_ASSETS_DEMUCS_MODEL)")
-    p.add_argument("--repo", type=Path, default=_env("VIDEO_ASSETS_DEMUCS_REPO"),
-                   help="folder of named Demucs models (env VIDEO_ASSETS_DEMUCS_REPO)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for vocals.wav, accompaniment.wav, vocals_16k.wav",
+    )
+    p.add_argument(
+        "--model",
+        default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
+        help="Demucs model name or local model folder (env VIDEO_ASSETS_DEMUCS_MODEL)",
+    )
+    p.add_argument(
+        "--repo",
+        type=Path,
+        default=_env("VIDEO_ASSETS_DEMUCS_REPO"),
+        help="folder of named Demucs models (env VIDEO_ASSETS_DEMUCS_REPO)",
+    )
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "cpu"))
-    p.add_argument("--segment", type=float, default=None, help="chunk length in seconds (default: the model's)")
+    p.add_argument(
+        "--segment", type=float, default=None, help="chunk length in seconds (default: the model's)"
+    )
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--shifts", type=int, default=1)
-    p.add_argument("--stream", type=int, default=None, help="absolute index of the audio stream (default: the default one)")
-    p.add_argument("--allow-passthrough", action="store_true", default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
-                   help="without a Demucs model, pass the mix through instead of failing")
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=None,
+        help="absolute index of the audio stream (default: the default one)",
+    )
+    p.add_argument(
+        "--allow-passthrough",
+        action="store_true",
+        default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
+        help="without a Demucs model, pass the mix through instead of failing",
+    )
     common(p)
     p.set_defaults(func=cmd_separate)
 
-    p = sub.add_parser("transcribe", help="WhisperX transcript with word-level alignment, scores and speakers")
+    p = sub.add_parser(
+        "transcribe", help="WhisperX transcript with word-level alignment, scores and speakers"
+    )
     p.add_argument("file", type=Path, help="a 16 kHz vocal stem or any media file")
-    p.add_argument("--whisper-model", default=_env("VIDEO_ASSETS_WHISPER_MODEL"),
-                   help="faster-whisper folder or cached name (default: the bundled tiny.en)")
+    p.add_argument(
+        "--whisper-model",
+        default=_env("VIDEO_ASSETS_WHISPER_MODEL"),
+        help="faster-whisper folder or cached name (default: the bundled tiny.en)",
+    )
     p.add_argument("--compute-type", default=_env("VIDEO_ASSETS_WHISPER_COMPUTE_TYPE", "default"))
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--language", default=_env("VIDEO_ASSETS_LANGUAGE"), help="ISO code (default: detect)")
+    p.add_argument(
+        "--language", default=_env("VIDEO_ASSETS_LANGUAGE"), help="ISO code (default: detect)"
+    )
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "cpu"))
-    p.add_argument("--aligner", choices=["auto", "wav2vec2", "pocketsphinx", "whisper"],
-                   default=_env("VIDEO_ASSETS_ALIGNER", "auto"))
-    p.add_argument("--align-model-dir", type=Path, default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
-                   help="wav2vec2 model folder, or folder of per-language folders")
+    p.add_argument(
+        "--aligner",
+        choices=["auto", "wav2vec2", "pocketsphinx", "whisper"],
+        default=_env("VIDEO_ASSETS_ALIGNER", "auto"),
+    )
+    p.add_argument(
+        "--align-model-dir",
+        type=Path,
+        default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
+        help="wav2vec2 model folder, or folder of per-language folders",
+    )
     p.add_argument("--diarize", action="store_true", default=_flag_env("VIDEO_ASSETS_DIARIZE"))
-    p.add_argument("--diarization-dir", type=Path, default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
-                   help="local pyannote pipeline folder (required with --diarize)")
-    p.add_argument("--min-score", type=float, default=0.4, help="words below this score are low-confidence")
-    p.add_argument("--low-run", type=int, default=3, help="consecutive low words that drop a segment")
+    p.add_argument(
+        "--diarization-dir",
+        type=Path,
+        default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
+        help="local pyannote pipeline folder (required with --diarize)",
+    )
+    p.add_argument(
+        "--min-score", type=float, default=0.4, help="words below this score are low-confidence"
+    )
+    p.add_argument(
+        "--low-run", type=int, default=3, help="consecutive low words that drop a segment"
+    )
     common(p)
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("tokenize", help="token ids of one clip under a tokenizer checkpoint")
     p.add_argument("clip", type=Path)
-    p.add_argument("--checkpoint", type=Path, default=_env("VIDEO_ASSETS_TOKENIZER_CHECKPOINT"),
-                   help="tokenizer checkpoint (env VIDEO_ASSETS_TOKENIZER_CHECKPOINT)")
-    p.add_argument("--out", type=Path, default=None, help="also write the ids to this .safetensors file")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=_env("VIDEO_ASSETS_TOKENIZER_CHECKPOINT"),
+        help="tokenizer checkpoint (env VIDEO_ASSETS_TOKENIZER_CHECKPOINT)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="also write the ids to this .safetensors file"
+    )
     p.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
     common(p)
@@ -284,16 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     tok_sub = p.add_subparsers(dest="tokenizer_command", required=True)
     p = tok_sub.add_parser("train", help="train an LFQ (or VQ) tokenizer on a folder of clips")
     p.add_argument("clips", type=Path, help="folder of clips (searched recursively)")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="checkpoint file to write (.safetensors)"
+    )
     p.add_argument("--quantizer", choices=["lfq", "vq"], default="lfq")
     p.add_argument("--bits", type=int, default=18)
     p.add_argument("--group-bits", type=int, default=9)
     p.add_argument("--spatial-stride", type=int, choices=[8, 16], default=8)
     p.add_argument("--temporal-stride", type=int, choices=[1, 2, 4], default=4)
     p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--resolution", type=int, default=32, help="short side in pixels (aspect ratio kept)")
+    p.add_argument(
+        "--resolution", type=int, default=32, help="short side in pixels (aspect ratio kept)"
+    )
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--frames", type=int, default=9, help="frames per training window (1 + k * temporal stride)")
+    p.add_argument(
+        "--frames", type=int, default=9, help="frames per training window (1 + k * temporal stride)"
+    )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -303,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("shards", help="training shards")
     shards_sub = p.add_subparsers(dest="shards_command", required=True)
-    p = shards_sub.add_parser("verify", help="re-read every shard against manifest.json (counts, hashes)")
+    p = shards_sub.add_parser(
+        "verify", help="re-read every shard against manifest.json (counts, hashes)"
+    )
     p.add_argument("dir", type=Path, help="the shard root (holds manifest.json)")
     common(p)
     p.set_defaults(func=cmd_shards_verify)

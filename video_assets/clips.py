@@ -69,7 +69,9 @@ class ClipSettings:
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be in [0, 51], got {self.crf}")
         if self.audio_codec not in AUDIO_CODEC_ARGS:
-            raise ValueError(f"audio_codec must be one of {sorted(AUDIO_CODEC_ARGS)}, got {self.audio_codec!r}")
+            raise ValueError(
+                f"audio_codec must be one of {sorted(AUDIO_CODEC_ARGS)}, got {self.audio_codec!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -142,27 +144,59 @@ def _verify_copy(index: KeyframeIndex, clip: Path, a: int, b: int) -> None:
         )
 
 
-def _run_copy(src: Path, out: Path, index: KeyframeIndex, a: int, b: int, has_audio: bool,
-              settings: ClipSettings) -> None:
+def _run_copy(
+    src: Path,
+    out: Path,
+    index: KeyframeIndex,
+    a: int,
+    b: int,
+    has_audio: bool,
+    settings: ClipSettings,
+) -> None:
     t0 = index.frame_time(a)
     dur = index.frame_time(b) - t0
     args = [
         *ffmpeg_base(),
         # Half a millisecond past the keyframe: the demuxer seeks to the keyframe at or
         # before it, which is `a` itself whatever the rounding of the decimal time.
-        "-ss", f"{t0 + 0.0005:.6f}", "-i", media_arg(src),
-        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
+        "-ss",
+        f"{t0 + 0.0005:.6f}",
+        "-i",
+        media_arg(src),
+        "-map",
+        "0:v:0",
+        *(["-map", "0:a:0"] if has_audio else []),
         # Video packets are copied; audio is re-encoded so it is trimmed to the sample at
         # the clip's first frame instead of to the nearest copied audio frame.
-        "-c:v", "copy", *AUDIO_CODEC_ARGS[settings.audio_codec], "-frames:v", str(b - a), "-t", f"{dur:.6f}",
-        "-avoid_negative_ts", "make_zero", "-map_metadata", "-1",
-        "-movflags", "+faststart", "-f", "mp4", media_arg(out),
+        "-c:v",
+        "copy",
+        *AUDIO_CODEC_ARGS[settings.audio_codec],
+        "-frames:v",
+        str(b - a),
+        "-t",
+        f"{dur:.6f}",
+        "-avoid_negative_ts",
+        "make_zero",
+        "-map_metadata",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        media_arg(out),
     ]
     run_tool(args, timeout_s=timeout_for(dur), what=f"stream-copying frames {a}..{b - 1} of {src}")
 
 
-def _run_reencode(src: Path, out: Path, index: KeyframeIndex, a: int, b: int, has_audio: bool,
-                  settings: ClipSettings) -> None:
+def _run_reencode(
+    src: Path,
+    out: Path,
+    index: KeyframeIndex,
+    a: int,
+    b: int,
+    has_audio: bool,
+    settings: ClipSettings,
+) -> None:
     t0 = index.frame_time(a)
     dur = index.frame_time(b) - t0
     # Accurate seek decodes from the keyframe before and drops frames earlier than -ss;
@@ -171,16 +205,45 @@ def _run_reencode(src: Path, out: Path, index: KeyframeIndex, a: int, b: int, ha
     args = [
         *ffmpeg_base(),
         # -noautorotate: keep the coded orientation and the display matrix, as a stream copy does.
-        "-noautorotate", "-ss", f"{max(0.0, t0 - quarter):.6f}", "-i", media_arg(src),
-        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
-        "-frames:v", str(b - a), "-t", f"{dur:.6f}", "-fps_mode", "passthrough",
+        "-noautorotate",
+        "-ss",
+        f"{max(0.0, t0 - quarter):.6f}",
+        "-i",
+        media_arg(src),
+        "-map",
+        "0:v:0",
+        *(["-map", "0:a:0"] if has_audio else []),
+        "-frames:v",
+        str(b - a),
+        "-t",
+        f"{dur:.6f}",
+        "-fps_mode",
+        "passthrough",
         # 4:2:0 needs even sizes: an odd width or height loses its last column or row.
-        "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
-        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
-        "-pix_fmt", "yuv420p", *AUDIO_CODEC_ARGS[settings.audio_codec],
-        "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", media_arg(out),
+        "-vf",
+        "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
+        "-c:v",
+        "libx264",
+        "-preset",
+        settings.preset,
+        "-crf",
+        str(settings.crf),
+        "-pix_fmt",
+        "yuv420p",
+        *AUDIO_CODEC_ARGS[settings.audio_codec],
+        "-map_metadata",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        media_arg(out),
     ]
-    run_tool(args, timeout_s=timeout_for(dur, per_media_second=20.0), what=f"re-encoding frames {a}..{b - 1} of {src}")
+    run_tool(
+        args,
+        timeout_s=timeout_for(dur, per_media_second=20.0),
+        what=f"re-encoding frames {a}..{b - 1} of {src}",
+    )
 
 
 def split_video(
@@ -241,8 +304,16 @@ def split_video(
     return clips
 
 
-def _split_scene(src: Path, scene: Scene, stage: Path, out_dir: Path, index: KeyframeIndex,
-                 settings: ClipSettings, clip_prefix: str, has_audio: bool) -> Clip | None:
+def _split_scene(
+    src: Path,
+    scene: Scene,
+    stage: Path,
+    out_dir: Path,
+    index: KeyframeIndex,
+    settings: ClipSettings,
+    clip_prefix: str,
+    has_audio: bool,
+) -> Clip | None:
     """Cut one scene into ``stage``; the returned clip's path is its place in ``out_dir``."""
     if scene.duration_s < settings.min_duration_s:
         return None
@@ -250,7 +321,10 @@ def _split_scene(src: Path, scene: Scene, stage: Path, out_dir: Path, index: Key
     out = stage / f"{clip_id}.mp4"
     span = copy_span(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
     method = "copy"
-    if span is not None and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s:
+    if (
+        span is not None
+        and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s
+    ):
         span = None  # the copy would lose too much of the scene
     if span is not None:
         a, b = span
@@ -269,10 +343,21 @@ def _split_scene(src: Path, scene: Scene, stage: Path, out_dir: Path, index: Key
                 f"re-encoding frames {a}..{b - 1} of {src} gave {got.frame_count} frames, expected {b - a}"
             )
     leaked = max(0, scene.start_frame - a) + max(0, b - scene.end_frame)
-    lost = (scene.end_frame - scene.start_frame) - (min(b, scene.end_frame) - max(a, scene.start_frame))
+    lost = (scene.end_frame - scene.start_frame) - (
+        min(b, scene.end_frame) - max(a, scene.start_frame)
+    )
     return Clip(
-        clip_id=clip_id, path=str(out_dir / out.name), scene_index=scene.index,
-        scene_start_frame=scene.start_frame, scene_end_frame=scene.end_frame,
-        start_frame=a, end_frame=b, start_s=index.frame_time(a), end_s=index.frame_time(b),
-        method=method, leaked_frames=leaked, lost_frames=lost, bytes=out.stat().st_size,
+        clip_id=clip_id,
+        path=str(out_dir / out.name),
+        scene_index=scene.index,
+        scene_start_frame=scene.start_frame,
+        scene_end_frame=scene.end_frame,
+        start_frame=a,
+        end_frame=b,
+        start_s=index.frame_time(a),
+        end_s=index.frame_time(b),
+        method=method,
+        leaked_frames=leaked,
+        lost_frames=lost,
+        bytes=out.stat().st_size,
     )

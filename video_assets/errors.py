@@ -40,7 +40,9 @@ class ToolError(VideoAssetsError):
         stderr_tail: The last lines of the tool's stderr.
     """
 
-    def __init__(self, cmd: Sequence[str], returncode: int | None, stderr_tail: str, what: str = ""):
+    def __init__(
+        self, cmd: Sequence[str], returncode: int | None, stderr_tail: str, what: str = ""
+    ):
         self.cmd = list(cmd)
         self.returncode = returncode
         self.stderr_tail = stderr_tail

@@ -99,7 +99,9 @@ def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
         try:
             return av.open(path.url, mode="r", options={"protocol_whitelist": REMOTE_PROTOCOLS})
         except av.error.FFmpegError as exc:
-            raise MediaError(path, f"is not a readable media file ({redact_urls(str(exc))})") from None
+            raise MediaError(
+                path, f"is not a readable media file ({redact_urls(str(exc))})"
+            ) from None
     p = Path(path)
     if not p.is_file():
         raise MediaError(p, "does not exist" if not p.exists() else "is not a regular file")
@@ -149,7 +151,9 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
                 keys.append(bool(pkt.is_keyframe))
                 durs.append(pkt.duration or 0)
         except av.error.FFmpegError as exc:
-            raise MediaError(p, f"cannot be demuxed after {len(sizes)} video packets ({redact_urls(str(exc))})") from None
+            raise MediaError(
+                p, f"cannot be demuxed after {len(sizes)} video packets ({redact_urls(str(exc))})"
+            ) from None
         avg_rate = stream.average_rate or stream.guessed_rate
     n = len(sizes)
     if n == 0:

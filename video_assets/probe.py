@@ -32,7 +32,9 @@ def check_duration(path: MediaPath, seconds: float, stated: object = None) -> No
         MediaError: naming ``path`` and the duration as the container states it.
     """
     if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
-        raise MediaError(path, f"claims an absurd duration ({seconds if stated is None else stated} s)")
+        raise MediaError(
+            path, f"claims an absurd duration ({seconds if stated is None else stated} s)"
+        )
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,17 @@ def _rotation(stream: dict) -> int:
 
 
 # ISO BMFF (MP4, MOV, M4V, 3GP) box types a file may start with, at byte 4.
-_BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"uuid"}
+_BMFF_FIRST_BOXES = {
+    b"ftyp",
+    b"moov",
+    b"mdat",
+    b"free",
+    b"skip",
+    b"wide",
+    b"pnot",
+    b"styp",
+    b"uuid",
+}
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -176,15 +188,22 @@ def probe(path: str | Path | RemoteMedia) -> MediaInfo:
     try:
         proc = run_tool(
             [
-                "ffprobe", "-v", "error", "-print_format", "json",
-                "-show_format", "-show_streams",
+                "ffprobe",
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
                 *(input_args(p) if isinstance(p, RemoteMedia) else [media_arg(p)]),
             ],
             timeout_s=60,
             what=f"probing {p}",
         )
     except ToolError as exc:
-        raise MediaError(p, f"is not a readable media file ({exc.stderr_tail.strip() or 'ffprobe failed'})") from None
+        raise MediaError(
+            p, f"is not a readable media file ({exc.stderr_tail.strip() or 'ffprobe failed'})"
+        ) from None
     data = json.loads(proc.stdout or b"{}")
     fmt = data.get("format") or {}
     streams = data.get("streams") or []

@@ -40,9 +40,14 @@ class SampleVideo:
 
     def to_json(self) -> dict:
         return {
-            "path": str(self.path), "fps": self.video.fps, "frame_count": self.video.frame_count,
+            "path": str(self.path),
+            "fps": self.video.fps,
+            "frame_count": self.video.frame_count,
             "cuts": self.cuts,
-            "words": [{"word": w.word, "start": round(w.start, 4), "end": round(w.end, 4)} for w in self.words],
+            "words": [
+                {"word": w.word, "start": round(w.start, 4), "end": round(w.end, 4)}
+                for w in self.words
+            ],
         }
 
 
@@ -57,8 +62,23 @@ def make_sample(out: Path, *, size: tuple[int, int] = (640, 360)) -> SampleVideo
     out.parent.mkdir(parents=True, exist_ok=True)
     total_s = sum(SAMPLE_SHOTS) / SAMPLE_FPS
     with tempfile.TemporaryDirectory(prefix="va-sample-", dir=out.parent) as tmp:
-        shots = make_shots_video(Path(tmp) / "shots.mp4", SAMPLE_SHOTS, size=size, fps=SAMPLE_FPS,
-                                 encoding="fixed_gop", gop=100, audio="none", seed=7)
-        speech = make_speech_video(out, SAMPLE_SENTENCES, video=shots.path, offset_s=0.5,
-                                   music_db=SAMPLE_MUSIC_DB, seed=7, duration_s=total_s)
+        shots = make_shots_video(
+            Path(tmp) / "shots.mp4",
+            SAMPLE_SHOTS,
+            size=size,
+            fps=SAMPLE_FPS,
+            encoding="fixed_gop",
+            gop=100,
+            audio="none",
+            seed=7,
+        )
+        speech = make_speech_video(
+            out,
+            SAMPLE_SENTENCES,
+            video=shots.path,
+            offset_s=0.5,
+            music_db=SAMPLE_MUSIC_DB,
+            seed=7,
+            duration_s=total_s,
+        )
     return SampleVideo(video=replace(shots, path=speech.path), words=speech.words)

@@ -348,7 +348,9 @@ def candidates_from_tables(
             without ``stage_dir``.
     """
     if not root.is_local and stage_dir is None:
-        raise ShardError(root.url, "a remote data root needs stage_dir (a local folder to stage clips in)")
+        raise ShardError(
+            root.url, "a remote data root needs stage_dir (a local folder to stage clips in)"
+        )
     fetch: dict[str, str] = {}
     listed: dict[str, set[str]] = {}
 

@@ -56,16 +56,22 @@ SIGNED_URL_S = 6 * 3600
 """Lifetime of the presigned URLs ffmpeg and PyAV read remote media through."""
 
 
-def s3_storage_options(endpoint_url: str = "", key: str = "", secret: str = "", region: str = "") -> dict:
+def s3_storage_options(
+    endpoint_url: str = "", key: str = "", secret: str = "", region: str = ""
+) -> dict:
     """s3fs options from the ``store`` settings; empty ones are left to botocore's own chain
     (``AWS_*`` variables, ``~/.aws``, an instance role)."""
     if bool(key) != bool(secret):
         missing = "secret" if key else "key"
-        raise ConfigError(S3_ENV[missing], f"store.key and store.secret go together; {missing} is empty")
+        raise ConfigError(
+            S3_ENV[missing], f"store.key and store.secret go together; {missing} is empty"
+        )
     opts: dict = {}
     if endpoint_url:
         if not endpoint_url.startswith(("http://", "https://")):
-            raise ConfigError(S3_ENV["endpoint_url"], f"must be an http(s):// URL, got {endpoint_url!r}")
+            raise ConfigError(
+                S3_ENV["endpoint_url"], f"must be an http(s):// URL, got {endpoint_url!r}"
+            )
         opts["endpoint_url"] = endpoint_url
     if key:
         opts["key"], opts["secret"] = key, secret
@@ -87,20 +93,39 @@ def remote_config_error(root: DataRoot, exc: BaseException) -> VideoAssetsError:
     name, text = type(exc).__name__, str(exc)
     creds = f"{S3_ENV['key']} / {S3_ENV['secret']} (store.key / store.secret)"
     endpoint = root.storage_options.get("endpoint_url") or "the provider's default endpoint"
-    if name in ("NoCredentialsError", "PartialCredentialsError") or "Unable to locate credentials" in text:
-        return ConfigError(creds, f"no credentials to reach {root.url}: set them, or AWS_ACCESS_KEY_ID / "
-                                  "AWS_SECRET_ACCESS_KEY, an AWS profile or an instance role")
+    if (
+        name in ("NoCredentialsError", "PartialCredentialsError")
+        or "Unable to locate credentials" in text
+    ):
+        return ConfigError(
+            creds,
+            f"no credentials to reach {root.url}: set them, or AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, an AWS profile or an instance role",
+        )
     if isinstance(exc, PermissionError) or any(
-            k in text for k in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")):
-        return ConfigError(creds, f"{root.url}: access denied at {endpoint} ({text}); check the key and "
-                                  "secret and that they may list and write this bucket and prefix")
+        k in text
+        for k in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")
+    ):
+        return ConfigError(
+            creds,
+            f"{root.url}: access denied at {endpoint} ({text}); check the key and "
+            "secret and that they may list and write this bucket and prefix",
+        )
     if isinstance(exc, FileNotFoundError) or "NoSuchBucket" in text:
-        return ConfigError(DATA_ROOT_SETTING, f"{root.url}: bucket {root.root.split('/', 1)[0]!r} does not "
-                                              f"exist at {endpoint} (create it, or fix the URL)")
-    if isinstance(exc, (ConnectionError, TimeoutError)) or any(
-            k in name for k in ("Endpoint", "Connect", "Connection", "Timeout")) or "connect" in text.lower():
-        return ConfigError(f"{S3_ENV['endpoint_url']} (store.endpoint_url)",
-                           f"cannot reach the object store of {root.url} at {endpoint} ({name}: {text})")
+        return ConfigError(
+            DATA_ROOT_SETTING,
+            f"{root.url}: bucket {root.root.split('/', 1)[0]!r} does not "
+            f"exist at {endpoint} (create it, or fix the URL)",
+        )
+    if (
+        isinstance(exc, (ConnectionError, TimeoutError))
+        or any(k in name for k in ("Endpoint", "Connect", "Connection", "Timeout"))
+        or "connect" in text.lower()
+    ):
+        return ConfigError(
+            f"{S3_ENV['endpoint_url']} (store.endpoint_url)",
+            f"cannot reach the object store of {root.url} at {endpoint} ({name}: {text})",
+        )
     if isinstance(exc, VideoAssetsError):
         return exc
     return VideoAssetsError(f"{root.url}: the data root cannot be listed ({name}: {text})")
@@ -127,19 +152,27 @@ class DataRoot:
         if not url:
             raise ConfigError(DATA_ROOT_SETTING, "the data root is empty")
         protocol = fsspec.core.split_protocol(url)[0]
-        options = dict(storage_options) if storage_options is not None else storage_options_from_env(url)
+        options = (
+            dict(storage_options) if storage_options is not None else storage_options_from_env(url)
+        )
         if protocol not in (None, "file", "local"):
             # Every step lists what other processes wrote: never answer from a stale listing.
             options.setdefault("use_listings_cache", False)
         try:
             self.fs, root = fsspec.core.url_to_fs(url, **options)
         except ImportError as exc:
-            raise ConfigError(DATA_ROOT_SETTING, f"{url}: the fsspec backend for {protocol}:// is not "
-                                                 f"installed ({exc})") from None
+            raise ConfigError(
+                DATA_ROOT_SETTING,
+                f"{url}: the fsspec backend for {protocol}:// is not installed ({exc})",
+            ) from None
         except ValueError as exc:
-            raise ConfigError(DATA_ROOT_SETTING, f"{url}: not a usable data root URL ({exc})") from None
+            raise ConfigError(
+                DATA_ROOT_SETTING, f"{url}: not a usable data root URL ({exc})"
+            ) from None
         self.storage_options = options
-        self.is_local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.is_local = "file" in (
+            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        )
         self.root = str(Path(root).absolute()) if self.is_local else root.rstrip("/")
         self.url = self.root if self.is_local else url.rstrip("/")
         if not self.is_local and not self.root:
@@ -191,7 +224,9 @@ class DataRoot:
     def local_path(self, rel: str) -> Path:
         """The local filesystem path of ``rel``; only for a local data root."""
         if not self.is_local:
-            raise VideoAssetsError(f"{self.url} is not a local data root; stage files with local_copy()")
+            raise VideoAssetsError(
+                f"{self.url} is not a local data root; stage files with local_copy()"
+            )
         return Path(self.full(rel))
 
     def exists(self, rel: str) -> bool:
@@ -254,7 +289,9 @@ class DataRoot:
     def open(self, rel: str, mode: str = "rb", **kwargs: object):  # noqa: ANN201 - an fsspec file object
         """Open ``rel`` through fsspec for streaming reads (use the atomic writers to write)."""
         if "r" not in mode:
-            raise ValueError("DataRoot.open is for reading; write with atomic_file or atomic_stream")
+            raise ValueError(
+                "DataRoot.open is for reading; write with atomic_file or atomic_stream"
+            )
         return self.fs.open(self.full(rel), mode, **kwargs)
 
     def size(self, rel: str) -> int:
@@ -364,8 +401,11 @@ class DataRoot:
             if new:  # one call: an async backend (s3fs) uploads the files concurrently
                 self.fs.put([str(tmp / n) for n in new], [f"{full}/{n}" for n in new])
             keep = set(new)
-            stale = [p for p in (self.fs.find(full) if self.fs.exists(full) else [])
-                     if (p[len(full) + 1 :] if p.startswith(full + "/") else p) not in keep]
+            stale = [
+                p
+                for p in (self.fs.find(full) if self.fs.exists(full) else [])
+                if (p[len(full) + 1 :] if p.startswith(full + "/") else p) not in keep
+            ]
             if stale:
                 self.fs.rm(stale)
 
@@ -378,7 +418,9 @@ class DataRoot:
     def table_rel(self, table: str, video_id: str) -> str:
         return self.rel("tables", table, f"video_id={safe_component(video_id)}", "part.parquet")
 
-    def write_table(self, table: str, video_id: str, df: pd.DataFrame, schema: pa.Schema | None = None) -> str:
+    def write_table(
+        self, table: str, video_id: str, df: pd.DataFrame, schema: pa.Schema | None = None
+    ) -> str:
         """Write one partition's rows of ``table`` atomically; returns the relative path.
 
         The ``video_id`` column is carried by the hive path, not stored in the file.
@@ -394,7 +436,9 @@ class DataRoot:
         """Read one partition of ``table`` with its ``video_id`` column restored."""
         rel = self.table_rel(table, video_id)
         if not self.exists(rel):
-            raise VideoAssetsError(f"table {table} has no partition for video {video_id} at {self.full(rel)}")
+            raise VideoAssetsError(
+                f"table {table} has no partition for video {video_id} at {self.full(rel)}"
+            )
         with self.fs.open(self.full(rel), "rb") as fh:
             df = pq.read_table(fh).to_pandas()
         df.insert(0, "video_id", video_id)
@@ -402,7 +446,11 @@ class DataRoot:
 
     def table_partitions(self, table: str) -> list[str]:
         """Video ids that have a partition of ``table``."""
-        return [n.split("=", 1)[1] for n in self.listdir(self.rel("tables", table)) if n.startswith("video_id=")]
+        return [
+            n.split("=", 1)[1]
+            for n in self.listdir(self.rel("tables", table))
+            if n.startswith("video_id=")
+        ]
 
 
 _HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]

@@ -30,6 +30,7 @@ _BACKGROUNDS = [
     "gradients=s={w}x{h}:r={fps}:c0=0x{c1}:c1=0x{c0}:type=radial:speed=0.002:seed={seed}",
 ]
 
+
 @dataclass
 class SyntheticVideo:
     """A generated video and its ground truth."""
@@ -47,13 +48,24 @@ class SyntheticVideo:
         return self.frame_count / self.fps
 
 
-def _shot_source(k: int, frames: int, w: int, h: int, fps: int, rng: random.Random) -> tuple[str, int]:
+def _shot_source(
+    k: int, frames: int, w: int, h: int, fps: int, rng: random.Random
+) -> tuple[str, int]:
     """A lavfi graph for shot ``k``: background, a moving object, noise, exact frame count."""
     c0 = f"{rng.randrange(1 << 24):06x}"
     c1 = f"{rng.randrange(1 << 24):06x}"
     bg = _BACKGROUNDS[k % len(_BACKGROUNDS)].format(
-        w=w, h=h, fps=fps, c0=c0, c1=c1, seed=rng.randrange(1 << 30), g=max(8, w // 16),
-        bx=w // 5, by=h // 5, bw=w // 3, bh=h // 3,
+        w=w,
+        h=h,
+        fps=fps,
+        c0=c0,
+        c1=c1,
+        seed=rng.randrange(1 << 30),
+        g=max(8, w // 16),
+        bx=w // 5,
+        by=h // 5,
+        bw=w // 3,
+        bh=h // 3,
     )
     hue = (k * 137) % 360  # consecutive shots differ by a large hue step
     ow, oh = max(16, w // 4 // 2 * 2), max(16, h // 4 // 2 * 2)
@@ -124,7 +136,12 @@ def make_shots_video(
         rest = "".join(f"[s{k}]" for k in range(2, n))
         graph += f";[x01]{rest}concat=n={n - 1}:v=1:a=0[v]"
     else:
-        graph = ";".join(parts) + ";" + "".join(f"[s{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[v]"
+        graph = (
+            ";".join(parts)
+            + ";"
+            + "".join(f"[s{k}]" for k in range(n))
+            + f"concat=n={n}:v=1:a=0[v]"
+        )
     total = sum(shot_frames) - (fade_frames if fade_frames and n >= 2 else 0)
     cuts: list[int] = []
     acc = 0
@@ -154,13 +171,28 @@ def make_shots_video(
         x264 += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
     else:
         x264 += ["-g", str(gop)]
-    args += ["-filter_complex", graph, "-map", "[v]", *amap, *x264, "-frames:v", str(total),
-             "-movflags", "+faststart", media_arg(out)]
+    args += [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        *amap,
+        *x264,
+        "-frames:v",
+        str(total),
+        "-movflags",
+        "+faststart",
+        media_arg(out),
+    ]
     run_tool(args, timeout_s=120 + total / fps * 10, what=f"rendering {out}")
-    return SyntheticVideo(path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding)
+    return SyntheticVideo(
+        path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding
+    )
 
 
-def random_shot_lengths(total_s: float, min_s: float, max_s: float, fps: int, seed: int = 0) -> list[int]:
+def random_shot_lengths(
+    total_s: float, min_s: float, max_s: float, fps: int, seed: int = 0
+) -> list[int]:
     """Shot lengths in frames, uniform in [min_s, max_s], summing to about ``total_s``."""
     rng = random.Random(seed)
     frames: list[int] = []

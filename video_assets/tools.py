@@ -54,7 +54,9 @@ class RemoteMedia:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("https://", "http://")):
-            raise ValueError(f"{self.uri}: a remote media URL must be http(s), got {self.url.split(':', 1)[0]}")
+            raise ValueError(
+                f"{self.uri}: a remote media URL must be http(s), got {self.url.split(':', 1)[0]}"
+            )
 
     def __str__(self) -> str:
         return self.uri
@@ -83,7 +85,9 @@ def input_args(path: MediaPath) -> list[str]:
     return ["-i", media_arg(path)]
 
 
-def timeout_for(duration_s: float | None, per_media_second: float = 4.0, base_s: float = 60.0) -> float:
+def timeout_for(
+    duration_s: float | None, per_media_second: float = 4.0, base_s: float = 60.0
+) -> float:
     """A subprocess timeout that grows with the media's duration."""
     if duration_s is None or duration_s != duration_s or duration_s < 0:  # unknown or NaN
         duration_s = 3600.0
@@ -120,7 +124,9 @@ def run_tool(
         )
     except subprocess.TimeoutExpired as exc:
         tail = _tail(exc.stderr or b"")
-        raise ToolError(_redacted(cmd), None, redact_urls(tail) + f"\n(killed after {timeout_s:.0f} s)", what) from None
+        raise ToolError(
+            _redacted(cmd), None, redact_urls(tail) + f"\n(killed after {timeout_s:.0f} s)", what
+        ) from None
     if proc.returncode != 0:
         raise ToolError(_redacted(cmd), proc.returncode, redact_urls(_tail(proc.stderr)), what)
     return proc

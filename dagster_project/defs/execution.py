@@ -84,7 +84,9 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> dg.ExecutorDefini
         # The server imports the code location once; each step is a fork of it, so a step
         # starts without the import (seconds of CPU each) that a spawned process pays.
         return dg.multiprocess_executor.configured(
-            {"start_method": {"forkserver": {"preload_modules": [CODE_LOCATION_MODULE]}}}, name="forkserver")
+            {"start_method": {"forkserver": {"preload_modules": [CODE_LOCATION_MODULE]}}},
+            name="forkserver",
+        )
     if name == "in_process":
         return dg.in_process_executor
     if name == "celery":
@@ -93,17 +95,24 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> dg.ExecutorDefini
         try:
             from dagster_k8s import k8s_job_executor
         except ImportError:
-            raise ConfigError(EXECUTOR_ENV, "'k8s' needs the dagster-k8s package (same release as dagster-celery, "
-                                            "e.g. dagster-k8s==0.29.*) installed in the user code image") from None
+            raise ConfigError(
+                EXECUTOR_ENV,
+                "'k8s' needs the dagster-k8s package (same release as dagster-celery, "
+                "e.g. dagster-k8s==0.29.*) installed in the user code image",
+            ) from None
         return k8s_job_executor
-    raise ConfigError(EXECUTOR_ENV, f"must be one of {', '.join(EXECUTORS)}, got {env.get(EXECUTOR_ENV)!r}")
+    raise ConfigError(
+        EXECUTOR_ENV, f"must be one of {', '.join(EXECUTORS)}, got {env.get(EXECUTOR_ENV)!r}"
+    )
 
 
 def _check_url(setting: str, value: str, schemes: tuple[str, ...] | None) -> None:
     scheme, sep, rest = value.partition("://")
     if not sep or not scheme or (schemes is not None and scheme.lower() not in schemes):
         known = f" (schemes: {', '.join(schemes)})" if schemes else ""
-        raise ConfigError(setting, f"must be a Celery URL such as redis://HOST:6379/0{known}, got {value!r}")
+        raise ConfigError(
+            setting, f"must be a Celery URL such as redis://HOST:6379/0{known}, got {value!r}"
+        )
 
 
 def celery_urls(env: Mapping[str, str]) -> tuple[str, str]:
@@ -114,12 +123,17 @@ def celery_urls(env: Mapping[str, str]) -> tuple[str, str]:
     """
     broker = env.get(BROKER_ENV, "")
     if not broker:
-        raise ConfigError(BROKER_ENV, "must be set for the Celery executor and its workers: the broker URL "
-                                      "the workers listen on, e.g. redis://HOST:6379/0")
+        raise ConfigError(
+            BROKER_ENV,
+            "must be set for the Celery executor and its workers: the broker URL "
+            "the workers listen on, e.g. redis://HOST:6379/0",
+        )
     _check_url(BROKER_ENV, broker, _BROKER_SCHEMES)
     backend = env.get(BACKEND_ENV) or broker
     if env.get(BACKEND_ENV):
-        _check_url(BACKEND_ENV, backend, None)  # any Celery result backend: redis://, db+postgresql://, ...
+        _check_url(
+            BACKEND_ENV, backend, None
+        )  # any Celery result backend: redis://, db+postgresql://, ...
     return broker, backend
 
 
@@ -131,5 +145,6 @@ def _celery_executor(env: Mapping[str, str]) -> dg.ExecutorDefinition:
     celery_urls(env)  # fail now, naming the variable, rather than when a run starts
     backend_env = BACKEND_ENV if env.get(BACKEND_ENV) else BROKER_ENV
     # {"env": NAME}: resolved when a run's config is processed, never stored in a snapshot.
-    return celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": backend_env}},
-                                      name="celery")
+    return celery_executor.configured(
+        {"broker": {"env": BROKER_ENV}, "backend": {"env": backend_env}}, name="celery"
+    )

@@ -21,7 +21,9 @@ def md_table(df: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(text)
 
 
-def stored_image(root: DataRoot, rel: str, draw: Callable[[Path], object], alt: str) -> dg.MetadataValue:
+def stored_image(
+    root: DataRoot, rel: str, draw: Callable[[Path], object], alt: str
+) -> dg.MetadataValue:
     """Draw a PNG with ``draw(path)``, store it at ``rel`` (atomically), and return Markdown
     showing it inline (a JPEG copy when the PNG is over ~300 KB) with the stored path below."""
     with root.atomic_file(rel) as tmp:

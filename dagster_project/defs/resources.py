@@ -73,11 +73,18 @@ class VideoStageConfig(dg.ConfigurableResource):
     max_short_share: float = 0.5
 
     def detector_settings(self) -> DetectorSettings:
-        return DetectorSettings(detector=self.detector, threshold=self.threshold, min_scene_len=self.min_scene_len)  # type: ignore[arg-type]
+        return DetectorSettings(
+            detector=self.detector,  # type: ignore[arg-type]  # validated by DetectorSettings
+            threshold=self.threshold,
+            min_scene_len=self.min_scene_len,
+        )
 
     def clip_settings(self) -> ClipSettings:
-        return ClipSettings(mode=self.split_mode, min_duration_s=self.min_clip_s,  # type: ignore[arg-type]
-                            audio_codec=self.clip_audio_codec)  # type: ignore[arg-type]
+        return ClipSettings(
+            mode=self.split_mode,  # type: ignore[arg-type]  # validated by ClipSettings
+            min_duration_s=self.min_clip_s,
+            audio_codec=self.clip_audio_codec,  # type: ignore[arg-type]
+        )
 
 
 class AudioStageConfig(dg.ConfigurableResource):
@@ -112,9 +119,13 @@ class AudioStageConfig(dg.ConfigurableResource):
     def separation_settings(self) -> SeparationSettings:
         try:
             return SeparationSettings(
-                model=self.demucs_model, repo=Path(self.demucs_repo) if self.demucs_repo else None,
-                device=self.device, segment_s=self.demucs_segment_s, overlap=self.demucs_overlap,
-                shifts=self.demucs_shifts, allow_passthrough=self.allow_passthrough,
+                model=self.demucs_model,
+                repo=Path(self.demucs_repo) if self.demucs_repo else None,
+                device=self.device,
+                segment_s=self.demucs_segment_s,
+                overlap=self.demucs_overlap,
+                shifts=self.demucs_shifts,
+                allow_passthrough=self.allow_passthrough,
                 audio_stream=self.audio_stream,
             )
         except ValueError as exc:
@@ -129,8 +140,11 @@ class AudioStageConfig(dg.ConfigurableResource):
     def transcription_settings(self) -> TranscriptionSettings:
         try:
             return TranscriptionSettings(
-                whisper_model=self.whisper_model or None, compute_type=self.compute_type,
-                batch_size=self.batch_size, language=self.language or None, device=self.device,
+                whisper_model=self.whisper_model or None,
+                compute_type=self.compute_type,
+                batch_size=self.batch_size,
+                language=self.language or None,
+                device=self.device,
                 aligner=self.aligner,  # type: ignore[arg-type]
                 align_model_dir=Path(self.align_model_dir) if self.align_model_dir else None,
                 diarize=self.diarize,
@@ -171,9 +185,14 @@ class TokenStageConfig(dg.ConfigurableResource):
         from video_assets.tokens import TokenizerConfig
 
         try:
-            return TokenizerConfig(bits=self.bits, group_bits=self.group_bits, spatial_stride=self.spatial_stride,
-                                   temporal_stride=self.temporal_stride, channels=self.channels,
-                                   resolution=self.resolution)
+            return TokenizerConfig(
+                bits=self.bits,
+                group_bits=self.group_bits,
+                spatial_stride=self.spatial_stride,
+                temporal_stride=self.temporal_stride,
+                channels=self.channels,
+                resolution=self.resolution,
+            )
         except ValueError as exc:
             raise ConfigError("token_config", str(exc)) from None
 
@@ -181,10 +200,17 @@ class TokenStageConfig(dg.ConfigurableResource):
         from video_assets.tokens import TrainSettings
 
         try:
-            return TrainSettings(model=self.tokenizer_config(), steps=self.train_steps, frames=self.train_frames,
-                                 batch_size=self.batch_size, learning_rate=self.learning_rate, seed=self.seed,
-                                 device=self.device, max_clips=self.max_train_clips,
-                                 max_frames_per_clip=max(64, self.train_frames))
+            return TrainSettings(
+                model=self.tokenizer_config(),
+                steps=self.train_steps,
+                frames=self.train_frames,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                seed=self.seed,
+                device=self.device,
+                max_clips=self.max_train_clips,
+                max_frames_per_clip=max(64, self.train_frames),
+            )
         except ValueError as exc:
             raise ConfigError("token_config", str(exc)) from None
 
@@ -211,9 +237,12 @@ class ShardStageConfig(dg.ConfigurableResource):
         from video_assets.shards import ExclusionRules
 
         return ExclusionRules(
-            max_leaked_frames=self.max_leaked_frames, min_duration_s=self.min_clip_s,
-            require_tokens=self.require_tokens, min_word_score=self.min_word_score,
-            max_low_word_share=self.max_low_word_share, max_dropped_segments=self.max_dropped_segments,
+            max_leaked_frames=self.max_leaked_frames,
+            min_duration_s=self.min_clip_s,
+            require_tokens=self.require_tokens,
+            min_word_score=self.min_word_score,
+            max_low_word_share=self.max_low_word_share,
+            max_dropped_segments=self.max_dropped_segments,
             checkpoint_hash=checkpoint_hash if self.require_current_tokenizer else None,
         )
 

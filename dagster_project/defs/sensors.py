@@ -1,6 +1,5 @@
 """The landing-folder sensor: new, settled files become partitions and runs."""
 
-
 import json
 import time
 
@@ -57,15 +56,19 @@ def scan_landing(
     return sorted(set(ids)), state, problems
 
 
-@dg.sensor(job=video_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(
+    job=video_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED
+)
 def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
     """Registers settled files in the landing folder and requests one run per new video."""
     ids, state, problems = scan_landing(store, context.cursor)
     for line in problems[:20]:
         context.log.warning(f"skipped: {line}")
     if len(problems) > 20:
-        context.log.warning(f"skipped {len(problems) - 20} more files that are no usable video "
-                            "(not retried until they change)")
+        context.log.warning(
+            f"skipped {len(problems) - 20} more files that are no usable video "
+            "(not retried until they change)"
+        )
     existing = set(context.instance.get_dynamic_partitions(VIDEOS))
     new = [i for i in ids if i not in existing]
     return dg.SensorResult(
@@ -75,15 +78,22 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
     )
 
 
-@dg.asset_sensor(asset_key=dg.AssetKey("tokenizer_model"), job=tokens_job, minimum_interval_seconds=60,
-                 description="When tokenizer_model materializes, re-tokenize every video with the new checkpoint.")
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("tokenizer_model"),
+    job=tokens_job,
+    minimum_interval_seconds=60,
+    description="When tokenizer_model materializes, re-tokenize every video with the new checkpoint.",
+)
 def tokenizer_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # noqa: ANN201 - yields RunRequests
     partitions = context.instance.get_dynamic_partitions(VIDEOS)
     mat = asset_event.asset_materialization
     checkpoint = mat.metadata.get("checkpoint_hash") if mat else None
     # Without a checkpoint hash (a materialization reported by hand), the materializing run
     # (or the event's time, when reported outside a run) tells one event from the next.
-    tag = (str(checkpoint.value)[:12] if checkpoint is not None
-           else asset_event.run_id[:12] or f"t{asset_event.timestamp:.6f}")
+    tag = (
+        str(checkpoint.value)[:12]
+        if checkpoint is not None
+        else asset_event.run_id[:12] or f"t{asset_event.timestamp:.6f}"
+    )
     for vid in partitions:
         yield dg.RunRequest(run_key=f"tokens-{vid}-{tag}", partition_key=vid)

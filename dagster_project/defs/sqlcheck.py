@@ -30,7 +30,8 @@ def sql_check_result(
         result = run_check(con, name, {"video_id": video_id, **params}, max_count=max_count)
         total = None
         if share_of is not None:
-            (total,) = con.execute(f"SELECT count(*) FROM {share_of} WHERE video_id = $v", {"v": video_id}).fetchall()[0]  # noqa: S608 - view name is a constant
+            query = f"SELECT count(*) FROM {share_of} WHERE video_id = $v"  # noqa: S608 - a constant view name
+            (total,) = con.execute(query, {"v": video_id}).fetchall()[0]
     passed = result.passed
     metadata: dict = {"violations": result.count, "examples": md_table(result.rows, limit=5)}
     if max_share is not None and total is not None:

@@ -140,7 +140,10 @@ def _logs_to_stderr() -> None:
     import sys
 
     for handler in logging.getLogger("whisperx").handlers:
-        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stdout:
+        if (
+            isinstance(handler, logging.StreamHandler)
+            and getattr(handler, "stream", None) is sys.stdout
+        ):
             handler.setStream(sys.stderr)
 
 

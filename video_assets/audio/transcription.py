@@ -525,8 +525,10 @@ def transcribe(
     timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
     notes = list(asr.notes)
     choice = choose_aligner(asr.language, settings)
-    say(f"transcribed {len(asr.segments)} chunks in {asr.elapsed_s:.1f} s (language {asr.language}); "
-        f"aligning with {choice.name}")
+    say(
+        f"transcribed {len(asr.segments)} chunks in {asr.elapsed_s:.1f} s (language {asr.language}); "
+        f"aligning with {choice.name}"
+    )
 
     t1 = time.perf_counter()
     aligned: list[AlignedSegment] = []

@@ -150,8 +150,13 @@ def scenes_from_cuts(cuts: list[int], index: KeyframeIndex) -> list[Scene]:
 
 
 def _run_detector(
-    reader: FrameReader, settings: DetectorSettings, start: int, stop: int,
-    fps: float, min_scene_len: int | None, progress: Callable[[int], None] | None,
+    reader: FrameReader,
+    settings: DetectorSettings,
+    start: int,
+    stop: int,
+    fps: float,
+    min_scene_len: int | None,
+    progress: Callable[[int], None] | None,
     leave: Callable[[int, np.ndarray], bool] | None = None,
 ) -> list[int]:
     """Raw cut frames in ``[start, stop)``; ``leave(n, img)`` True after frame ``n`` ends the run."""
@@ -182,12 +187,20 @@ class _Level1:
     stats: dict
 
 
-def _looks_alike(a_img: np.ndarray, a_hist: np.ndarray, b_img: np.ndarray, b_hist: np.ndarray,
-                 settings: DetectorSettings, cascade: CascadeSettings) -> bool:
+def _looks_alike(
+    a_img: np.ndarray,
+    a_hist: np.ndarray,
+    b_img: np.ndarray,
+    b_hist: np.ndarray,
+    settings: DetectorSettings,
+    cascade: CascadeSettings,
+) -> bool:
     """The negation of level 1's keyframe test: no sign of a cut between two frames."""
     if 0.5 * float(np.abs(a_hist - b_hist).sum()) >= cascade.hist_threshold:
         return False
-    return content_distance(a_img, b_img, settings.luma_only) < _keyframe_threshold(settings, cascade)
+    return content_distance(a_img, b_img, settings.luma_only) < _keyframe_threshold(
+        settings, cascade
+    )
 
 
 def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) -> float:
@@ -196,8 +209,9 @@ def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) ->
     )
 
 
-def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSettings,
-               cascade: CascadeSettings) -> _Level1:
+def _mark_gops(
+    index: KeyframeIndex, reader: FrameReader, settings: DetectorSettings, cascade: CascadeSettings
+) -> _Level1:
     """Level 1: which GOPs may hold a cut, and what level 2 needs to leave them early."""
     kfs = index.keyframe_frames
     n_gops = len(kfs)  # the last GOP runs from the last keyframe to the end
@@ -239,8 +253,10 @@ def _mark_gops(index: KeyframeIndex, reader: FrameReader, settings: DetectorSett
         if k >= n_gops:
             break
         hist = hsv_histogram(img)
-        if prev_img is not None and prev_hist is not None and not _looks_alike(
-            prev_img, prev_hist, img, hist, settings, cascade
+        if (
+            prev_img is not None
+            and prev_hist is not None
+            and not _looks_alike(prev_img, prev_hist, img, hist, settings, cascade)
         ):
             marked[k - 1] = True
             kf_hits += 1
@@ -259,8 +275,14 @@ class _GopExit:
     matches that keyframe also rules out a cut on the keyframe itself.
     """
 
-    def __init__(self, level1: _Level1, g: int, end_kf: int, settings: DetectorSettings,
-                 cascade: CascadeSettings):
+    def __init__(
+        self,
+        level1: _Level1,
+        g: int,
+        end_kf: int,
+        settings: DetectorSettings,
+        cascade: CascadeSettings,
+    ):
         self.end_kf = end_kf
         self.last_jump = int(level1.jumps[g][-1]) if len(level1.jumps[g]) else -1
         self.kf_hist, self.kf_img = level1.closing[g]
@@ -270,14 +292,21 @@ class _GopExit:
     def __call__(self, n: int, img: np.ndarray) -> bool:
         if n <= self.last_jump or n >= self.end_kf - 1:
             return False
-        self.stopped = _looks_alike(img, hsv_histogram(img), self.kf_img, self.kf_hist,
-                                    self.settings, self.cascade)
+        self.stopped = _looks_alike(
+            img, hsv_histogram(img), self.kf_img, self.kf_hist, self.settings, self.cascade
+        )
         return self.stopped
 
 
-def _level2(reader: FrameReader, index: KeyframeIndex, level1: _Level1, regions: list[tuple[int, int]],
-            settings: DetectorSettings, cascade: CascadeSettings,
-            tick: Callable[[int], None]) -> tuple[list[int], int]:
+def _level2(
+    reader: FrameReader,
+    index: KeyframeIndex,
+    level1: _Level1,
+    regions: list[tuple[int, int]],
+    settings: DetectorSettings,
+    cascade: CascadeSettings,
+    tick: Callable[[int], None],
+) -> tuple[list[int], int]:
     """Raw cuts inside ``regions`` (the marked GOPs'), and how many GOPs were left early."""
     kfs = index.keyframe_frames
     raw: list[int] = []
@@ -294,8 +323,9 @@ def _level2(reader: FrameReader, index: KeyframeIndex, level1: _Level1, regions:
                 raw += _run_detector(reader, settings, int(kfs[g]), b, index.fps, 0, tick)
                 break
             exit_ = _GopExit(level1, g, int(kfs[g + 1]), settings, cascade)
-            raw += _run_detector(reader, settings, int(kfs[g]), min(b, exit_.end_kf + 1),
-                                 index.fps, 0, tick, exit_)
+            raw += _run_detector(
+                reader, settings, int(kfs[g]), min(b, exit_.end_kf + 1), index.fps, 0, tick, exit_
+            )
             left_early += exit_.stopped
             g += 1
             if g >= len(kfs) or kfs[g] >= b - 1:
@@ -348,7 +378,9 @@ def detect_scenes(
             gops = len(index.keyframe_frames)
             mean_gop = n / gops
             if gops < 2 or mean_gop < cascade.min_mean_gop:
-                level1 = {"fallback": f"keyframe layout carries no information ({gops} keyframes, mean GOP {mean_gop:.1f} frames)"}
+                level1 = {
+                    "fallback": f"keyframe layout carries no information ({gops} keyframes, mean GOP {mean_gop:.1f} frames)"
+                }
                 used_mode = "cascade->full"
             else:
                 found = _mark_gops(index, reader, settings, cascade)
@@ -356,14 +388,19 @@ def detect_scenes(
                 regions = _regions(index, found.marked, settings)
                 covered = sum(b - a for a, b in regions)
                 level1.update(
-                    gops=gops, marked_gops=int(found.marked.sum()), regions=len(regions),
-                    coverage=round(covered / n, 4), keyframes_decoded=stats.frames_decoded,
+                    gops=gops,
+                    marked_gops=int(found.marked.sum()),
+                    regions=len(regions),
+                    coverage=round(covered / n, 4),
+                    keyframes_decoded=stats.frames_decoded,
                 )
                 if covered / n > cascade.max_coverage:
                     level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
                     used_mode = "cascade->full"
                 else:
-                    raw, left_early = _level2(reader, index, found, regions, settings, cascade, tick)
+                    raw, left_early = _level2(
+                        reader, index, found, regions, settings, cascade, tick
+                    )
                     level1["gops_left_early"] = left_early
                     cuts = settings.filter_cuts(raw, n)
         if used_mode != "cascade":
@@ -371,13 +408,22 @@ def detect_scenes(
     if progress is not None:
         progress(n, n)
     return SceneResult(
-        path=str(path), fps=index.fps, frame_count=n, duration_s=index.duration_s,
-        mode=used_mode, detector=settings, scenes=scenes_from_cuts(cuts, index),
-        frames_decoded=stats.frames_decoded, elapsed_s=time.perf_counter() - t0, level1=level1,
+        path=str(path),
+        fps=index.fps,
+        frame_count=n,
+        duration_s=index.duration_s,
+        mode=used_mode,
+        detector=settings,
+        scenes=scenes_from_cuts(cuts, index),
+        frames_decoded=stats.frames_decoded,
+        elapsed_s=time.perf_counter() - t0,
+        level1=level1,
     )
 
 
-def _regions(index: KeyframeIndex, marked: np.ndarray, settings: DetectorSettings) -> list[tuple[int, int]]:
+def _regions(
+    index: KeyframeIndex, marked: np.ndarray, settings: DetectorSettings
+) -> list[tuple[int, int]]:
     """Frame ranges ``[start, stop)`` to decode for the marked GOPs.
 
     A marked GOP i spans keyframe i to keyframe i+1 inclusive (a cut on keyframe i+1 needs

@@ -37,7 +37,9 @@ class DetectorSettings:
 
     def __post_init__(self) -> None:
         if self.detector not in DEFAULT_THRESHOLDS:
-            raise ValueError(f"detector must be one of {sorted(DEFAULT_THRESHOLDS)}, got {self.detector!r}")
+            raise ValueError(
+                f"detector must be one of {sorted(DEFAULT_THRESHOLDS)}, got {self.detector!r}"
+            )
         if self.threshold is not None and not (0.0 < self.threshold <= 255.0):
             raise ValueError(f"threshold must be in (0, 255], got {self.threshold}")
         if self.min_scene_len < 0:

@@ -54,7 +54,9 @@ class FrameReader:
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self._stream.codec_context.thread_count = threads
-        self.size = detection_size(self._stream.codec_context.width, self._stream.codec_context.height)
+        self.size = detection_size(
+            self._stream.codec_context.width, self._stream.codec_context.height
+        )
         tb = float(self._stream.time_base) if self._stream.time_base else 0.0
         self._tb = tb
         start = self._container.start_time
@@ -91,7 +93,10 @@ class FrameReader:
                 self.stats.seeks += 1
             k = 0
             for frame in self._decode():
-                n = self._frame_number(frame, int(self.index.keyframe_frames[min(k, len(self.index.keyframe_frames) - 1)]))
+                n = self._frame_number(
+                    frame,
+                    int(self.index.keyframe_frames[min(k, len(self.index.keyframe_frames) - 1)]),
+                )
                 k += 1
                 self.stats.frames_decoded += 1
                 yield n, self._to_bgr(frame)
@@ -108,8 +113,12 @@ class FrameReader:
         kf = 0 if kf is None else kf
         if kf > 0 or self.stats.frames_decoded or self.stats.seeks:
             target = self.index.pts_s[kf] + self._start_s
-            self._container.seek(int(round(target / self._tb)) if self._tb else 0,
-                                 stream=self._stream, backward=True, any_frame=False)
+            self._container.seek(
+                int(round(target / self._tb)) if self._tb else 0,
+                stream=self._stream,
+                backward=True,
+                any_frame=False,
+            )
             self.stats.seeks += 1
         expected = kf
         for frame in self._decode():

@@ -21,9 +21,19 @@ from video_assets.visuals import confidence_plot, transcript_markdown
 # Timings (elapsed, real-time factor) go to the run's metadata, not the table: a re-run must
 # write the same rows.
 STEMS_COLUMNS = [
-    "video_id", "has_audio", "backend", "model", "fallback", "stream_index", "audio_duration_s",
-    "sample_rate", "channels", "device", "vocals_path",
-    "accompaniment_path", "vocals_16k_path",
+    "video_id",
+    "has_audio",
+    "backend",
+    "model",
+    "fallback",
+    "stream_index",
+    "audio_duration_s",
+    "sample_rate",
+    "channels",
+    "device",
+    "vocals_path",
+    "accompaniment_path",
+    "vocals_16k_path",
 ]
 # The video_id column lives in the hive path, not in the Parquet file.
 WORDS_FILE_SCHEMA = WORDS_SCHEMA.remove(WORDS_SCHEMA.get_field_index("video_id"))
@@ -40,8 +50,9 @@ SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("v
     op_tags=MODEL_OP_TAGS,
     pool="models",
 )
-def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
-                audio_config: AudioStageConfig) -> dg.MaterializeResult:
+def vocal_stems(
+    context: dg.AssetExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.MaterializeResult:
     """Demucs vocal stem (16 kHz mono for ASR, plus full-rate vocals and accompaniment) of the video's audio."""
     root = store.root()
     vid = context.partition_key
@@ -49,19 +60,34 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     stem_dir = root.rel("stems", vid)
     # The audio is decoded by ffmpeg straight from the store (a presigned URL on an object
     # store, no local copy of the video); the stems are written locally and uploaded whole.
-    with (root.media_input(source_rel(root, vid)) as media, root.atomic_dir(stem_dir) as tmp,
-          Progress(None, "s of audio", "separation", sink=context.log.info, min_interval_s=15.0) as prog):
+    with (
+        root.media_input(source_rel(root, vid)) as media,
+        root.atomic_dir(stem_dir) as tmp,
+        Progress(
+            None, "s of audio", "separation", sink=context.log.info, min_interval_s=15.0
+        ) as prog,
+    ):
         result = separate_vocals(media, tmp, settings, progress=prog)
-    names = {"vocals_path": VOCALS_FILE, "accompaniment_path": ACCOMPANIMENT_FILE, "vocals_16k_path": VOCALS_16K_FILE}
+    names = {
+        "vocals_path": VOCALS_FILE,
+        "accompaniment_path": ACCOMPANIMENT_FILE,
+        "vocals_16k_path": VOCALS_16K_FILE,
+    }
     row = {
-        "video_id": vid, **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
+        "video_id": vid,
+        **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
         **{k: (f"{stem_dir}/{name}" if result.has_audio else None) for k, name in names.items()},
     }
     row["fallback"] = result.fallback
-    df = pd.DataFrame([row], columns=STEMS_COLUMNS).astype({
-        "stream_index": "Int64", "fallback": "string", "vocals_path": "string",
-        "accompaniment_path": "string", "vocals_16k_path": "string",
-    })
+    df = pd.DataFrame([row], columns=STEMS_COLUMNS).astype(
+        {
+            "stream_index": "Int64",
+            "fallback": "string",
+            "vocals_path": "string",
+            "accompaniment_path": "string",
+            "vocals_16k_path": "string",
+        }
+    )
     root.write_table("stems", vid, df)
     if result.fallback:
         context.log.warning(f"no Demucs separation for {vid}: {result.fallback}")
@@ -82,8 +108,9 @@ def vocal_stems(context: dg.AssetExecutionContext, store: StoreResource,
     op_tags=MODEL_OP_TAGS,
     pool="models",
 )
-def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
-                        audio_config: AudioStageConfig) -> dg.MaterializeResult:
+def aligned_transcripts(
+    context: dg.AssetExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.MaterializeResult:
     """WhisperX transcript of the vocal stem with every word force-aligned, scored and (optionally) attributed to a speaker."""
     root = store.root()
     vid = context.partition_key
@@ -93,7 +120,9 @@ def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
     # A video without audio has no stem: transcribing its source yields the explicit empty result.
     rel = rel16 if isinstance(rel16, str) and rel16 else source_rel(root, vid)
     with root.local_copy(rel) as local:
-        result = transcribe(local, settings, progress=lambda line: context.log.info(f"transcription: {line}"))
+        result = transcribe(
+            local, settings, progress=lambda line: context.log.info(f"transcription: {line}")
+        )
     words = result.words_frame(vid)
     segments = result.segments_frame(vid)
     root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
@@ -106,9 +135,12 @@ def aligned_transcripts(context: dg.AssetExecutionContext, store: StoreResource,
     meta["segments_preview"] = md_table(segments.drop(columns=["video_id"]), limit=10)
     min_score = audio_config.min_word_score
     meta["word_scores"] = stored_image(
-        root, root.rel("previews", vid, "word_scores.png"),
+        root,
+        root.rel("previews", vid, "word_scores.png"),
         lambda out: confidence_plot(words, segments, out, min_score=min_score, title=vid),
         f"word alignment scores of {vid}",
     )
-    meta["transcript"] = dg.MetadataValue.md(transcript_markdown(words, segments, min_score=min_score))
+    meta["transcript"] = dg.MetadataValue.md(
+        transcript_markdown(words, segments, min_score=min_score)
+    )
     return dg.MaterializeResult(metadata=meta)

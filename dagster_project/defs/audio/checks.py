@@ -1,6 +1,5 @@
 """Checks on the audio stage: low-confidence words, likely hallucinations, unseparated stems."""
 
-
 import dagster as dg
 
 from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
@@ -12,38 +11,73 @@ from video_assets.catalog import connect, sql_text
 
 def _totals(store: StoreResource, video_id: str, min_score: float) -> dict:
     with connect(store.root()) as con:
-        df = con.execute(sql_text("reports/transcript_totals.sql"), {"video_id": video_id, "min_score": min_score}).df()
+        df = con.execute(
+            sql_text("reports/transcript_totals.sql"),
+            {"video_id": video_id, "min_score": min_score},
+        ).df()
     return {k: int(v) for k, v in df.iloc[0].items()}
 
 
-@dg.asset_check(asset=aligned_transcripts, partitions_def=videos,
-                description="Words scoring below the minimum (0.4); segments holding a run of them are marked dropped. "
-                            "Passes while the low share stays below audio_config.max_low_share.")
-def low_confidence_words(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                         audio_config: AudioStageConfig) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=aligned_transcripts,
+    partitions_def=videos,
+    description="Words scoring below the minimum (0.4); segments holding a run of them are marked dropped. "
+    "Passes while the low share stays below audio_config.max_low_share.",
+)
+def low_confidence_words(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.AssetCheckResult:
     vid = context.partition_key
     totals = _totals(store, vid, audio_config.min_word_score)
     return sql_check_result(
-        store.root(), "low_confidence_words", vid, {"min_score": audio_config.min_word_score},
-        max_share=audio_config.max_low_share, share_of="words", severity=dg.AssetCheckSeverity.WARN,
-        extra_metadata={**totals, "min_score": audio_config.min_word_score, "low_run": audio_config.low_word_run},
+        store.root(),
+        "low_confidence_words",
+        vid,
+        {"min_score": audio_config.min_word_score},
+        max_share=audio_config.max_low_share,
+        share_of="words",
+        severity=dg.AssetCheckSeverity.WARN,
+        extra_metadata={
+            **totals,
+            "min_score": audio_config.min_word_score,
+            "low_run": audio_config.low_word_run,
+        },
     )
 
 
-@dg.asset_check(asset=aligned_transcripts, partitions_def=videos,
-                description="Segments flagged as likely hallucinations: an n-gram looping through the segment, "
-                            "or words placed where the VAD heard no speech. They are marked dropped, not deleted.")
-def hallucinated_segments(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                          audio_config: AudioStageConfig) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=aligned_transcripts,
+    partitions_def=videos,
+    description="Segments flagged as likely hallucinations: an n-gram looping through the segment, "
+    "or words placed where the VAD heard no speech. They are marked dropped, not deleted.",
+)
+def hallucinated_segments(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.AssetCheckResult:
     return sql_check_result(
-        store.root(), "hallucinated_segments", context.partition_key, {},
-        max_share=audio_config.max_hallucinated_share, share_of="segments", severity=dg.AssetCheckSeverity.WARN,
+        store.root(),
+        "hallucinated_segments",
+        context.partition_key,
+        {},
+        max_share=audio_config.max_hallucinated_share,
+        share_of="segments",
+        severity=dg.AssetCheckSeverity.WARN,
     )
 
 
-@dg.asset_check(asset=vocal_stems, partitions_def=videos,
-                description="The vocal stem is the unseparated mix (no Demucs model was available and the "
-                            "passthrough was allowed): transcripts may suffer from music under the voice.")
-def separation_fallback(context: dg.AssetCheckExecutionContext, store: StoreResource) -> dg.AssetCheckResult:
-    return sql_check_result(store.root(), "separation_fallback", context.partition_key, {},
-                            severity=dg.AssetCheckSeverity.WARN)
+@dg.asset_check(
+    asset=vocal_stems,
+    partitions_def=videos,
+    description="The vocal stem is the unseparated mix (no Demucs model was available and the "
+    "passthrough was allowed): transcripts may suffer from music under the voice.",
+)
+def separation_fallback(
+    context: dg.AssetCheckExecutionContext, store: StoreResource
+) -> dg.AssetCheckResult:
+    return sql_check_result(
+        store.root(),
+        "separation_fallback",
+        context.partition_key,
+        {},
+        severity=dg.AssetCheckSeverity.WARN,
+    )

@@ -1,6 +1,5 @@
 """catalog: DuckDB views over every partition's tables, and a summary across videos."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -27,58 +26,105 @@ _SUMMARY_COLUMNS = {
 }
 
 
-def _check_rows(store: StoreResource, video_ids: list[str], video_config: VideoStageConfig,
-                audio_config: AudioStageConfig) -> pd.DataFrame:
+def _check_rows(
+    store: StoreResource,
+    video_ids: list[str],
+    video_config: VideoStageConfig,
+    audio_config: AudioStageConfig,
+) -> pd.DataFrame:
     """Every partition's SQL checks, judged as the asset checks judge them."""
     root = store.root()
     specs = [
         ("leaked_frames", {}, {}),
         ("lost_frames", {"max_lost_share": video_config.max_lost_share}, {}),
-        ("short_scenes", {"min_duration_s": video_config.min_clip_s},
-         {"max_share": video_config.max_short_share, "share_of": "scenes"}),
-        ("low_confidence_words", {"min_score": audio_config.min_word_score},
-         {"max_share": audio_config.max_low_share, "share_of": "words"}),
-        ("hallucinated_segments", {}, {"max_share": audio_config.max_hallucinated_share, "share_of": "segments"}),
+        (
+            "short_scenes",
+            {"min_duration_s": video_config.min_clip_s},
+            {"max_share": video_config.max_short_share, "share_of": "scenes"},
+        ),
+        (
+            "low_confidence_words",
+            {"min_score": audio_config.min_word_score},
+            {"max_share": audio_config.max_low_share, "share_of": "words"},
+        ),
+        (
+            "hallucinated_segments",
+            {},
+            {"max_share": audio_config.max_hallucinated_share, "share_of": "segments"},
+        ),
     ]
     rows = []
     for vid in video_ids:
         for name, params, how in specs:
             res = sql_check_result(root, name, vid, params, **how)  # type: ignore[arg-type]
-            rows.append({"video_id": vid, "check": name, "passed": res.passed,
-                         "count": res.metadata["violations"].value})
+            rows.append(
+                {
+                    "video_id": vid,
+                    "check": name,
+                    "passed": res.passed,
+                    "count": res.metadata["violations"].value,
+                }
+            )
     return pd.DataFrame(rows, columns=["video_id", "check", "passed", "count"])
 
 
 @dg.asset(
-    deps=[source_video, iframe_index, scene_table, clips, vocal_stems, aligned_transcripts, token_tensors],
+    deps=[
+        source_video,
+        iframe_index,
+        scene_table,
+        clips,
+        vocal_stems,
+        aligned_transcripts,
+        token_tensors,
+    ],
     group_name="catalog",
     kinds={"duckdb"},
     owners=["team:video-data"],
 )
-def catalog(context: dg.AssetExecutionContext, store: StoreResource, video_config: VideoStageConfig,
-            audio_config: AudioStageConfig) -> dg.MaterializeResult:
+def catalog(
+    context: dg.AssetExecutionContext,
+    store: StoreResource,
+    video_config: VideoStageConfig,
+    audio_config: AudioStageConfig,
+) -> dg.MaterializeResult:
     """DuckDB views over all partitions' Parquet tables (no copies), with a summary across videos."""
     root = store.root()
     with connect(root, persistent=True) as con:
-        views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+        views = [
+            r[0]
+            for r in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+            ).fetchall()
+        ]
         summary = con.execute(sql_text("reports/video_summary.sql")).df()
         tables = {
             name: con.execute(f"SELECT {cols} FROM {name}").df()  # noqa: S608 - constant names
-            for name, cols in _SUMMARY_COLUMNS.items() if name in views
+            for name, cols in _SUMMARY_COLUMNS.items()
+            if name in views
         }
-    checks = _check_rows(store, sorted(tables["videos"]["video_id"]) if "videos" in tables else [],
-                         video_config, audio_config)
+    checks = _check_rows(
+        store,
+        sorted(tables["videos"]["video_id"]) if "videos" in tables else [],
+        video_config,
+        audio_config,
+    )
     totals = {
         "videos": len(summary),
         "hours": round(float(summary["duration_s"].sum()) / 3600, 4) if len(summary) else 0.0,
         "scenes": int(summary["scenes"].sum()) if len(summary) else 0,
         "clips": int(summary["clips"].sum()) if len(summary) else 0,
     }
-    return dg.MaterializeResult(metadata={
-        **totals,
-        "views": ", ".join(views),
-        "catalog_file": dg.MetadataValue.path(root.uri(CATALOG_FILE)),
-        "summary": dg.MetadataValue.md(catalog_summary_markdown(
-            **tables, checks=checks, min_score=audio_config.min_word_score)),
-        "per_video": md_table(summary, limit=50),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            **totals,
+            "views": ", ".join(views),
+            "catalog_file": dg.MetadataValue.path(root.uri(CATALOG_FILE)),
+            "summary": dg.MetadataValue.md(
+                catalog_summary_markdown(
+                    **tables, checks=checks, min_score=audio_config.min_word_score
+                )
+            ),
+            "per_video": md_table(summary, limit=50),
+        }
+    )

@@ -1,6 +1,5 @@
 """Checks on clips."""
 
-
 import dagster as dg
 
 from dagster_project.defs.clips.assets import clips
@@ -9,17 +8,30 @@ from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.sqlcheck import sql_check_result
 
 
-@dg.asset_check(asset=clips, partitions_def=videos, blocking=True,
-                description="Clips holding a frame outside their scene (a leak across a cut). Must be none.")
-def leaked_frames(context: dg.AssetCheckExecutionContext, store: StoreResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=clips,
+    partitions_def=videos,
+    blocking=True,
+    description="Clips holding a frame outside their scene (a leak across a cut). Must be none.",
+)
+def leaked_frames(
+    context: dg.AssetCheckExecutionContext, store: StoreResource
+) -> dg.AssetCheckResult:
     return sql_check_result(store.root(), "leaked_frames", context.partition_key, {})
 
 
-@dg.asset_check(asset=clips, partitions_def=videos,
-                description="Clips that lost more than a share of their scene to keyframe alignment.")
-def lost_frames(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                video_config: VideoStageConfig) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=clips,
+    partitions_def=videos,
+    description="Clips that lost more than a share of their scene to keyframe alignment.",
+)
+def lost_frames(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, video_config: VideoStageConfig
+) -> dg.AssetCheckResult:
     return sql_check_result(
-        store.root(), "lost_frames", context.partition_key, {"max_lost_share": video_config.max_lost_share},
+        store.root(),
+        "lost_frames",
+        context.partition_key,
+        {"max_lost_share": video_config.max_lost_share},
         severity=dg.AssetCheckSeverity.WARN,
     )

@@ -1,6 +1,5 @@
 """source_video and iframe_index: a landing file registered, copied, probed and indexed."""
 
-
 import dataclasses
 import hashlib
 from pathlib import Path
@@ -46,7 +45,9 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     copied = False
     if not root.exists(rel):  # stored sources are immutable: never rewritten
         if not landing.is_file():
-            raise MediaError(landing, "was registered but is gone from the landing folder, and no copy is stored")
+            raise MediaError(
+                landing, "was registered but is gone from the landing folder, and no copy is stored"
+            )
         info = probe(landing)  # a bad file fails here, naming the landing file; nothing is copied
         info.require_video()
         # Copied while hashed, in one read of the landing file (never moved or changed): to a
@@ -58,7 +59,10 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
                 digest.update(chunk)
                 out.write(chunk)
             if digest.hexdigest() != reg.sha256:
-                raise MediaError(landing, "changed after it was registered (hash differs); it will be registered again")
+                raise MediaError(
+                    landing,
+                    "changed after it was registered (hash differs); it will be registered again",
+                )
         copied = True
     # The stored copy, read in place: ffprobe reads an object-store source by range requests.
     with root.media_input(rel) as stored:
@@ -68,24 +72,39 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
             raise MediaError(landing, f"{exc.problem} (stored copy {rel})") from None
         info = dataclasses.replace(info, path=str(landing))
     video = info.require_video()
-    row = pd.DataFrame([{
-        "video_id": vid, "sha256": reg.sha256, "original_name": reg.original_name, "source_path": rel,
-        "bytes": info.size_bytes, "format": info.format_name, "duration_s": info.duration_s,
-        "video_codec": video.codec, "width": video.width, "height": video.height, "fps": video.fps,
-        "rotation": video.rotation, "audio_streams": len(info.audio),
-    }])
+    row = pd.DataFrame(
+        [
+            {
+                "video_id": vid,
+                "sha256": reg.sha256,
+                "original_name": reg.original_name,
+                "source_path": rel,
+                "bytes": info.size_bytes,
+                "format": info.format_name,
+                "duration_s": info.duration_s,
+                "video_codec": video.codec,
+                "width": video.width,
+                "height": video.height,
+                "fps": video.fps,
+                "rotation": video.rotation,
+                "audio_streams": len(info.audio),
+            }
+        ]
+    )
     root.write_table("videos", vid, row)
-    return dg.MaterializeResult(metadata={
-        "original_name": reg.original_name,
-        "stored_at": dg.MetadataValue.path(root.uri(rel)),
-        "copied_now": copied,
-        "duration_s": round(info.duration_s, 3),
-        "resolution": f"{video.width}x{video.height}",
-        "fps": round(video.fps, 3),
-        "video_codec": video.codec,
-        "audio_streams": len(info.audio),
-        "bytes": info.size_bytes,
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "original_name": reg.original_name,
+            "stored_at": dg.MetadataValue.path(root.uri(rel)),
+            "copied_now": copied,
+            "duration_s": round(info.duration_s, 3),
+            "resolution": f"{video.width}x{video.height}",
+            "fps": round(video.fps, 3),
+            "video_codec": video.codec,
+            "audio_streams": len(info.audio),
+            "bytes": info.size_bytes,
+        }
+    )
 
 
 @dg.asset(
@@ -105,18 +124,24 @@ def iframe_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
         index = build_index(media)
     kfs = index.keyframe_frames
     gops = list((kfs[1:] - kfs[:-1]).tolist()) + [index.frame_count - int(kfs[-1])]
-    df = pd.DataFrame({
-        "video_id": vid, "frame": kfs.astype("int64"),
-        "pts_s": index.pts_s[kfs].round(6), "gop_frames": pd.Series(gops, dtype="int64"),
-    })
+    df = pd.DataFrame(
+        {
+            "video_id": vid,
+            "frame": kfs.astype("int64"),
+            "pts_s": index.pts_s[kfs].round(6),
+            "gop_frames": pd.Series(gops, dtype="int64"),
+        }
+    )
     root.write_table("keyframes", vid, df)
-    return dg.MaterializeResult(metadata={
-        "keyframes": len(kfs),
-        "frames": index.frame_count,
-        "fps": round(index.fps, 3),
-        "duration_s": round(index.duration_s, 3),
-        "mean_gop_s": round(index.duration_s / len(kfs), 3),
-        "timestamps_from": index.timestamps,
-        "elapsed_s": round(index.elapsed_s, 4),
-        "preview": md_table(df.drop(columns=["video_id"])),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "keyframes": len(kfs),
+            "frames": index.frame_count,
+            "fps": round(index.fps, 3),
+            "duration_s": round(index.duration_s, 3),
+            "mean_gop_s": round(index.duration_s / len(kfs), 3),
+            "timestamps_from": index.timestamps,
+            "elapsed_s": round(index.elapsed_s, 4),
+            "preview": md_table(df.drop(columns=["video_id"])),
+        }
+    )

@@ -17,7 +17,20 @@ from video_assets.ids import file_sha256, video_id_from_sha256
 from video_assets.probe import check_container
 from video_assets.store import DataRoot
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mxf", ".flv", ".wmv"}
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".mov",
+    ".mkv",
+    ".avi",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mxf",
+    ".flv",
+    ".wmv",
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,11 @@ def register(root: DataRoot, path: Path) -> Registration:
     check_container(path)
     sha = file_sha256(path)
     reg = Registration(
-        video_id=video_id_from_sha256(sha), sha256=sha, landing_path=str(path.absolute()),
-        original_name=path.name, bytes=path.stat().st_size,
+        video_id=video_id_from_sha256(sha),
+        sha256=sha,
+        landing_path=str(path.absolute()),
+        original_name=path.name,
+        bytes=path.stat().st_size,
     )
     rel = root.rel("registry", f"{reg.video_id}.json")
     if not root.exists(rel):
@@ -76,5 +92,8 @@ def register(root: DataRoot, path: Path) -> Registration:
 def lookup(root: DataRoot, video_id: str) -> Registration:
     rel = root.rel("registry", f"{video_id}.json")
     if not root.exists(rel):
-        raise MediaError(video_id, f"is not a registered video (no {root.uri(rel)}); drop the file in the landing folder first")
+        raise MediaError(
+            video_id,
+            f"is not a registered video (no {root.uri(rel)}); drop the file in the landing folder first",
+        )
     return Registration(**json.loads(root.read_bytes(rel)))

@@ -1,6 +1,5 @@
 """Checks on the token stage."""
 
-
 import dagster as dg
 
 from dagster_project.defs.partitions import videos
@@ -9,14 +8,20 @@ from dagster_project.defs.sqlcheck import sql_check_result
 from dagster_project.defs.tokens.assets import current_tokenizer, token_tensors
 
 
-@dg.asset_check(asset=token_tensors, partitions_def=videos,
-                description="Token tensors whose shape does not match the clip's frames and the strides, clips "
-                            "without tokens, or tokens made by another checkpoint than the current one.")
-def token_mismatch(context: dg.AssetCheckExecutionContext, store: StoreResource,
-                   token_config: TokenStageConfig) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=token_tensors,
+    partitions_def=videos,
+    description="Token tensors whose shape does not match the clip's frames and the strides, clips "
+    "without tokens, or tokens made by another checkpoint than the current one.",
+)
+def token_mismatch(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, token_config: TokenStageConfig
+) -> dg.AssetCheckResult:
     current = current_tokenizer(store.root())
     return sql_check_result(
-        store.root(), "token_mismatch", context.partition_key,
+        store.root(),
+        "token_mismatch",
+        context.partition_key,
         {"checkpoint_hash": current["hash"], "max_frames": token_config.encode_max_frames},
         extra_metadata={"current_checkpoint": current["hash"][:12]},
     )

@@ -218,8 +218,9 @@ class PocketsphinxAligner(Aligner):
                         pos += len(ws)
                         frames = sum(e - s for s, e, _ in parts)
                         llr = sum(r * (e - s) for s, e, r in parts) / frames
-                        a, b = tighten(chunk, parts[0][0] * FRAME_S, parts[-1][1] * FRAME_S,
-                                       self._phones(ws))
+                        a, b = tighten(
+                            chunk, parts[0][0] * FRAME_S, parts[-1][1] * FRAME_S, self._phones(ws)
+                        )
                         starts[i], ends[i] = lo + a, lo + b
                         scores[i] = math.exp(llr / SCORE_TEMPERATURE) if math.isfinite(llr) else 0.0
             words, missing = fill_unplaced(tokens, starts, ends, scores, seg.start, seg.end)
