@@ -155,36 +155,20 @@ def _run_copy(
 ) -> None:
     t0 = index.frame_time(a)
     dur = index.frame_time(b) - t0
+    # fmt: off
     args = [
         *ffmpeg_base(),
         # Half a millisecond past the keyframe: the demuxer seeks to the keyframe at or
         # before it, which is `a` itself whatever the rounding of the decimal time.
-        "-ss",
-        f"{t0 + 0.0005:.6f}",
-        "-i",
-        media_arg(src),
-        "-map",
-        "0:v:0",
-        *(["-map", "0:a:0"] if has_audio else []),
+        "-ss", f"{t0 + 0.0005:.6f}", "-i", media_arg(src),
+        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
         # Video packets are copied; audio is re-encoded so it is trimmed to the sample at
         # the clip's first frame instead of to the nearest copied audio frame.
-        "-c:v",
-        "copy",
-        *AUDIO_CODEC_ARGS[settings.audio_codec],
-        "-frames:v",
-        str(b - a),
-        "-t",
-        f"{dur:.6f}",
-        "-avoid_negative_ts",
-        "make_zero",
-        "-map_metadata",
-        "-1",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        media_arg(out),
+        "-c:v", "copy", *AUDIO_CODEC_ARGS[settings.audio_codec], "-frames:v", str(b - a), "-t", f"{dur:.6f}",
+        "-avoid_negative_ts", "make_zero", "-map_metadata", "-1",
+        "-movflags", "+faststart", "-f", "mp4", media_arg(out),
     ]
+    # fmt: on
     run_tool(args, timeout_s=timeout_for(dur), what=f"stream-copying frames {a}..{b - 1} of {src}")
 
 
@@ -202,43 +186,20 @@ def _run_reencode(
     # Accurate seek decodes from the keyframe before and drops frames earlier than -ss;
     # a quarter frame before frame `a` keeps `a` and drops `a - 1` whatever the rounding.
     quarter = 0.25 / index.fps if index.fps > 0 else 0.001
+    # fmt: off
     args = [
         *ffmpeg_base(),
         # -noautorotate: keep the coded orientation and the display matrix, as a stream copy does.
-        "-noautorotate",
-        "-ss",
-        f"{max(0.0, t0 - quarter):.6f}",
-        "-i",
-        media_arg(src),
-        "-map",
-        "0:v:0",
-        *(["-map", "0:a:0"] if has_audio else []),
-        "-frames:v",
-        str(b - a),
-        "-t",
-        f"{dur:.6f}",
-        "-fps_mode",
-        "passthrough",
+        "-noautorotate", "-ss", f"{max(0.0, t0 - quarter):.6f}", "-i", media_arg(src),
+        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
+        "-frames:v", str(b - a), "-t", f"{dur:.6f}", "-fps_mode", "passthrough",
         # 4:2:0 needs even sizes: an odd width or height loses its last column or row.
-        "-vf",
-        "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
-        "-c:v",
-        "libx264",
-        "-preset",
-        settings.preset,
-        "-crf",
-        str(settings.crf),
-        "-pix_fmt",
-        "yuv420p",
-        *AUDIO_CODEC_ARGS[settings.audio_codec],
-        "-map_metadata",
-        "-1",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        media_arg(out),
+        "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
+        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
+        "-pix_fmt", "yuv420p", *AUDIO_CODEC_ARGS[settings.audio_codec],
+        "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", media_arg(out),
     ]
+    # fmt: on
     run_tool(
         args,
         timeout_s=timeout_for(dur, per_media_second=20.0),

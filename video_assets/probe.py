@@ -186,20 +186,17 @@ def probe(path: str | Path | RemoteMedia) -> MediaInfo:
     if size == 0:
         raise MediaError(p, "is empty (0 bytes)")
     try:
+        # fmt: off
         proc = run_tool(
             [
-                "ffprobe",
-                "-v",
-                "error",
-                "-print_format",
-                "json",
-                "-show_format",
-                "-show_streams",
+                "ffprobe", "-v", "error", "-print_format", "json",
+                "-show_format", "-show_streams",
                 *(input_args(p) if isinstance(p, RemoteMedia) else [media_arg(p)]),
             ],
             timeout_s=60,
             what=f"probing {p}",
         )
+        # fmt: on
     except ToolError as exc:
         raise MediaError(
             p, f"is not a readable media file ({exc.stderr_tail.strip() or 'ffprobe failed'})"

@@ -171,19 +171,10 @@ def make_shots_video(
         x264 += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
     else:
         x264 += ["-g", str(gop)]
-    args += [
-        "-filter_complex",
-        graph,
-        "-map",
-        "[v]",
-        *amap,
-        *x264,
-        "-frames:v",
-        str(total),
-        "-movflags",
-        "+faststart",
-        media_arg(out),
-    ]
+    # fmt: off
+    args += ["-filter_complex", graph, "-map", "[v]", *amap, *x264, "-frames:v", str(total),
+             "-movflags", "+faststart", media_arg(out)]
+    # fmt: on
     run_tool(args, timeout_s=120 + total / fps * 10, what=f"rendering {out}")
     return SyntheticVideo(
         path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding
