@@ -164,9 +164,8 @@ def _wav2vec2_base(folder: Path) -> Path:
 
     save_random_wav2vec2(folder)  # processor and vocabulary
     torch.manual_seed(0)
-    config = Wav2Vec2Config(
-        vocab_size=len(WAV2VEC2_EN_VOCAB), pad_token_id=0
-    )  # base: 768 x 12 layers
+    # base: 768 x 12 layers
+    config = Wav2Vec2Config(vocab_size=len(WAV2VEC2_EN_VOCAB), pad_token_id=0)
     Wav2Vec2ForCTC(config).eval().save_pretrained(str(folder))
     return folder
 

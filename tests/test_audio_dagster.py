@@ -149,9 +149,8 @@ def _cli(*args):
 def test_cli_separate_and_transcribe_json(sample, tmp_path):
     from tests.audio_support import tiny_demucs_repo, tone_video
 
-    short = tone_video(
-        tmp_path / "tone.mp4", seconds=2.0, audio=[(440, True)]
-    )  # the tiny Demucs is still slow on 30 s
+    # the tiny Demucs is still slow on 30 s
+    short = tone_video(tmp_path / "tone.mp4", seconds=2.0, audio=[(440, True)])
     sep = _cli(
         "separate",
         str(short),
@@ -169,9 +168,8 @@ def test_cli_separate_and_transcribe_json(sample, tmp_path):
 
     out = _cli("transcribe", str(sample.path), "--json", "--quiet")
     assert out.returncode == 0, out.stderr
-    payload = json.loads(
-        out.stdout
-    )  # stdout is exactly one JSON object (WhisperX logs go to stderr)
+    # stdout is exactly one JSON object (WhisperX logs go to stderr)
+    payload = json.loads(out.stdout)
     assert payload["language"] == "en" and payload["aligner"] == "pocketsphinx"
     assert isinstance(payload["segments"], list)
     word = payload["words"][0]

@@ -134,9 +134,8 @@ def crafted_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     words = pd.DataFrame(
         rows, columns=["video_id", "segment", "word", "start", "end", "score", "speaker"]
     )
-    words = pd.concat(
-        [words, words.assign(video_id="v2", score=0.95)], ignore_index=True
-    )  # another video
+    # another video
+    words = pd.concat([words, words.assign(video_id="v2", score=0.95)], ignore_index=True)
     segments = words.groupby(["video_id", "segment"], as_index=False).agg(
         start=("start", "min"), end=("end", "max"), text=("word", " ".join)
     )
@@ -196,9 +195,8 @@ def test_low_confidence_check_reports_words_and_counts():
     assert (first.n_low_run_segments, first.n_dropped_segments) == (1, 2)
     assert rows["segment_kept"].tolist() == [False, False, False, True, True]
     assert con.execute(sql, {"video_id": "v2", "min_score": 0.4}).fetchdf().empty
-    assert (
-        len(con.execute(sql, {"video_id": "v1", "min_score": 0.25}).fetchdf()) == 3
-    )  # threshold is a parameter
+    # threshold is a parameter
+    assert len(con.execute(sql, {"video_id": "v1", "min_score": 0.25}).fetchdf()) == 3
 
 
 def test_hallucination_check_lists_looping_segments():

@@ -107,9 +107,8 @@ def test_blocks_and_margins_are_seamless(music_video, tmp_path):
         a, _ = read_wav(getattr(whole, name))
         b, _ = read_wav(getattr(blocks, name))
         assert a.shape == b.shape
-        assert (
-            np.max(np.abs(a - b)) <= 3 / 32768
-        )  # equal up to resampler edge effects within margins
+        # equal up to resampler edge effects within margins
+        assert np.max(np.abs(a - b)) <= 3 / 32768
     mix = decode_audio(music_video.path, sample_rate=44100, channels=2).samples
     vocals, _ = read_wav(blocks.vocals_path)
     assert np.max(np.abs(vocals - mix)) <= 1 / 32768 + 1e-6  # passthrough keeps the mix

@@ -183,9 +183,8 @@ def test_pyannote_diarizer_turns_follow_the_speech():
         if track.words[i + 1].start - track.words[i].end > 0.6
     ]
     assert len(silence) == len(SENTENCES) - 1
-    assert not any(
-        t.start + 0.2 < x < t.end - 0.2 for t in turns for x in silence
-    )  # pauses are not speech
+    # pauses are not speech
+    assert not any(t.start + 0.2 < x < t.end - 0.2 for t in turns for x in silence)
 
 
 def test_a_folder_without_a_pipeline_names_the_setting(tmp_path):

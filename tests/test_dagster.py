@@ -164,9 +164,8 @@ def test_bad_landing_file_fails_step_with_message(env, tmp_path):
     store, resources, landing = env
     (landing / "my video.mp4").unlink()
     (landing / "noise.mp4").write_bytes(os.urandom(10_000))  # refused at registration: no run
-    bad = (
-        landing / "broken.mp4"
-    )  # starts like an MP4, so it is registered; the step finds it broken
+    # starts like an MP4, so it is registered; the step finds it broken
+    bad = landing / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + os.urandom(10_000))
     instance = dg.DagsterInstance.ephemeral()
     result = run_sensor(instance, store)

@@ -40,9 +40,8 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
 
     # The defaults a user gets: data and the Dagster instance under the current folder.
     data = tmp_path / "data"
-    assert (data / "landing" / "sample.mp4").is_file() and (
-        tmp_path / ".dagster_home" / "dagster.yaml"
-    ).is_file()
+    home = tmp_path / ".dagster_home"
+    assert (data / "landing" / "sample.mp4").is_file() and (home / "dagster.yaml").is_file()
     verdicts = dict(
         line.split()[1:3] for line in proc.stdout.splitlines() if line.startswith("  check ")
     )
@@ -64,9 +63,8 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
         samples = con.execute("SELECT clip_id FROM shard_samples ORDER BY 1").fetchall()
     assert [s[0] for s in scenes] == bounds[:-1]  # every cut found, at its frame
     assert [s[2] for s in scenes] == [n < 3 * SAMPLE_FPS for n in SAMPLE_SHOTS]
-    assert len(clips) == sum(
-        n >= 3 * SAMPLE_FPS for n in SAMPLE_SHOTS
-    )  # the short shot is flagged, not cut
+    # the short shot is flagged, not cut
+    assert len(clips) == sum(n >= 3 * SAMPLE_FPS for n in SAMPLE_SHOTS)
     for _, start, end in clips:  # each clip inside one shot
         assert any(lo <= start and end <= hi for lo, hi in itertools.pairwise(bounds)), (start, end)
     expected_words = sum(len(s.split()) for s in SAMPLE_SENTENCES)

@@ -255,9 +255,8 @@ def test_round_trip_every_kept_clip_once_with_catalog_words_and_tokens(
             seen.append(key)
             assert set(members) == {"mp4", "json", "words.json", "tokens.npy"}
             row = fx.clips.set_index("clip_id").loc[key]
-            assert (
-                members["mp4"] == fx.root.local_path(row.path).read_bytes()
-            )  # stream bytes, untouched
+            # stream bytes, untouched
+            assert members["mp4"] == fx.root.local_path(row.path).read_bytes()
             facts = json.loads(members["json"])
             assert facts["video_id"] == row.video_id and facts["bucket"] == info.bucket
             assert facts["frame_count"] == row.end_frame - row.start_frame
@@ -272,9 +271,8 @@ def test_round_trip_every_kept_clip_once_with_catalog_words_and_tokens(
             )
             words = json.loads(members["words.json"])
             assert words == expected_words(clip_words, key) and words
-            assert all(
-                w["word"] != "straddle" for w in words
-            )  # cut by the clip's end: not the clip's
+            # cut by the clip's end: not the clip's
+            assert all(w["word"] != "straddle" for w in words)
             ids = np.load(io.BytesIO(members["tokens.npy"]))
             want, _ = read_token_file(
                 fx.root.local_path(f"tokens/{row.video_id}/{key}.safetensors")

@@ -107,9 +107,8 @@ def test_tokenizer_then_tokens_then_shards(pipeline):
     current = json.loads(root.read_bytes("models/tokenizer/current.json"))
     assert root.exists(current["path"]) and current["source"] == "trained"
 
-    again = _run(
-        ["tokenizer_model"], instance, resources
-    )  # same clips and settings: reused, same checkpoint
+    # same clips and settings: reused, same checkpoint
+    again = _run(["tokenizer_model"], instance, resources)
     assert json.loads(root.read_bytes("models/tokenizer/current.json"))["hash"] == current["hash"]
     meta = next(
         e.event_specific_data.materialization.metadata

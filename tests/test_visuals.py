@@ -522,9 +522,8 @@ def test_png_markdown_embeds_small_and_shrinks_large(tmp_path):
     assert "image/jpeg" in big and len(data) <= 200_000
     assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert "too large" in png_markdown(noise, "noise", max_bytes=10_000)
-    assert (
-        png_markdown(small.read_bytes(), "a [test]") == md
-    )  # bytes, as tokens.report returns them
+    # bytes, as tokens.report returns them
+    assert png_markdown(small.read_bytes(), "a [test]") == md
     with pytest.raises(ValueError, match="max_bytes"):
         png_markdown(noise, "noise", max_bytes=10)
 

@@ -131,9 +131,8 @@ def celery_urls(env: Mapping[str, str]) -> tuple[str, str]:
     _check_url(BROKER_ENV, broker, _BROKER_SCHEMES)
     backend = env.get(BACKEND_ENV) or broker
     if env.get(BACKEND_ENV):
-        _check_url(
-            BACKEND_ENV, backend, None
-        )  # any Celery result backend: redis://, db+postgresql://, ...
+        # any Celery result backend: redis://, db+postgresql://, ...
+        _check_url(BACKEND_ENV, backend, None)
     return broker, backend
 
 

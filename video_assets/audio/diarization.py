@@ -154,9 +154,8 @@ def assign_speakers(segments: Sequence[AlignedSegment], turns: Sequence[SpeakerT
     for seg in segments:
         seg_time: dict[str, float] = defaultdict(float)
         for w in seg.words:
-            k = int(
-                np.searchsorted(starts, w.end, side="left")
-            )  # turns starting before the word ends
+            # turns starting before the word ends
+            k = int(np.searchsorted(starts, w.end, side="left"))
             overlap = np.minimum(ends[:k], w.end) - np.maximum(starts[:k], w.start)
             by_speaker: dict[str, float] = defaultdict(float)
             for i in np.flatnonzero(overlap > 0):
