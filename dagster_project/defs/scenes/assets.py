@@ -84,6 +84,7 @@ def scene_table(
             "share_decoded": round(result.frames_decoded / max(result.frame_count, 1), 4),
             "elapsed_s": round(result.elapsed_s, 3),
             "level1": dg.MetadataValue.json(result.level1),
+            "damaged_frames": len(result.damaged_frames),
             "preview": md_table(df.drop(columns=["video_id", "detector", "mode"])),
             "contact_sheet": sheet,
         }
