@@ -206,3 +206,45 @@ def random_shot_lengths(
         frames.append(f)
         remaining -= f
     return frames
+
+
+def transcode(src: str | Path, out: str | Path, video_args: list[str], audio: bool = False) -> Path:
+    """Re-encode the video of ``src`` into ``out`` with ``video_args`` (codec, GOP, flags);
+    the container follows ``out``'s extension. Frame count and timing are kept."""
+    out = Path(out)
+    audio_args = ["-c:a", "mp2" if out.suffix in (".mpg", ".ts") else "aac"] if audio else ["-an"]
+    # fmt: off
+    args = [*ffmpeg_base(), "-i", media_arg(src), "-map", "0:v:0", *(["-map", "0:a:0?"] if audio else []),
+            *video_args, *audio_args, "-map_metadata", "-1", media_arg(out)]
+    # fmt: on
+    run_tool(args, timeout_s=300, what=f"transcoding {src} to {out}")
+    return out
+
+
+def damage_frames(src: str | Path, out: str | Path, frames: list[int], seed: int = 0) -> Path:
+    """Copy ``src`` to ``out`` with random bytes over the second half of the video packets
+    of ``frames`` (presentation order): damage a decoder conceals, as in real archives."""
+    import av
+
+    out = Path(out)
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        packets = sorted(
+            (
+                (p.pts if p.pts is not None else p.dts or 0, p.pos, p.size)
+                for p in c.demux(stream)
+                if p.size
+            ),
+        )
+    rng = random.Random(seed)
+    data = bytearray(Path(src).read_bytes())
+    for f in frames:
+        _, pos, size = packets[f]
+        if pos is None or pos < 0:
+            raise ValueError(f"frame {f} of {src} has no byte position")
+        start = pos + size // 2
+        data[start : start + max(8, size // 4)] = bytes(
+            rng.randrange(256) for _ in range(max(8, size // 4))
+        )
+    out.write_bytes(bytes(data))
+    return out

