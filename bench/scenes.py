@@ -23,6 +23,13 @@ Results go to ``bench/out/scenes.json``; a table is printed.
     uv run --frozen python bench/scenes.py --minutes 1 --height 360   # a quick run
     uv run --frozen python bench/scenes.py --size-ratio 3 --no-split \
         --json bench/out/scenes_size_ratio3.json                      # try a level-1 setting
+    uv run --frozen python bench/scenes.py --fidelity                 # detectors: P/R/F1, time
+
+``--fidelity`` runs only the detector table instead: generated fast-cut footage (shots of
+1-4 s with shots of 3 to 12 frames between them, and camera flashes of one or two frames
+inside shots), every detector in full and cascade mode, precision, recall and F1 of cuts
+within one frame, flashes reported as cuts, and wall time against ContentDetector's in
+the same mode. Results go to ``bench/out/scenes_fidelity.json``.
 """
 
 from __future__ import annotations
@@ -779,6 +786,98 @@ def format_table(results: list[VideoResult]) -> str:
     return "\n".join(lines)
 
 
+def fidelity_video(out_dir: Path, seconds: float, height: int) -> tuple[Path, list[int], list[int]]:
+    """Fast-cut footage with short shots and flashes: (path, true cuts, flash frames)."""
+    import random
+
+    rng = random.Random(21)
+    fps = 25
+    shots: list[int] = []
+    while sum(shots) < seconds * fps:
+        shots.append(int(rng.uniform(1.0, 4.0) * fps))
+        if rng.random() < 0.5:
+            shots.append(rng.choice([3, 4, 5, 6, 8, 10, 12]))
+    flashes: list[tuple[int, int]] = []
+    start = 0
+    for n in shots:
+        if n >= 40 and rng.random() < 0.5:
+            flashes.append((start + rng.randrange(10, n - 10), rng.choice([1, 1, 2])))
+        start += n
+    width = int(round(height * 16 / 9 / 2)) * 2
+    path = out_dir / f"fidelity-{seconds:g}s-{height}p.mp4"
+    video = make_shots_video(
+        path, shots, size=(width, height), fps=fps, gop=250, flashes=flashes, audio="none", seed=5
+    )
+    lit = sorted({a + k for a, n in flashes for k in range(n + 1)})
+    return path, video.cuts, lit
+
+
+def bench_fidelity(out_dir: Path, seconds: float, height: int, detectors: list[str]) -> dict:
+    """Every detector in both modes on the fidelity footage; returns the JSON report."""
+    from video_assets.scenes import DetectorSettings
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path, truth, lit = fidelity_video(out_dir, seconds, height)
+    index = build_index(path)
+    rows: list[dict] = []
+    for detector in detectors:
+        for mode in ("full", "cascade"):
+            settings = DetectorSettings(detector=detector)  # type: ignore[arg-type]
+            with timed() as t:
+                result = detect_scenes(str(path), mode=mode, detector=settings, index=index)
+            m = match_cuts(result.cuts, truth)
+            f1 = 2 * m.precision * m.recall / max(m.precision + m.recall, 1e-9)
+            rows.append(
+                {
+                    "detector": detector,
+                    "mode": mode,
+                    "used_mode": result.mode,
+                    "precision": round(m.precision, 4),
+                    "recall": round(m.recall, 4),
+                    "f1": round(f1, 4),
+                    "flashes_cut": len(set(result.cuts) & set(lit)),
+                    "wall_s": round(t.wall_s, 3),
+                    "frames_decoded": result.frames_decoded,
+                }
+            )
+            log(f"fidelity {detector} {mode}: F1 {f1:.3f} in {t.wall_s:.1f} s")
+    base = {r["mode"]: r["wall_s"] for r in rows if r["detector"] == "content"}
+    for r in rows:
+        r["time_vs_content"] = round(r["wall_s"] / base[r["mode"]], 2) if base else None
+    return {
+        "video": {
+            "path": path.name,
+            "frames": index.frame_count,
+            "cuts": len(truth),
+            "short_shots": sum(
+                1
+                for a, b in zip([0, *truth], [*truth, index.frame_count], strict=True)
+                if b - a < 15
+            ),
+            "flash_frames": len(lit),
+        },
+        "rows": rows,
+    }
+
+
+def format_fidelity(report: dict) -> str:
+    v = report["video"]
+    lines = [
+        f"{v['frames']} frames, {v['cuts']} cuts ({v['short_shots']} shots under 15 frames), "
+        f"{v['flash_frames']} flash frames",
+        "",
+        "| detector | mode | precision | recall | F1 | flashes cut | wall s | vs content |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        mode = r["mode"] if r["used_mode"] == r["mode"] else f"{r['mode']} ({r['used_mode']})"
+        lines.append(
+            f"| {r['detector']} | {mode} | {r['precision']:.3f} | {r['recall']:.3f} | "
+            f"{r['f1']:.3f} | {r['flashes_cut']} | {r['wall_s']:.2f} | {r['time_vs_content']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -811,7 +910,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, default=None, help="result file (default <out>/scenes.json)"
     )
+    parser.add_argument(
+        "--fidelity", action="store_true", help="only the detector fidelity table (see above)"
+    )
+    parser.add_argument(
+        "--detectors", default="content,adaptive,transnetv2,hybrid", help="for --fidelity"
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="for --fidelity")
     args = parser.parse_args(argv)
+    if args.fidelity:
+        report = bench_fidelity(args.out, args.seconds, args.height, args.detectors.split(","))
+        path = args.json or args.out / "scenes_fidelity.json"
+        path.write_text(json.dumps(report, indent=2))
+        print(format_fidelity(report))
+        print(f"\nwrote {path}")
+        return 0
     json_path = args.json or args.out / "scenes.json"
     cascade = (
         CascadeSettings()
