@@ -24,6 +24,7 @@ Results go to ``bench/out/scenes.json``; a table is printed.
     uv run --frozen python bench/scenes.py --size-ratio 3 --no-split \
         --json bench/out/scenes_size_ratio3.json                      # try a level-1 setting
     uv run --frozen python bench/scenes.py --fidelity                 # detectors: P/R/F1, time
+    uv run --frozen python bench/scenes.py --containers               # cascade == full per container
 
 ``--fidelity`` runs only the detector table instead: generated fast-cut footage (shots of
 1-4 s with shots of 3 to 12 frames between them, and camera flashes of one or two frames
@@ -860,6 +861,57 @@ def bench_fidelity(out_dir: Path, seconds: float, height: int, detectors: list[s
     }
 
 
+def bench_containers(out_dir: Path) -> list[dict]:
+    """Cascade against full pass on every case of the container matrix."""
+    from video_assets.synth import CONTAINER_MATRIX, CONTAINER_MATRIX_SHOTS, make_container_case
+
+    folder = out_dir / "containers"
+    folder.mkdir(parents=True, exist_ok=True)
+    base = make_shots_video(folder / "base.mp4", CONTAINER_MATRIX_SHOTS, gop=100, crf=16)
+    rows = []
+    for name in CONTAINER_MATRIX:
+        path = make_container_case(base.path, name, folder)
+        index = build_index(path)
+        runs = {}
+        for mode in ("full", "cascade"):
+            with timed() as t:
+                runs[mode] = (detect_scenes(str(path), mode=mode, index=index), t)
+        (full, tf), (casc, tc) = runs["full"], runs["cascade"]
+        truth = [c / base.fps for c in base.cuts]
+        found = [index.frame_time(c) for c in full.cuts]
+        rows.append(
+            {
+                "case": name,
+                "file": path.name,
+                "cascade_equals_full": casc.cuts == full.cuts,
+                "equals_truth": len(found) == len(truth)
+                and all(abs(f - g) <= 1.01 / base.fps for f, g in zip(found, truth, strict=True)),
+                "cascade_mode": casc.mode,
+                "fallback": casc.level1.get("fallback", ""),
+                "frames_ratio": round(casc.frames_decoded / max(full.frames_decoded, 1), 3),
+                "time_ratio": round(tc.wall_s / max(tf.wall_s, 1e-9), 3),
+                "damaged_frames": len(full.damaged_frames),
+            }
+        )
+        log(f"containers {name}: {rows[-1]}")
+    return rows
+
+
+def format_containers(rows: list[dict]) -> str:
+    lines = [
+        "| case | cascade == full | == cuts put in | cascade mode | frames decoded (cascade/full) | time (cascade/full) | damaged frames |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mode = r["cascade_mode"] + (f" ({r['fallback']})" if r["fallback"] else "")
+        lines.append(
+            f"| {r['case']} | {'yes' if r['cascade_equals_full'] else 'NO'} | "
+            f"{'yes' if r['equals_truth'] else 'NO'} | {mode} | {r['frames_ratio']:.2f} | "
+            f"{r['time_ratio']:.2f} | {r['damaged_frames']} |"
+        )
+    return "\n".join(lines)
+
+
 def format_fidelity(report: dict) -> str:
     v = report["video"]
     lines = [
@@ -917,7 +969,19 @@ def main(argv: list[str] | None = None) -> int:
         "--detectors", default="content,adaptive,transnetv2,hybrid", help="for --fidelity"
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="for --fidelity")
+    parser.add_argument(
+        "--containers",
+        action="store_true",
+        help="only cascade vs full over the container matrix (video_assets.synth)",
+    )
     args = parser.parse_args(argv)
+    if args.containers:
+        rows = bench_containers(args.out)
+        path = args.json or args.out / "scenes_containers.json"
+        path.write_text(json.dumps(rows, indent=2))
+        print(format_containers(rows))
+        print(f"\nwrote {path}")
+        return 0
     if args.fidelity:
         report = bench_fidelity(args.out, args.seconds, args.height, args.detectors.split(","))
         path = args.json or args.out / "scenes_fidelity.json"

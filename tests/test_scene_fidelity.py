@@ -8,94 +8,26 @@ import pytest
 
 from video_assets.keyframes import build_index
 from video_assets.scenes import DetectorSettings, detect_scenes
-from video_assets.synth import SyntheticVideo, damage_frames, make_shots_video, transcode
-
-# Cuts at 60, 105, 185, 215, 285 (60 is a multiple of 12: on a keyframe of a 12-frame GOP).
-SHOTS = [60, 45, 80, 30, 70, 90]
+from video_assets.synth import (
+    CONTAINER_MATRIX,
+    CONTAINER_MATRIX_SHOTS,
+    SyntheticVideo,
+    make_container_case,
+    make_shots_video,
+)
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> SyntheticVideo:
     folder = tmp_path_factory.mktemp("fidelity")
-    return make_shots_video(folder / "base.mp4", SHOTS, encoding="scenecut", gop=100, crf=16)
+    return make_shots_video(
+        folder / "base.mp4", CONTAINER_MATRIX_SHOTS, encoding="scenecut", gop=100, crf=16
+    )
 
 
-MPEG2 = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-q:v", "3"]
-CONTAINERS = [
-    pytest.param("ps.mpg", MPEG2, (), id="mpeg2-ps-cut-on-keyframe"),
-    pytest.param("ts.ts", [*MPEG2, "-f", "mpegts"], (), id="mpeg2-ts"),
-    pytest.param(
-        "interlaced.ts",
-        [*MPEG2, "-flags", "+ilme+ildct", "-top", "1", "-f", "mpegts"],
-        (),
-        id="mpeg2-ts-interlaced",
-    ),
-    pytest.param(
-        "part2.avi",
-        ["-c:v", "mpeg4", "-vtag", "XVID", "-g", "12", "-bf", "2", "-q:v", "3"],
-        (),
-        id="mpeg4-part2-avi",
-    ),
-    pytest.param("divx3.avi", ["-c:v", "msmpeg4", "-g", "12", "-q:v", "3"], (), id="msmpeg4v3-avi"),
-    pytest.param(
-        "vp9.webm",
-        [
-            "-c:v",
-            "libvpx-vp9",
-            "-g",
-            "24",
-            "-b:v",
-            "600k",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-        ],
-        (),
-        id="vp9-webm",
-    ),
-    pytest.param(
-        "hevc.mkv",
-        ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none:keyint=24"],
-        (),
-        id="hevc-mkv",
-    ),
-    pytest.param(
-        "opengop.mp4",
-        ["-c:v", "libx264", "-preset", "veryfast", "-x264-params", "open-gop=1:keyint=24"],
-        (),
-        id="h264-open-gop",
-    ),
-    pytest.param(
-        "vfr.mkv",
-        [
-            "-vf",
-            "setpts='N/25/TB+0.012*sin(N)/TB'",
-            "-fps_mode",
-            "vfr",
-            "-c:v",
-            "libx264",
-            "-g",
-            "24",
-        ],
-        (),
-        id="h264-vfr-mkv",
-    ),
-    pytest.param(
-        "damaged.avi",
-        ["-c:v", "mpeg4", "-vtag", "XVID", "-g", "12", "-bf", "2", "-q:v", "3"],
-        (48, 58, 61, 104, 106, 186),
-        id="mpeg4-avi-damaged",
-    ),
-    pytest.param("damaged.mpg", MPEG2, (30, 58, 104, 200), id="mpeg2-ps-damaged"),
-]
-
-
-@pytest.mark.parametrize(("name", "video_args", "damaged"), CONTAINERS)
-def test_cascade_equals_full_on_every_container(base, tmp_path, name, video_args, damaged):
-    path = transcode(base.path, tmp_path / name, video_args)
-    if damaged:
-        path = damage_frames(path, tmp_path / f"hit-{name}", list(damaged))
+@pytest.mark.parametrize("name", list(CONTAINER_MATRIX))
+def test_cascade_equals_full_on_every_container(base, tmp_path, name):
+    path = make_container_case(base.path, name, tmp_path)
     index = build_index(path)
     full = detect_scenes(str(path), mode="full", index=index)
     cascade = detect_scenes(str(path), mode="cascade", index=index)
@@ -109,14 +41,14 @@ def test_cascade_equals_full_on_every_container(base, tmp_path, name, video_args
         full.cuts,
         base.cuts,
     )
-    if damaged:
+    if CONTAINER_MATRIX[name][2]:
         assert full.damaged_frames, "the decoder flagged no damaged frame"
 
 
 def test_a_cut_on_a_keyframe_is_found_after_an_overshooting_seek(base, tmp_path):
     """MPEG-PS seeks by scanning and lands after the keyframe asked for; level 2 checks
     the first keyframe packet it gets and seeks further back."""
-    path = transcode(base.path, tmp_path / "seek.mpg", MPEG2)
+    path = make_container_case(base.path, "mpeg2-ps", tmp_path)
     cascade = detect_scenes(str(path), mode="cascade")
     assert cascade.mode == "cascade", cascade.level1
     assert cascade.level1["keyframes_missing"] == 0

@@ -248,3 +248,74 @@ def damage_frames(src: str | Path, out: str | Path, frames: list[int], seed: int
         )
     out.write_bytes(bytes(data))
     return out
+
+
+_MPEG2 = ("-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-q:v", "3")
+_XVID = ("-c:v", "mpeg4", "-vtag", "XVID", "-g", "12", "-bf", "2", "-q:v", "3")
+CONTAINER_MATRIX: dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]] = {
+    "mpeg2-ps": ("mpg", _MPEG2, ()),
+    "mpeg2-ts": ("ts", (*_MPEG2, "-f", "mpegts"), ()),
+    "mpeg2-ts-interlaced": (
+        "ts",
+        (*_MPEG2, "-flags", "+ilme+ildct", "-top", "1", "-f", "mpegts"),
+        (),
+    ),
+    "mpeg4-part2-avi": ("avi", _XVID, ()),
+    "msmpeg4v3-avi": ("avi", ("-c:v", "msmpeg4", "-g", "12", "-q:v", "3"), ()),
+    "vp9-webm": (
+        "webm",
+        (
+            "-c:v",
+            "libvpx-vp9",
+            "-g",
+            "24",
+            "-b:v",
+            "600k",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ),
+        (),
+    ),
+    "hevc-mkv": (
+        "mkv",
+        ("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none:keyint=24"),
+        (),
+    ),
+    "h264-open-gop-mp4": (
+        "mp4",
+        ("-c:v", "libx264", "-preset", "veryfast", "-x264-params", "open-gop=1:keyint=24"),
+        (),
+    ),
+    "h264-vfr-mkv": (
+        "mkv",
+        (
+            "-vf",
+            "setpts='N/25/TB+0.012*sin(N)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-g",
+            "24",
+        ),
+        (),
+    ),
+    "mpeg4-avi-damaged": ("avi", _XVID, (48, 58, 61, 104, 106, 186)),
+    "mpeg2-ps-damaged": ("mpg", _MPEG2, (30, 58, 104, 200)),
+}
+"""Containers and codecs of real archives, made from one H.264 video: name -> (extension,
+ffmpeg video arguments, frames to damage). With 25 fps shots of 60, 45, 80, 30, 70 and 90
+frames the first cut (60) falls on a keyframe of the 12-frame MPEG GOPs."""
+CONTAINER_MATRIX_SHOTS = [60, 45, 80, 30, 70, 90]
+
+
+def make_container_case(base: str | Path, name: str, folder: str | Path) -> Path:
+    """One case of :data:`CONTAINER_MATRIX` made from ``base`` into ``folder``."""
+    ext, video_args, damaged = CONTAINER_MATRIX[name]
+    folder = Path(folder)
+    path = transcode(base, folder / f"{name}.{ext}", list(video_args))
+    if damaged:
+        path = damage_frames(path, folder / f"{name}-hit.{ext}", list(damaged))
+    return path
