@@ -98,7 +98,10 @@ class FrameReader:
 
     def _to_bgr(self, frame: av.VideoFrame) -> np.ndarray:
         w, h = self.size
-        return frame.to_ndarray(width=w, height=h, format="bgr24")
+        # swscale's fast bilinear: a third of the time of its default (bilinear with a
+        # filter as wide as the scale factor) at 720p; the detectors compare 256-pixel-wide
+        # frames by mean HSV distance, which the difference does not move.
+        return frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR")
 
     def keyframes(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame_number, bgr)`` for the index's keyframes; no other packet is decoded.
