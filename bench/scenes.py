@@ -11,7 +11,12 @@ each in two encodings (x264 scene-cut keyframes, and a fixed GOP of 250 with
   precision of cascade cuts against full-mode cuts and against the ground truth (cuts match
   one-to-one within one frame);
 - stream-copy split against re-encoding every clip: time ratio, frames leaked across a cut,
-  frames lost, and how many clips the copy mode had to re-encode.
+  frames lost, and how many clips the copy mode had to re-encode;
+- our whole video stage (index, cascade, stream-copy split) against the tutorial recipe
+  (``scenedetect.detect(video, ContentDetector())``, scenes under 3 s dropped,
+  ``split_video_ffmpeg(..., arg_override="-c:v copy -c:a copy")``): wall time, clips, and
+  frames of a neighbouring shot in each recipe clip, found by matching its packets against
+  the source's (shown by a decoder, and hidden behind the MP4 edit list).
 
 Clips are cut from the ground-truth scenes, so leaked frames measure the splitter alone.
 Videos are generated once into the output folder and reused while their spec (a JSON
@@ -50,6 +55,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -477,6 +484,89 @@ def _check_clip(clip: Clip, index: KeyframeIndex, truth: list[tuple[int, int]]) 
     return ok, max(0, lo - a) + max(0, b - hi)
 
 
+@dataclass
+class RecipeRun:
+    """The tutorial recipe: ``scenedetect.detect(video, ContentDetector())``, scenes under
+    3 s dropped, ``split_video_ffmpeg(..., arg_override="-c:v copy -c:a copy")``."""
+
+    wall_s: float
+    cpu_s: float
+    scenes: int
+    clips: int
+    leaked_frames: int
+    """Frames a decoder shows (edit-list-hidden packets left out) from a neighbouring shot."""
+    clips_leaking: int
+    hidden_frames: int
+    """Frames of a neighbouring shot in the files but hidden by an edit list (a loader that
+    ignores edit lists shows them too)."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _clip_source_frames(clip: Path, index: KeyframeIndex) -> tuple[list[int], list[int]]:
+    """Source frames of a stream-copied clip, found by matching its packet sizes against the
+    source's in decode order: (frames a decoder shows, frames hidden by the edit list)."""
+    with open_input(clip) as c:
+        stream = c.streams.video[0]
+        packets = [(p.size, bool(p.is_discard)) for p in c.demux(stream) if p.size]
+    if not packets:
+        return [], []
+    frame_at = np.empty(index.frame_count, dtype=np.int64)
+    frame_at[index.decode_order] = np.arange(index.frame_count)
+    dec_sizes = index.sizes[frame_at]
+    sizes = np.array([s for s, _ in packets])
+    m = min(len(sizes), 8)
+    for kf in index.keyframe_frames:
+        p0 = int(index.decode_order[kf])
+        if p0 + len(sizes) <= index.frame_count and np.array_equal(
+            dec_sizes[p0 : p0 + m], sizes[:m]
+        ):
+            frames = frame_at[p0 : p0 + len(sizes)]
+            shown = [int(f) for f, (_, d) in zip(frames, packets, strict=True) if not d]
+            hidden = [int(f) for f, (_, d) in zip(frames, packets, strict=True) if d]
+            return shown, hidden
+    raise ValueError(f"{clip}: packets match no keyframe of the source")
+
+
+def bench_recipe(prepared: PreparedVideo, work: Path, min_s: float = 3.0) -> RecipeRun:
+    from scenedetect import ContentDetector, detect, split_video_ffmpeg
+
+    out = work / f"{prepared.path.stem}-recipe"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    with timed() as t:
+        scenes = detect(str(prepared.path), ContentDetector())
+        kept = [(a, b) for a, b in scenes if (b - a).seconds >= min_s]
+        split_video_ffmpeg(
+            str(prepared.path), kept, output_dir=out, arg_override="-c:v copy -c:a copy"
+        )
+    index = build_index(prepared.path)
+    bounds = [0, *prepared.cuts, prepared.frame_count]
+    shot_of = np.searchsorted(np.array(bounds[1:]), np.arange(prepared.frame_count), side="right")
+    leaked = hidden = leaking = 0
+    files = sorted(out.glob("*.mp4"))
+    for f in files:
+        shown, hid = _clip_source_frames(f, index)
+        if not shown:
+            continue
+        home = np.bincount(shot_of[shown]).argmax()
+        n = int((shot_of[shown] != home).sum())
+        leaked += n
+        leaking += n > 0
+        hidden += int((shot_of[hid] != home).sum()) if hid else 0
+    shutil.rmtree(out, ignore_errors=True)
+    return RecipeRun(
+        wall_s=t.wall_s,
+        cpu_s=t.cpu_s,
+        scenes=len(scenes),
+        clips=len(files),
+        leaked_frames=leaked,
+        clips_leaking=leaking,
+        hidden_frames=hidden,
+    )
+
+
 def bench_split(
     prepared: PreparedVideo, index: KeyframeIndex, mode: SplitMode, work: Path
 ) -> SplitRun:
@@ -551,8 +641,21 @@ class VideoResult:
     copy: SplitRun | None
     """None when the split comparison was skipped (as are ``reencode`` and its targets)."""
     reencode: SplitRun | None
+    recipe: RecipeRun | None = None
+    """The tutorial recipe's whole video stage, when it was run."""
     load_after: list[float] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+
+    @property
+    def stage_s(self) -> float:
+        """Our whole video stage: index, cascade detection, stream-copy split."""
+        split = self.copy.wall_s if self.copy is not None else float("nan")
+        return self.index.index_s + self.cascade.wall_s + split
+
+    @property
+    def time_to_frames(self) -> float:
+        """Cascade time ratio over frames ratio: 1.0 when time falls with frames decoded."""
+        return (1.0 / self.cascade_speedup) / self.decoded_ratio
 
     @property
     def cascade_speedup(self) -> float:
@@ -602,6 +705,11 @@ class VideoResult:
         d["split_cpu_speedup"] = self.split_cpu_speedup if split else None
         d["copyable_split_speedup"] = self.copyable_speedup if split else None
         d["split_speedup_ceiling"] = self.split_speedup_ceiling if split else None
+        d["time_ratio"] = 1.0 / self.cascade_speedup
+        d["time_to_frames"] = self.time_to_frames
+        if self.recipe is not None:
+            d["stage_s"] = self.stage_s
+            d["stage_vs_recipe"] = self.stage_s / self.recipe.wall_s
         return d
 
 
@@ -645,6 +753,7 @@ def bench_video(
     repeats: int = 5,
     cascade_settings: CascadeSettings | None = None,
     split: bool = True,
+    recipe: bool = True,
     work: Path | None = None,
     say: Callable[[str], None] = log,
 ) -> VideoResult:
@@ -655,6 +764,7 @@ def bench_video(
         repeats: Index timings to take the median of.
         cascade_settings: Level-1 settings of the cascade; None takes the library's defaults.
         split: Whether to compare stream copy with re-encoding (the slow part).
+        recipe: Whether to run the tutorial recipe's video stage beside ours.
         work: Scratch folder for clips (default: the video's folder).
         say: Progress messages.
     """
@@ -676,6 +786,10 @@ def bench_video(
         say(f"{label}: split copy {copy.wall_s:.1f} s")
         reencode = bench_split(prepared, index, "reencode", work)
         say(f"{label}: split re-encode {reencode.wall_s:.1f} s")
+    recipe_run = None
+    if recipe:
+        recipe_run = bench_recipe(prepared, work or prepared.path.parent)
+        say(f"{label}: recipe {recipe_run.wall_s:.1f} s, {recipe_run.leaked_frames} leaked frames")
     result = VideoResult(
         spec=prepared.spec.to_json(),
         label=label,
@@ -694,6 +808,7 @@ def bench_video(
         full_vs_truth=match_cuts(full.cuts, prepared.cuts),
         copy=copy,
         reencode=reencode,
+        recipe=recipe_run,
         load_after=[round(x, 2) for x in os.getloadavg()],
     )
     result.targets = evaluate_targets(result)
@@ -733,6 +848,8 @@ ROWS: list[tuple[str, Callable[[VideoResult], str]]] = [
     ("frames_decoded full", lambda r: f"{r.full.frames_decoded}"),
     ("frames_decoded cascade", lambda r: f"{r.cascade.frames_decoded}"),
     ("decoded ratio c/f", lambda r: f"{r.decoded_ratio:.3f}"),
+    ("time ratio c/f", lambda r: f"{1.0 / r.cascade_speedup:.3f}"),
+    ("time / frames ratio", lambda r: f"{r.time_to_frames:.2f}"),
     ("cascade vs full R/P", lambda r: _rp(r.cascade_vs_full)),
     ("cascade vs truth R/P", lambda r: _rp(r.cascade_vs_truth)),
     ("full vs truth R/P", lambda r: _rp(r.full_vs_truth)),
@@ -751,6 +868,14 @@ SPLIT_ROWS: list[tuple[str, Callable[[SplitRun, SplitRun], str]]] = [
     ("leaked (re-encode)", lambda c, e: f"{e.leaked_frames}/{e.leaked_measured}"),
     ("bad clip files c/r", lambda c, e: f"{c.bad_files}/{e.bad_files}"),
 ]
+RECIPE_ROWS: list[tuple[str, Callable[[VideoResult, RecipeRun], str]]] = [
+    ("recipe: stage_s", lambda r, x: f"{x.wall_s:.1f}"),
+    ("ours: stage_s", lambda r, x: f"{r.stage_s:.1f}"),
+    ("ours / recipe time", lambda r, x: f"{r.stage_s / x.wall_s:.2f}"),
+    ("recipe: clips", lambda r, x: f"{x.clips}"),
+    ("recipe: leaked (clips)", lambda r, x: f"{x.leaked_frames} ({x.clips_leaking})"),
+    ("recipe: hidden leaked", lambda r, x: f"{x.hidden_frames}"),
+]
 
 
 def _ceiling(c: SplitRun, e: SplitRun) -> str:
@@ -767,6 +892,9 @@ def format_table(results: list[VideoResult]) -> str:
         lines.append(f"{name:<{w0}}" + "".join(f"{get(r):>{w}}" for r in results))
     for name, split_get in SPLIT_ROWS:
         cells = [split_get(r.copy, r.reencode) if r.copy and r.reencode else "-" for r in results]
+        lines.append(f"{name:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
+    for name, recipe_get in RECIPE_ROWS:
+        cells = [recipe_get(r, r.recipe) if r.recipe and r.copy else "-" for r in results]
         lines.append(f"{name:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
     load = [f"{r.load_before[0]:.1f}/{r.load_after[0]:.1f}" for r in results]
     lines.append(f"{'load avg before/after':<{w0}}" + "".join(f"{c:>{w}}" for c in load))
@@ -963,6 +1091,11 @@ def main(argv: list[str] | None = None) -> int:
         "--json", type=Path, default=None, help="result file (default <out>/scenes.json)"
     )
     parser.add_argument(
+        "--no-recipe",
+        action="store_true",
+        help="skip the tutorial recipe (scenedetect.detect + split_video_ffmpeg -c copy)",
+    )
+    parser.add_argument(
         "--fidelity", action="store_true", help="only the detector fidelity table (see above)"
     )
     parser.add_argument(
@@ -1015,7 +1148,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append(
             bench_video(
-                prepared, repeats=args.repeats, cascade_settings=cascade, split=not args.no_split
+                prepared,
+                repeats=args.repeats,
+                cascade_settings=cascade,
+                split=not args.no_split,
+                recipe=not args.no_recipe,
             )
         )
 

@@ -64,14 +64,20 @@ def test_bench_video_end_to_end(bench, tmp_path):
     assert all(s > 0 for s in result.reencode.clip_s.values())
     copied = [k for k, m in result.copy.methods.items() if m == "copy"]
     assert copied and math.isfinite(result.copyable_speedup)
+    # The tutorial recipe beside ours: stream copy without keyframe snapping leaks frames
+    # of the neighbouring shot into clips whose cut falls mid-GOP.
+    assert result.recipe is not None and result.recipe.clips > 0
+    assert result.recipe.leaked_frames + result.recipe.hidden_frames > 0
+    assert math.isfinite(result.stage_s) and result.time_to_frames > 0
     names = {t.name for t in result.targets}
     assert "cascade speedup (full / cascade)" in names and "leaked frames (copy)" in names
 
     json.dumps(result.to_json())  # serialisable as written by main()
     table = bench.format_table([result])
     assert "long-take/fixed_gop" in table and "split_speedup" in table
-    assert "copied clips only" in table
+    assert "copied clips only" in table and "recipe: leaked (clips)" in table
     assert not list(tmp_path.glob("clips-*"))  # scratch clips are removed
+    assert not list(tmp_path.glob("*-recipe"))
 
     # Without the split comparison the table and the targets leave the split out.
     no_split = dataclasses.replace(result, copy=None, reencode=None)
