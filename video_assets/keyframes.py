@@ -1,23 +1,34 @@
-"""I-frame index from packet flags: the container is demuxed, no frame is decoded.
+"""I-frame index from packet flags: no frame is decoded.
 
 Besides keyframe positions the index keeps, per frame in presentation order, the packet
 size and decode order. Both are free signals: the scene cascade reads packet sizes to find
 intra-coded P-frames (cuts inside a GOP) and the clip cutter reads decode order to end a
 stream copy where no B-frame points past the cut.
+
+Two ways to the same index: an MP4/MOV/M4V file (fragmented or not) is read from its sample
+tables without reading any media data (:mod:`video_assets.mp4index`), every other file, and
+any MP4 whose header that reader does not reproduce exactly, is demuxed packet by packet.
+Both give the same index; ``KeyframeIndex.method`` says which one ran.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 
 from video_assets.errors import MediaError
-from video_assets.probe import check_duration, check_resolution
+from video_assets.mp4index import HeaderUnsupported, looks_like_mp4, read_packet_table
+from video_assets.probe import MAX_DIMENSION, MAX_DURATION_S, check_duration, check_resolution
 from video_assets.tools import REMOTE_PROTOCOLS, RemoteMedia, redact_urls
+
+IndexMethod = Literal["mp4-header", "demux"]
+"""How an index was built: from the MP4/MOV sample tables, or by demuxing every packet."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,10 @@ class KeyframeIndex:
         elapsed_s: Wall time spent building the index.
         timestamps: Where times came from: ``pts``, ``dts`` (no pts in the container, as
             in AVI), or ``index`` (neither; times are frame_number / fps).
+        method: ``mp4-header`` (read from the sample tables, no media data read) or
+            ``demux`` (every packet demuxed).
+        fallback: Why an MP4/MOV file was demuxed rather than read from its header (empty
+            when the header was read, or the file is no MP4/MOV).
     """
 
     path: str
@@ -56,6 +71,8 @@ class KeyframeIndex:
     decode_order: np.ndarray
     elapsed_s: float = 0.0
     timestamps: str = "pts"
+    method: IndexMethod = "demux"
+    fallback: str = ""
     keyframe_frames: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +104,8 @@ class KeyframeIndex:
             "keyframes": [{"frame": k.frame, "pts_s": round(k.pts_s, 6)} for k in self.keyframes],
             "elapsed_s": self.elapsed_s,
             "timestamps": self.timestamps,
+            "method": self.method,
+            "fallback": self.fallback,
         }
 
 
@@ -116,8 +135,71 @@ def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
 def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     """Index the first video stream of ``path`` from packet flags without decoding.
 
-    A :class:`RemoteMedia` is demuxed straight from the object store (one pass, no local
-    copy); its index's ``path`` is the object's ``s3://`` address, for messages only.
+    An MP4/MOV/M4V file on disk is read from its sample tables (:func:`header_index`);
+    anything else, and any such file whose header :mod:`video_assets.mp4index` does not
+    reproduce exactly, is demuxed (:func:`demux_index`), and the reason is kept in
+    ``fallback``. A :class:`RemoteMedia` is demuxed straight from the object store (one
+    pass, no local copy); its index's ``path`` is the object's ``s3://`` address.
+
+    Raises:
+        MediaError: unreadable file, no video stream, an absurd stated resolution or
+            duration, no video packets, or a demux error.
+    """
+    t0 = time.perf_counter()
+    fallback = "an object-store source, demuxed over HTTP"
+    if not isinstance(path, RemoteMedia):
+        fallback = ""
+        p = Path(path)
+        if p.is_file() and p.stat().st_size > 0 and looks_like_mp4(p):
+            try:
+                return header_index(p)
+            except HeaderUnsupported as exc:
+                fallback = str(exc)
+    index = demux_index(path)
+    index.fallback = fallback
+    index.elapsed_s = time.perf_counter() - t0
+    return index
+
+
+def header_index(path: str | Path) -> KeyframeIndex:
+    """Index an MP4/MOV/M4V file from its sample tables; no media data is read.
+
+    Gives the index :func:`demux_index` gives for the same file.
+
+    Raises:
+        HeaderUnsupported: the header holds something the reader does not reproduce
+            exactly, or states a size or duration the demux path refuses (it then raises
+            the error).
+        MediaError: the stream has no keyframe.
+    """
+    t0 = time.perf_counter()
+    p = Path(path)
+    try:
+        table = read_packet_table(p)
+    except OSError as exc:
+        raise HeaderUnsupported(f"cannot read the header ({exc.strerror})") from None
+    if table.width > MAX_DIMENSION or table.height > MAX_DIMENSION:
+        raise HeaderUnsupported("an absurd stated resolution")
+    if not table.duration_s <= MAX_DURATION_S:
+        raise HeaderUnsupported("an absurd stated duration")
+    start = table.start_time_us / 1_000_000 if table.start_time_us is not None else 0.0
+    return _assemble(
+        p,
+        raw=table.pts,
+        source="pts",
+        sizes=table.sizes,
+        keys=table.keys,
+        durs=table.durations,
+        tb=float(table.time_base),
+        start=start,
+        avg_rate=table.avg_rate,
+        t0=t0,
+        method="mp4-header",
+    )
+
+
+def demux_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
+    """Index the first video stream of ``path`` by demuxing every packet (no decoding).
 
     Raises:
         MediaError: unreadable file, no video stream, an absurd stated resolution or
@@ -155,10 +237,10 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
                 p, f"cannot be demuxed after {len(sizes)} video packets ({redact_urls(str(exc))})"
             ) from None
         avg_rate = stream.average_rate or stream.guessed_rate
-    n = len(sizes)
-    if n == 0:
+    if not sizes:
         raise MediaError(p, "has a video stream without any packets")
 
+    raw: np.ndarray | None
     if all(v is not None for v in pts) and tb > 0:
         raw = np.asarray(pts, dtype=np.int64)
         source = "pts"
@@ -168,11 +250,43 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     else:
         raw = None
         source = "index"
+    return _assemble(
+        p,
+        raw=raw,
+        source=source,
+        sizes=np.asarray(sizes, dtype=np.int64),
+        keys=np.asarray(keys, dtype=bool),
+        durs=np.asarray(durs, dtype=np.int64),
+        tb=tb,
+        start=start,
+        avg_rate=avg_rate,
+        t0=t0,
+        method="demux",
+    )
 
+
+def _assemble(
+    p: Path | RemoteMedia,
+    *,
+    raw: np.ndarray | None,
+    source: str,
+    sizes: np.ndarray,
+    keys: np.ndarray,
+    durs: np.ndarray,
+    tb: float,
+    start: float,
+    avg_rate: Fraction | None,
+    t0: float,
+    method: IndexMethod,
+) -> KeyframeIndex:
+    """The index from per-packet facts in decode order; both paths end here, so the same
+    packets give the same index to the last bit."""
+    n = len(sizes)
     if raw is not None:
         order = np.argsort(raw, kind="stable")
         times = raw[order].astype(np.float64) * tb - start
-        last_dur = (durs[order[-1]] * tb) if durs[order[-1]] else 0.0
+        last = int(durs[order[-1]])
+        last_dur = (last * tb) if last else 0.0
     else:
         order = np.arange(n)
         fps0 = float(avg_rate) if avg_rate else 25.0
@@ -186,7 +300,7 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     if avg_rate and abs(float(avg_rate) - fps) / max(fps, 1e-9) < 0.01:
         fps = float(avg_rate)  # constant-rate stream: keep the exact nominal rate
 
-    is_key = np.asarray(keys, dtype=bool)[order]
+    is_key = keys[order]
     if not is_key.any():
         raise MediaError(p, "has no keyframe in its video stream")
     return KeyframeIndex(
@@ -195,9 +309,10 @@ def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
         duration_s=duration,
         frame_count=n,
         pts_s=times,
-        sizes=np.asarray(sizes, dtype=np.int64)[order],
+        sizes=sizes[order],
         is_key=is_key,
         decode_order=order.astype(np.int64),
         elapsed_s=time.perf_counter() - t0,
         timestamps=source,
+        method=method,
     )

@@ -116,10 +116,11 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     tags={"stage": "scenes"},
 )
 def iframe_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
-    """Keyframe positions read from packet flags; no frame is decoded."""
+    """Keyframe positions from the MP4 sample tables or demuxed packet flags; no frame is decoded."""
     root = store.root()
     vid = context.partition_key
-    # Demuxed in one pass; on an object store straight from a presigned URL (no local copy).
+    # A local MP4/MOV is read from its header; anything else is demuxed in one pass, on an
+    # object store straight from a presigned URL (no local copy).
     with root.media_input(source_rel(root, vid)) as media:
         index = build_index(media)
     kfs = index.keyframe_frames
@@ -141,6 +142,8 @@ def iframe_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
             "duration_s": round(index.duration_s, 3),
             "mean_gop_s": round(index.duration_s / len(kfs), 3),
             "timestamps_from": index.timestamps,
+            "index_method": index.method,
+            "index_fallback": index.fallback or "-",
             "elapsed_s": round(index.elapsed_s, 4),
             "preview": md_table(df.drop(columns=["video_id"])),
         }
