@@ -145,7 +145,7 @@ class FilesDataset(IterableDataset):
             if self.decode:
                 item["frames"] = decode_clip(data, DecodeSettings(), name=key).frames
             else:
-                item["mp4"] = data
+                item["clip"], item["container"] = data, "mp4"  # as the shard dataset yields it
             yield item
 
 

@@ -730,10 +730,9 @@ def _check_split(case: Case, run: CliRun, payload: dict, strict: bool) -> list[s
             problems.append(f"{where} is unreadable: {exc}")
             continue
         video = info.video
-        if got != c["end_frame"] - c["start_frame"]:
-            problems.append(
-                f"{where} holds {got} frames, claims {c['end_frame'] - c['start_frame']}"
-            )
+        claimed = c["end_frame"] - c["start_frame"] - c.get("damaged_frames", 0)
+        if got != claimed:
+            problems.append(f"{where} holds {got} frames, claims {claimed}")
         if video is not None and src is not None:
             if abs(video.width - src.width) > 1 or abs(video.height - src.height) > 1:
                 problems.append(

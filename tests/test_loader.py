@@ -170,7 +170,8 @@ def test_raw_bytes_without_decoding(shards):
     for item in items:
         assert "frames" not in item
         with open(samples[item["key"]].clip_path, "rb") as fh:
-            assert item["mp4"] == fh.read()
+            assert item["clip"] == fh.read()
+        assert item["container"] == "mp4"
 
 
 def test_explicit_urls_and_resampling(shards):
@@ -265,4 +266,51 @@ def test_truncated_shard_raises_or_is_skipped_whole_samples_only(shards, tmp_pat
         items = list(ClipShardDataset(copy, decode_frames=False, on_error="skip"))
     keys = keys_of(items)
     assert info.keys[1] not in keys and len(keys) == len(samples) - 1
-    assert all({"mp4", "words", "facts"} <= set(i) for i in items)
+    assert all({"clip", "container", "words", "facts"} <= set(i) for i in items)
+
+
+def test_matroska_clips_are_packed_verified_and_decoded(tmp_path):
+    """A clip the clips stage wrote as Matroska (a stream copy of a codec MP4 cannot hold)
+    travels as ``<key>.mkv``: packed, verified, decoded, or handed over as bytes."""
+    import subprocess
+    from dataclasses import replace
+
+    from video_assets.shards import verify_dir
+
+    made = make_samples(tmp_path, [("m0", (64, 48), 20), ("m1", (64, 48), 20)])
+    mkv = tmp_path / "m1.mkv"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", made[1].clip_path,
+         "-c", "copy", "-f", "matroska", str(mkv)],
+        check=True,
+    )  # fmt: skip
+    samples = [made[0], replace(made[1], clip_path=str(mkv))]
+    kept = select_samples(samples, ExclusionRules(min_duration_s=0.0)).kept
+    out = tmp_path / "shards"
+    shard_set = write_shards(kept, out)
+    with tarfile.open(out / shard_set.manifest.shards[0].path) as tar:
+        names = tar.getnames()
+    assert {"m0.mp4", "m1.mkv"} <= set(names) and "m1.mp4" not in names
+    assert verify_dir(out).ok
+
+    decoded = {i["key"]: i for i in ClipShardDataset(out, shuffle=False)}
+    assert {k: tuple(i["frames"].shape) for k, i in decoded.items()} == {
+        "m0": (20, 3, 48, 64),
+        "m1": (20, 3, 48, 64),
+    }
+    assert not torch.equal(decoded["m0"]["frames"], decoded["m1"]["frames"])
+    raw = {i["key"]: i for i in ClipShardDataset(out, shuffle=False, decode_frames=False)}
+    assert raw["m1"]["container"] == "mkv" and raw["m1"]["clip"] == mkv.read_bytes()
+    assert raw["m0"]["container"] == "mp4"
+    batch = collate_clips(list(raw.values()))
+    assert batch["container"] == ["mp4", "mkv"]
+
+    # A Matroska member that is not Matroska is caught like an mp4 without its ftyp box.
+    shard = out / shard_set.manifest.shards[0].path
+    data = bytearray(shard.read_bytes())
+    with tarfile.open(shard) as tar:
+        at = tar.getmember("m1.mkv").offset_data
+    data[at : at + 4] = b"\0\0\0\0"
+    shard.write_bytes(bytes(data))
+    problems = verify_dir(out).problems
+    assert any("m1.mkv does not start with an EBML header" in p.detail for p in problems), problems

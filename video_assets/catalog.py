@@ -74,8 +74,10 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "end_s": "DOUBLE",
         "duration_s": "DOUBLE",
         "method": "VARCHAR",
+        "container": "VARCHAR",
         "leaked_frames": "BIGINT",
         "lost_frames": "BIGINT",
+        "damaged_frames": "BIGINT",
         "bytes": "BIGINT",
     },
     "stems": {
@@ -112,6 +114,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "language": "VARCHAR",
         "kept": "BOOLEAN",
         "drop_reason": "VARCHAR",
+    },
+    "speaker_turns": {
+        "video_id": "VARCHAR",
+        "start": "DOUBLE",
+        "end": "DOUBLE",
+        "speaker": "VARCHAR",
     },
     "tokens": {
         "video_id": "VARCHAR",

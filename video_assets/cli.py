@@ -172,8 +172,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         device=args.device,
         aligner=args.aligner,
         align_model_dir=args.align_model_dir,
-        diarize=args.diarize,
+        diarize=args.diarize or args.speakers is not None,
         diarization_dir=args.diarization_dir,
+        num_speakers=args.speakers,
         quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
     )
     result = transcribe(args.file, settings)
@@ -182,6 +183,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     lines = [
         f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
         f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"
+        + (
+            f", {result.speakers} speakers ({result.diarization_model})"
+            if result.diarization_model
+            else ""
+        )
     ]
     for seg in result.segments:
         mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
@@ -435,12 +441,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
         help="wav2vec2 model folder, or folder of per-language folders",
     )
-    p.add_argument("--diarize", action="store_true", default=_flag_env("VIDEO_ASSETS_DIARIZE"))
+    p.add_argument(
+        "--diarize",
+        action="store_true",
+        default=_flag_env("VIDEO_ASSETS_DIARIZE"),
+        help="find speakers and give each word one (offline by default: the whisperx wheel's "
+        "segmentation model and Resemblyzer's speaker encoder)",
+    )
     p.add_argument(
         "--diarization-dir",
         type=Path,
         default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
-        help="local pyannote pipeline folder (required with --diarize)",
+        help="a local pyannote pipeline folder, used instead of the offline diarizer",
+    )
+    p.add_argument(
+        "--speakers",
+        type=int,
+        default=None,
+        help="the number of speakers, when known (default: estimated)",
     )
     p.add_argument(
         "--min-score", type=float, default=0.4, help="words below this score are low-confidence"

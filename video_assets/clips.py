@@ -5,10 +5,29 @@ behind an edit list that many loaders ignore), so its start moves forward to the
 keyframe inside the scene. Its end is the longest run of packets, in decode order from that
 keyframe, whose frames all lie before the next scene and form a contiguous run in
 presentation order: no B-frame of the clip refers to a frame of the next shot, and no frame
-of the next shot is in the file. Every copied clip is verified by demuxing it: its packet
-sizes must equal the source's for the frames it claims to hold. Where a scene holds no
-keyframe, where the copy would be shorter than the minimum clip length, or where
-re-encoding is asked for, the scene is re-encoded frame-exactly.
+of the next shot is in the file. Every copied clip is verified by demuxing it (its packet
+sizes must equal the source's for the frames it claims to hold) and, by default, by decoding
+it (every packet must give its frame). Where a scene holds no keyframe, where the copy would
+be shorter than the minimum clip length, where the check fails, or where re-encoding is asked
+for, the scene is re-encoded frame-exactly.
+
+Containers: a copy goes into MP4 where ffmpeg's MP4 muxer takes the video codec
+(:data:`MP4_COPY_CODECS`), into Matroska otherwise (it takes every codec ffmpeg knows a
+Matroska id for: DivX 3, WMV, VP8, Theora, ProRes, FFV1...). A re-encode is H.264 in MP4.
+``container="mp4"`` re-encodes what MP4 cannot hold; ``container="mkv"`` writes every clip as
+Matroska. The clip's audio is always re-encoded, as ALAC or AAC, which both containers hold.
+
+Damage: a frame the decoder cannot return (a damaged packet) costs that frame, not the clip.
+A re-encode that comes out short decodes its range once more to learn which frames are
+missing. One inside the clip leaves a gap (the later frames keep their times, so the audio
+stays in sync) counted in ``damaged_frames`` and ``lost_frames``; missing last frames end the
+clip before them; missing first frames start it at the next keyframe that decodes, since
+the frames up to it would be decoded from the previous shot's picture.
+
+Same input, same bytes: every ffmpeg call runs bit-exact (``-fflags``/``-flags +bitexact``:
+no version strings or random ids in the container, C-exact DSP in decoders and encoders) and
+the video encoder runs a fixed number of threads: x264's output depends on its thread count,
+which it otherwise takes from the CPUs the process may use.
 """
 
 from __future__ import annotations
@@ -21,20 +40,46 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import av
 import numpy as np
 
-from video_assets.errors import VideoAssetsError
-from video_assets.keyframes import KeyframeIndex, build_index
+from video_assets.errors import ToolError, VideoAssetsError
+from video_assets.keyframes import KeyframeIndex, build_index, open_input
 from video_assets.scenes import Scene
 from video_assets.store import sweep_dead_temps, tmp_name
 from video_assets.tools import ffmpeg_base, media_arg, run_tool, timeout_for
 
 SplitMode = Literal["copy", "reencode"]
 AudioCodec = Literal["alac", "aac"]
+Container = Literal["auto", "mp4", "mkv"]
+"""``auto``: MP4 where it holds the codec, Matroska otherwise; ``mp4`` or ``mkv``: only that."""
+CONTAINERS: tuple[Container, ...] = ("auto", "mp4", "mkv")
 AUDIO_CODEC_ARGS: dict[str, list[str]] = {
     "alac": ["-c:a", "alac", "-sample_fmt", "s16p"],
     "aac": ["-c:a", "aac", "-b:a", "128k"],
 }
+AUDIO_PRIMING_SAMPLES = {"alac": 0, "aac": 1024}
+"""Samples an encoder puts before the first real one (its stream starts that much early)."""
+MP4_COPY_CODECS = frozenset(
+    {"av1", "h264", "hevc", "mjpeg", "mpeg1video", "mpeg2video", "mpeg4", "vp9"}
+)
+"""Video codecs (ffmpeg names) that ffmpeg's MP4 muxer takes by stream copy. Others (msmpeg4v2,
+msmpeg4v3, wmv2, vp8, theora, prores, ffv1, ...) it refuses ("codec not currently supported in
+container"); they are copied into Matroska. Measured by ``tests/test_clip_codecs.py``."""
+MUXER_ARGS: dict[str, list[str]] = {
+    "mp4": ["-movflags", "+faststart", "-f", "mp4"],
+    "mkv": ["-f", "matroska"],
+}
+ENCODER_THREADS = 4
+"""Threads of the x264 encoder: fixed, because its output depends on this number."""
+BITEXACT_INPUT = ["-flags", "+bitexact"]
+"""Before ``-i``: decoders use their bit-exact code paths (C-exact float DSP, IDCT)."""
+BITEXACT_OUTPUT = [
+    "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+    "-sws_flags", "bicubic+accurate_rnd+bitexact",
+]  # fmt: skip
+"""Before the output: no encoder or muxer version strings, no random Matroska ids, bit-exact
+encoders and pixel-format conversion, so the same input gives the same bytes on any CPU."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +95,16 @@ class ClipSettings:
         preset: x264 preset of re-encoded clips.
         audio_codec: How a clip's audio is written. It is always re-encoded, so it starts
             at the sample of the clip's first frame rather than at the nearest copied
-            audio frame. ``alac`` (the default) is lossless 16-bit Apple Lossless in the
-            MP4: no second lossy generation, and about a third of the time of ``aac``
-            (128 kb/s AAC, for players without ALAC, such as Chrome and Firefox).
+            audio frame. ``alac`` (the default) is lossless 16-bit Apple Lossless: no second
+            lossy generation, and about a third of the time of ``aac`` (128 kb/s AAC, for
+            players without ALAC, such as Chrome and Firefox). Both go in MP4 and Matroska.
+        container: ``auto`` (MP4 where it holds the codec, Matroska for a copy of a codec
+            MP4 cannot hold; re-encodes are MP4), ``mp4`` (every clip MP4: a codec MP4 cannot
+            hold is re-encoded) or ``mkv`` (every clip Matroska, copied or re-encoded).
+        decode_check: Decode every stream-copied clip once; a packet the decoder rejects
+            (a damaged frame) makes the scene re-encoded without that frame. Off, a copy is
+            checked by demuxing only and carries a damaged packet as the source has it. Costs
+            about one decode of the copied frames.
     """
 
     mode: SplitMode = "copy"
@@ -60,6 +112,8 @@ class ClipSettings:
     crf: int = 18
     preset: str = "veryfast"
     audio_codec: AudioCodec = "alac"
+    container: Container = "auto"
+    decode_check: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("copy", "reencode"):
@@ -71,6 +125,10 @@ class ClipSettings:
         if self.audio_codec not in AUDIO_CODEC_ARGS:
             raise ValueError(
                 f"audio_codec must be one of {sorted(AUDIO_CODEC_ARGS)}, got {self.audio_codec!r}"
+            )
+        if self.container not in CONTAINERS:
+            raise ValueError(
+                f"container must be one of {', '.join(map(repr, CONTAINERS))}, got {self.container!r}"
             )
 
 
@@ -90,18 +148,49 @@ class Clip:
     start_s: float
     end_s: float
     method: str
+    """``copy`` (the source's packets) or ``reencode`` (H.264)."""
+    container: str
+    """``mp4`` or ``mkv``: the clip file's format and extension."""
     leaked_frames: int
     """Frames in the clip that lie outside its scene (must be 0)."""
     lost_frames: int
-    """Frames of the scene that are not in the clip."""
+    """Frames of the scene that are not in the clip: cut off by keyframe alignment or, counted
+    in ``damaged_frames`` too, frames the decoder could not return."""
+    damaged_frames: int
+    """Frames in ``[start_frame, end_frame)`` missing from the clip because the decoder could
+    not return them; the clip holds ``end_frame - start_frame - damaged_frames`` frames."""
     bytes: int
 
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
 
+    @property
+    def frame_count(self) -> int:
+        """Frames in the clip file."""
+        return self.end_frame - self.start_frame - self.damaged_frames
+
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def copy_container(codec: str, container: Container = "auto") -> str | None:
+    """The container a stream copy of ``codec`` goes into, or None when it must be re-encoded.
+
+    Args:
+        codec: The video codec's ffmpeg name (``h264``, ``msmpeg4v3``, ...).
+        container: The :attr:`ClipSettings.container` asked for.
+    """
+    if container == "mkv":
+        return "mkv"
+    if codec in MP4_COPY_CODECS:
+        return "mp4"
+    return "mkv" if container == "auto" else None
+
+
+def reencode_container(container: Container = "auto") -> str:
+    """The container of a re-encoded (H.264) clip."""
+    return "mkv" if container == "mkv" else "mp4"
 
 
 def copy_span(index: KeyframeIndex, start: int, end: int) -> tuple[int, int] | None:
@@ -144,67 +233,234 @@ def _verify_copy(index: KeyframeIndex, clip: Path, a: int, b: int) -> None:
         )
 
 
+def _decodable_frames(path: Path) -> int:
+    """Frames a decoder returns for the first video stream; a packet it rejects gives none."""
+    n = 0
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for packet in container.demux(stream):
+            try:
+                n += len(packet.decode())
+            except av.error.FFmpegError:  # a damaged packet: no frame, and decoding goes on
+                continue
+    return n
+
+
+SEEK_MARGIN_S = 1.0
+"""How far before the keyframe it needs a re-encode seeks (see :func:`_run_reencode`)."""
+AUDIO_PREROLL_S = 3.0
+"""How far before a clip its audio is read from (see :func:`_audio_args`)."""
+AV_SYNC_TOLERANCE_S = 0.0015
+"""Largest offset between a copied clip's first video frame and its first audio sample
+(Matroska stores milliseconds; a copy's video starts half a millisecond before the seek)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The source video and the facts every clip of it needs."""
+
+    path: Path
+    index: KeyframeIndex
+    codec: str
+    """The video codec's ffmpeg name (``av1``, not its decoder's, ``libdav1d``)."""
+    has_audio: bool
+    shift: float
+    """Seconds to add to an index time to get the time ffmpeg's ``-ss`` means: the index
+    counts from the start time PyAV's FFmpeg reports, ``-ss`` from the one the ffmpeg
+    program's reports, and the two differ on some files (Opus in WebM: codec delay)."""
+    audio_start: float
+    """Where the source's first audio packet is on the ``-ss`` timeline (0 without audio)."""
+
+    def ss(self, frame: int) -> float:
+        """The ``-ss`` time of a frame's start."""
+        return self.index.frame_time(frame) + self.shift
+
+
+def _open_source(path: Path, index: KeyframeIndex, has_audio: bool) -> _Source:
+    out = run_tool(
+        ["ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0",
+         media_arg(path)],
+        timeout_s=60.0,
+        what=f"reading the start time of {path}",
+    )  # fmt: skip
+    text = out.stdout.decode("utf-8", "replace").strip()
+    ffmpeg_start = float(text) if text not in ("", "N/A") else 0.0
+    with open_input(path) as container:
+        pyav_start = (container.start_time or 0) / 1_000_000
+        codec = str(container.streams.video[0].codec_context.codec.canonical_name)
+        audio_start = 0.0
+        if has_audio and container.streams.audio:
+            a = container.streams.audio[0]
+            if a.start_time is not None and a.time_base:
+                audio_start = float(a.start_time * a.time_base) - ffmpeg_start
+    return _Source(path, index, codec, has_audio, pyav_start - ffmpeg_start, audio_start)
+
+
+def _audio_args(src: _Source, t0: float, settings: ClipSettings) -> tuple[list[str], list[str]]:
+    """The second input (the source's audio) and the output options of a clip's audio.
+
+    The audio comes from an input of its own, opened :data:`AUDIO_PREROLL_S` earlier than
+    the clip and trimmed to the sample at ``t0`` (a ``-ss`` time): a seek to ``t0`` itself
+    lands on the video keyframe's place in the file, and audio packets stored before it
+    (Matroska, MPEG-PS, Ogg and AVI interleave audio ahead of video) would be missing from
+    the clip's start. Its times stay the source's, less ``t0``, so audio that starts late in
+    the source starts as late in the clip.
+    """
+    if not src.has_audio:
+        return [], []
+    pre = min(t0, AUDIO_PREROLL_S)
+    # No seek at all within the first seconds: a seek makes some demuxers drop the audio
+    # they decode first after it (Opus pre-roll in Matroska), which here is the clip's.
+    seek = ["-ss", f"{t0 - pre:.6f}"] if t0 > pre else []
+    # fmt: off
+    return (
+        [*BITEXACT_INPUT, *seek, "-i", media_arg(src.path)],
+        ["-filter_complex", f"[1:a:0]atrim=start={pre:.6f},asetpts=PTS-{pre:.6f}/TB[a]",
+         "-map", "[a]", *AUDIO_CODEC_ARGS[settings.audio_codec]],
+    )
+    # fmt: on
+
+
 def _run_copy(
-    src: Path,
-    out: Path,
-    index: KeyframeIndex,
-    a: int,
-    b: int,
-    has_audio: bool,
-    settings: ClipSettings,
+    src: _Source, out: Path, container: str, a: int, b: int, settings: ClipSettings
 ) -> None:
-    t0 = index.frame_time(a)
-    dur = index.frame_time(b) - t0
+    t0 = src.ss(a)
+    dur = src.ss(b) - t0
+    audio_in, audio_out = _audio_args(src, t0, settings)
     # fmt: off
     args = [
-        *ffmpeg_base(),
+        *ffmpeg_base(), *BITEXACT_INPUT,
         # Half a millisecond past the keyframe: the demuxer seeks to the keyframe at or
         # before it, which is `a` itself whatever the rounding of the decimal time.
-        "-ss", f"{t0 + 0.0005:.6f}", "-i", media_arg(src),
-        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
+        "-ss", f"{t0 + 0.0005:.6f}", "-i", media_arg(src.path), *audio_in,
         # Video packets are copied; audio is re-encoded so it is trimmed to the sample at
         # the clip's first frame instead of to the nearest copied audio frame.
-        "-c:v", "copy", *AUDIO_CODEC_ARGS[settings.audio_codec], "-frames:v", str(b - a), "-t", f"{dur:.6f}",
-        "-avoid_negative_ts", "make_zero", "-map_metadata", "-1",
-        "-movflags", "+faststart", "-f", "mp4", media_arg(out),
+        "-map", "0:v:0", "-c:v", "copy", "-frames:v", str(b - a), *audio_out, "-t", f"{dur:.6f}",
+        "-avoid_negative_ts", "make_zero", "-map_metadata", "-1", *BITEXACT_OUTPUT,
+        *MUXER_ARGS[container], media_arg(out),
     ]
     # fmt: on
-    run_tool(args, timeout_s=timeout_for(dur), what=f"stream-copying frames {a}..{b - 1} of {src}")
+    run_tool(
+        args, timeout_s=timeout_for(dur), what=f"stream-copying frames {a}..{b - 1} of {src.path}"
+    )
 
 
 def _run_reencode(
-    src: Path,
-    out: Path,
-    index: KeyframeIndex,
-    a: int,
-    b: int,
-    has_audio: bool,
-    settings: ClipSettings,
+    src: _Source, out: Path, container: str, a: int, b: int, settings: ClipSettings
 ) -> None:
-    t0 = index.frame_time(a)
-    dur = index.frame_time(b) - t0
-    # Accurate seek decodes from the keyframe before and drops frames earlier than -ss;
-    # a quarter frame before frame `a` keeps `a` and drops `a - 1` whatever the rounding.
-    quarter = 0.25 / index.fps if index.fps > 0 else 0.001
+    t0 = src.ss(a)
+    dur = src.ss(b) - t0
+    # The seek goes to a second before the keyframe at or before `a` (some demuxers, MPEG-PS,
+    # land past a seek target) and the trim filter keeps the frames from a quarter frame
+    # before `a` to a quarter frame before `b`: `a` but not `a - 1`, `b - 1` but not `b`,
+    # whatever the rounding, by the source's times and whichever frames decode.
+    quarter = 0.25 / src.index.fps if src.index.fps > 0 else 0.001
+    seek = max(0.0, src.ss(src.index.keyframe_at_or_before(a) or 0) - SEEK_MARGIN_S)
+    lo = t0 - quarter - seek
+    audio_in, audio_out = _audio_args(src, t0, settings)
     # fmt: off
     args = [
-        *ffmpeg_base(),
+        *ffmpeg_base(), *BITEXACT_INPUT,
         # -noautorotate: keep the coded orientation and the display matrix, as a stream copy does.
-        "-noautorotate", "-ss", f"{max(0.0, t0 - quarter):.6f}", "-i", media_arg(src),
-        "-map", "0:v:0", *(["-map", "0:a:0"] if has_audio else []),
-        "-frames:v", str(b - a), "-t", f"{dur:.6f}", "-fps_mode", "passthrough",
-        # 4:2:0 needs even sizes: an odd width or height loses its last column or row.
-        "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
+        "-noautorotate", "-ss", f"{seek:.6f}", "-i", media_arg(src.path), *audio_in,
+        "-map", "0:v:0", *audio_out,
+        # -t alone ends both streams (ffmpeg trims them by time), not -frames:v: reaching a
+        # frame count closes the file at once, with as much audio as the decoder's and the
+        # encoder's frame delays (which grow with their thread counts) let through by then.
+        # passthrough: a frame the decoder drops leaves a gap instead of shifting later ones.
+        "-t", f"{dur:.6f}", "-fps_mode", "passthrough",
+        # setpts: the first frame is the clip's zero, as its audio's first sample is, even
+        # where the decoder's times are off the container's (MPEG-PS without pts).
+        # crop: 4:2:0 needs even sizes; an odd width or height loses its last column or row.
+        "-vf", f"trim=start={lo:.6f}:end={lo + dur:.6f},setpts=PTS-STARTPTS,"
+               "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
         "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
-        "-pix_fmt", "yuv420p", *AUDIO_CODEC_ARGS[settings.audio_codec],
-        "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", media_arg(out),
+        "-threads:v", str(ENCODER_THREADS), "-pix_fmt", "yuv420p",
+        "-map_metadata", "-1", *BITEXACT_OUTPUT, *MUXER_ARGS[container], media_arg(out),
     ]
     # fmt: on
     run_tool(
         args,
         timeout_s=timeout_for(dur, per_media_second=20.0),
-        what=f"re-encoding frames {a}..{b - 1} of {src}",
+        what=f"re-encoding frames {a}..{b - 1} of {src.path}",
     )
+
+
+def _decodable(src: _Source, a: int, b: int) -> np.ndarray:
+    """Which of the source frames ``a..b-1`` the decoder returns (a bool per frame).
+
+    Decodes with PyAV from the keyframe at or before ``a`` and matches each frame to the
+    index by its time, so the answer is on the index's own timeline.
+    """
+    index = src.index
+    present = np.zeros(b - a, dtype=bool)
+    want = index.pts_s[a:b]
+    gaps = np.diff(index.pts_s[max(0, a - 1) : min(index.frame_count, b + 1)])
+    half = (float(gaps[gaps > 0].min()) if (gaps > 0).any() else 1.0 / max(index.fps, 1.0)) / 2
+    end_t = index.frame_time(b)
+    key = index.keyframe_at_or_before(a) or 0
+    with open_input(src.path) as container:
+        stream = container.streams.video[0]
+        zero = (container.start_time or 0) / 1_000_000
+        if key > 0 and stream.time_base:
+            target = int((index.frame_time(key) + zero) / stream.time_base)
+            container.seek(target, stream=stream, backward=True)
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:  # a damaged packet: no frame, and decoding goes on
+                continue
+            times = [f.time - zero for f in frames if f.time is not None]
+            for t in times:
+                j = int(np.clip(np.searchsorted(want, t), 0, len(want) - 1))
+                for k in (j - 1, j):
+                    if 0 <= k < len(want) and abs(want[k] - t) < half:
+                        present[k] = True
+            if times and min(times) >= end_t + half:
+                break
+    return present
+
+
+def _reencode_exact(
+    src: _Source, out: Path, container: str, start: int, end: int, settings: ClipSettings
+) -> tuple[int, int, int] | None:
+    """Re-encode frames ``start..end-1``; returns the clip's ``(a, b, damaged_frames)``.
+
+    When the clip comes out short, some frames could not be decoded: which ones is learned by
+    decoding the range. Frames missing inside the clip leave a gap in its timestamps. Where
+    the last frames are missing the clip ends before them; where the first are, it starts at
+    the next keyframe that decodes, because the frames before that keyframe were decoded
+    from the picture the decoder held last, a frame of the previous shot. None when no such
+    keyframe is left in the range.
+    """
+    _run_reencode(src, out, container, start, end, settings)
+    got = build_index(out).frame_count
+    if got == end - start:
+        return start, end, 0
+    what = f"re-encoding frames {start}..{end - 1} of {src.path} gave {got} frames"
+    if got > end - start or src.index.timestamps == "index":
+        # More frames than asked for, or no timestamps to tell which ones are missing.
+        raise VideoAssetsError(f"{what}, expected {end - start}")
+    present = _decodable(src, start, end)
+    a = start
+    if not present[0]:
+        key = src.index.keyframe_at_or_after(start + 1)
+        while key is not None and key < end and not present[key - start]:
+            key = src.index.keyframe_at_or_after(key + 1)
+        if key is None or key >= end:
+            return None
+        a = key
+    kept = present[a - start :]
+    b = a + len(kept) - int(np.argmax(kept[::-1]))
+    want = int(kept[: b - a].sum())
+    if (a, b) != (start, end):
+        _run_reencode(src, out, container, a, b, settings)
+        got = build_index(out).frame_count
+        what = f"re-encoding frames {a}..{b - 1} of {src.path} gave {got} frames"
+    if got != want:
+        raise VideoAssetsError(f"{what}, expected the {want} that decode")
+    return a, b, (b - a) - want
 
 
 def split_video(
@@ -223,8 +479,9 @@ def split_video(
     Args:
         path: Source video (read only).
         scenes: Scenes covering the video (from :func:`video_assets.scenes.detect_scenes`).
-        out_dir: Folder the clips are written to (``<clip_prefix><scene:05d>.mp4``).
-        settings: Split mode and thresholds.
+        out_dir: Folder the clips are written to (``<clip_prefix><scene:05d>.mp4``, or
+            ``.mkv``: see :attr:`Clip.container`).
+        settings: Split mode, container and thresholds.
         index: The source's keyframe index if already built.
         clip_prefix: Prefix of clip ids (the video id in the pipeline).
         has_audio: Whether to carry the first audio stream; probed when None.
@@ -232,18 +489,19 @@ def split_video(
             (cutting and checking); for progress and per-clip timing.
 
     Returns:
-        One :class:`Clip` per clip written, with leaked and lost frame counts measured on
-        the written file.
+        One :class:`Clip` per clip written, with leaked, lost and damaged frame counts
+        measured on the written file. The same source, scenes and settings give the same
+        bytes in every run.
     """
     from video_assets.probe import probe
 
     settings = settings or ClipSettings()
-    src = Path(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = index or build_index(src)
+    index = index or build_index(path)
     if has_audio is None:
-        has_audio = bool(probe(src).audio)
+        has_audio = bool(probe(path).audio)
+    src = _open_source(Path(path), index, has_audio)
     clips: list[Clip] = []
     # Clips are written into a hidden folder and moved into out_dir only once all of them
     # are done, so a failure (or a kill) leaves out_dir as it was.
@@ -253,7 +511,7 @@ def split_video(
     try:
         for scene in scenes:
             t0 = time.perf_counter()
-            clip = _split_scene(src, scene, stage, out_dir, index, settings, clip_prefix, has_audio)
+            clip = _split_scene(src, scene, stage, out_dir, settings, clip_prefix)
             if clip is not None:
                 clips.append(clip)
                 if on_clip is not None:
@@ -265,47 +523,98 @@ def split_video(
     return clips
 
 
+def _audio_offset(path: Path) -> tuple[float, int] | None:
+    """Seconds from a clip's first video frame to its audio stream's start, and the audio's
+    sample rate (None: no audio). An AAC stream starts its encoder's priming
+    (:data:`AUDIO_PRIMING_SAMPLES`) before the first sample a decoder plays."""
+    with open_input(path) as container:
+        if not container.streams.audio:
+            return None
+        v, a = container.streams.video[0], container.streams.audio[0]
+        if v.start_time is None or a.start_time is None or not v.time_base or not a.time_base:
+            return None
+        offset = float(a.start_time * a.time_base) - float(v.start_time * v.time_base)
+        return offset, int(a.codec_context.sample_rate or 0)
+
+
+def _copied(
+    src: _Source, out: Path, container: str, a: int, b: int, settings: ClipSettings
+) -> bool:
+    """Stream-copy frames ``a..b-1`` into ``out``; False where the copy is not exact."""
+    try:
+        _run_copy(src, out, container, a, b, settings)
+    except ToolError:
+        return False  # the muxer refused the stream: re-encode (which raises if it fails too)
+    try:
+        _verify_copy(src.index, out, a, b)
+    except VideoAssetsError:
+        return False
+    if src.has_audio:
+        # Copied packets keep the source's timestamps, and where those are only decode times
+        # (MPEG-PS) the muxer can shift the video against the audio by a frame.
+        measured = _audio_offset(out)
+        if measured is None:
+            return False
+        offset, rate = measured
+        want = max(0.0, src.audio_start - src.ss(a))
+        priming = AUDIO_PRIMING_SAMPLES[settings.audio_codec] / rate if rate else 0.0
+        if not want - priming - AV_SYNC_TOLERANCE_S <= offset <= want + AV_SYNC_TOLERANCE_S:
+            return False
+    return not settings.decode_check or _decodable_frames(out) == b - a
+
+
 def _split_scene(
-    src: Path,
+    src: _Source,
     scene: Scene,
     stage: Path,
     out_dir: Path,
-    index: KeyframeIndex,
     settings: ClipSettings,
     clip_prefix: str,
-    has_audio: bool,
 ) -> Clip | None:
     """Cut one scene into ``stage``; the returned clip's path is its place in ``out_dir``."""
     if scene.duration_s < settings.min_duration_s:
         return None
+    index = src.index
     clip_id = f"{clip_prefix}{scene.index:05d}"
-    out = stage / f"{clip_id}.mp4"
     span = copy_span(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
-    method = "copy"
     if (
         span is not None
         and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s
     ):
         span = None  # the copy would lose too much of the scene
-    if span is not None:
+    container = copy_container(src.codec, settings.container) if span is not None else None
+    if span is not None and container is not None:
         a, b = span
-        _run_copy(src, out, index, a, b, has_audio, settings)
-        try:
-            _verify_copy(index, out, a, b)
-        except VideoAssetsError:
-            span = None  # fall through to an exact re-encode
-    if span is None:
-        method = "reencode"
-        a, b = scene.start_frame, scene.end_frame
-        _run_reencode(src, out, index, a, b, has_audio, settings)
-        got = build_index(out)
-        if got.frame_count != b - a:
-            raise VideoAssetsError(
-                f"re-encoding frames {a}..{b - 1} of {src} gave {got.frame_count} frames, expected {b - a}"
-            )
+        out = stage / f"{clip_id}.{container}"
+        if _copied(src, out, container, a, b, settings):
+            return _clip(clip_id, out, out_dir, scene, index, a, b, "copy", container, 0)
+        out.unlink(missing_ok=True)
+    container = reencode_container(settings.container)
+    out = stage / f"{clip_id}.{container}"
+    made = _reencode_exact(src, out, container, scene.start_frame, scene.end_frame, settings)
+    if made is None:
+        out.unlink(missing_ok=True)
+        return None  # no frame of the scene decodes without a picture of the previous shot
+    a, b, damaged = made
+    return _clip(clip_id, out, out_dir, scene, index, a, b, "reencode", container, damaged)
+
+
+def _clip(
+    clip_id: str,
+    out: Path,
+    out_dir: Path,
+    scene: Scene,
+    index: KeyframeIndex,
+    a: int,
+    b: int,
+    method: str,
+    container: str,
+    damaged: int,
+) -> Clip:
+    """The record of a staged clip file holding frames ``a..b-1`` less ``damaged`` of them."""
     leaked = max(0, scene.start_frame - a) + max(0, b - scene.end_frame)
     lost = (scene.end_frame - scene.start_frame) - (
-        min(b, scene.end_frame) - max(a, scene.start_frame)
+        min(b, scene.end_frame) - max(a, scene.start_frame) - damaged
     )
     return Clip(
         clip_id=clip_id,
@@ -318,7 +627,9 @@ def _split_scene(
         start_s=index.frame_time(a),
         end_s=index.frame_time(b),
         method=method,
+        container=container,
         leaked_frames=leaked,
         lost_frames=lost,
+        damaged_frames=damaged,
         bytes=out.stat().st_size,
     )

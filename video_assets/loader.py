@@ -14,8 +14,9 @@ Each epoch:
    endless stream for step-based training);
 3. samples (still compressed) pass through a shuffle buffer seeded by
    ``(seed, epoch, rank, worker)``;
-4. the clip's mp4 bytes are decoded in memory, with PyAV on the CPU or torchcodec on a CUDA
-   GPU (``DecodeSettings.device``).
+4. the clip's bytes (its ``mp4`` or ``mkv`` member: the container the clips stage chose) are
+   decoded in memory, with PyAV on the CPU or torchcodec on a CUDA GPU
+   (``DecodeSettings.device``); both find the container from the bytes.
 
 Call :meth:`ClipShardDataset.set_epoch` before each epoch (as with ``DistributedSampler``).
 """
@@ -43,7 +44,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from webdataset.tariterators import group_by_keys
 
 from video_assets.errors import MediaError, VideoAssetsError
-from video_assets.shards import TOKENS_MEMBER, ShardError, read_manifest
+from video_assets.shards import CLIP_MEMBERS, TOKENS_MEMBER, ShardError, read_manifest
 
 Layout = Literal["TCHW", "THWC"]
 
@@ -51,7 +52,7 @@ Layout = Literal["TCHW", "THWC"]
 # -- decoding --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DecodeSettings:
-    """How a clip's mp4 bytes become frames.
+    """How a clip's bytes (MP4 or Matroska) become frames.
 
     Args:
         max_frames: Keep at most this many frames from the start (after ``frame_step``);
@@ -133,7 +134,7 @@ def decode_clip(
     name: str = "<clip bytes>",
     frames: int | None = None,
 ) -> DecodedClip:
-    """Decode an mp4 held in memory.
+    """Decode a clip file (MP4 or Matroska) held in memory.
 
     Args:
         data: The file's bytes.
@@ -254,8 +255,9 @@ def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "draw each batch from one bucket"
             )
         batch["frames"] = torch.stack([f[:t] for f in frames])
-    if "mp4" in samples[0]:
-        batch["mp4"] = [s["mp4"] for s in samples]
+    if "clip" in samples[0]:
+        batch["clip"] = [s["clip"] for s in samples]
+        batch["container"] = [s["container"] for s in samples]
     tokens: list[torch.Tensor] = [s["tokens"] for s in samples if s.get("tokens") is not None]
     if len(tokens) == len(samples) and len({tuple(x.shape[1:]) for x in tokens}) == 1:
         t = min(x.shape[0] for x in tokens)
@@ -372,8 +374,9 @@ class ClipShardDataset(IterableDataset):
             (and the ``RANK``/``WORLD_SIZE`` variables).
         world_size: Number of ranks.
         decode: How clips are decoded (frames cap, step, size, layout, device).
-        decode_frames: False yields the mp4 bytes as ``mp4`` instead of ``frames`` (decode
-            later, e.g. on the GPU in the training loop).
+        decode_frames: False yields the clip file's bytes as ``clip`` (and its format,
+            ``mp4`` or ``mkv``, as ``container``) instead of ``frames`` (decode later, e.g. on
+            the GPU in the training loop).
         trim_to_bucket: Keep the first ``frames_lo`` frames of each clip (its bucket's
             window start), so every clip of a bucket has one frame count; tokens and words
             are cut to match.
@@ -514,12 +517,15 @@ class ClipShardDataset(IterableDataset):
                     yield collate_clips([self.to_sample(r) for r in pending[bucket]])
 
     def to_sample(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """A sample dict from a shard's raw members (``__key__``, ``mp4``, ``json``, ...)."""
+        """A sample dict from a shard's raw members (``__key__``, ``mp4`` or ``mkv``, ``json``, ...)."""
         key = raw["__key__"]
         where = f"{raw.get('__url__', '?')}:{key}"
-        for member in ("json", "mp4", "words.json"):
+        for member in ("json", "words.json"):
             if member not in raw:
                 raise ShardError(where, f"sample lacks {key}.{member}")
+        container = next((m for m in CLIP_MEMBERS if m in raw), None)
+        if container is None:
+            raise ShardError(where, f"sample lacks its clip ({key}.mp4 or {key}.mkv)")
         facts = json.loads(raw["json"])
         words = json.loads(raw["words.json"])
         tokens = None
@@ -539,11 +545,12 @@ class ClipShardDataset(IterableDataset):
             cap = self.decode.max_frames if cap is None else min(cap, self.decode.max_frames)
         kept: int | None
         if self.decode_frames:
-            clip = decode_clip(raw["mp4"], self.decode, name=where, frames=cap)
+            clip = decode_clip(raw[container], self.decode, name=where, frames=cap)
             sample["frames"] = clip.frames
             kept = clip.frames.shape[0]
         else:
-            sample["mp4"] = raw["mp4"]
+            sample["clip"] = raw[container]
+            sample["container"] = container
             kept = (
                 min(cap, math.ceil(int(facts["frame_count"]) / self.decode.frame_step))
                 if cap

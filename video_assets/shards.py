@@ -2,7 +2,7 @@
 
 A training job reads compressed clips sequentially from a few large files instead of
 millions of small ones (decoded frames are hundreds of times larger than the stream-copied
-mp4), and draws each batch from one bucket so every clip in it has one shape.
+clip), and draws each batch from one bucket so every clip in it has one shape.
 
 Three steps, each a plain function (no Dagster):
 
@@ -19,7 +19,8 @@ Three steps, each a plain function (no Dagster):
 
 Sample members (WebDataset groups them by the key before the first dot):
 
-    <key>.mp4          the clip file's bytes, never decoded or re-encoded
+    <key>.mp4          the clip file's bytes, never decoded or re-encoded: ``<key>.mkv``
+                       for a clip in Matroska (a stream copy of a codec MP4 cannot hold)
     <key>.json         facts: video, scene, time range, fps, size, frames, bucket, checks
     <key>.words.json   words with clip-relative start/end, score, speaker, segment
     <key>.tokens.npy   int32 token ids (T', H', W'), present when the clip has tokens
@@ -59,9 +60,15 @@ SHARD_FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 """Sample keys: no dots (WebDataset splits a member name at its first dot), tar-name safe."""
-REQUIRED_MEMBERS = ("json", "mp4", "words.json")
+CLIP_MEMBERS = ("mp4", "mkv")
+"""Member names (the clip file's extension) a sample's clip can have; it has exactly one."""
+CLIP_MAGIC = {"mp4": (4, b"ftyp"), "mkv": (0, b"\x1a\x45\xdf\xa3")}
+"""Where each clip format's signature is: MP4's ``ftyp`` box, Matroska's EBML header."""
+REQUIRED_MEMBERS = ("json", "words.json")
+"""Members every sample has, besides its clip."""
 TOKENS_MEMBER = "tokens.npy"
-MEMBER_ORDER = ("json", "mp4", TOKENS_MEMBER, "words.json")
+MEMBER_ORDER = ("json", "clip", TOKENS_MEMBER, "words.json")
+"""Order of a sample's members in the tar; ``clip`` stands for its ``mp4`` or ``mkv``."""
 _BLOCK = 512
 _RECORD = 20 * _BLOCK
 _COPY_CHUNK = 1 << 20
@@ -190,7 +197,7 @@ class ShardSample:
     Attributes:
         key: The clip id; the sample's key in the tar (letters, digits, ``_``, ``-``).
         video_id: Source video.
-        clip_path: Local path of the clip's mp4 file.
+        clip_path: Local path of the clip file (``.mp4`` or ``.mkv``: its member name).
         scene_index: Scene the clip was cut from.
         start_s: Clip start in the source video, seconds.
         end_s: Clip end in the source video, seconds.
@@ -241,6 +248,15 @@ class ShardSample:
             )
         if self.frame_count < 1:
             raise ValueError(f"{self.key}: frame_count must be at least 1, got {self.frame_count}")
+        if self.clip_member not in CLIP_MEMBERS:
+            raise ValueError(
+                f"{self.key}: the clip file must end in .mp4 or .mkv, got {self.clip_path!r}"
+            )
+
+    @property
+    def clip_member(self) -> str:
+        """The clip's member name in the tar: its file's extension, ``mp4`` or ``mkv``."""
+        return Path(self.clip_path).suffix.lstrip(".").lower()
 
     @property
     def duration_s(self) -> float:
@@ -425,7 +441,9 @@ def candidates_from_tables(
             k: _plain(getattr(row, k))
             for k in (
                 "method",
+                "container",
                 "lost_frames",
+                "damaged_frames",
                 "start_frame",
                 "end_frame",
                 "scene_start_frame",
@@ -438,7 +456,7 @@ def candidates_from_tables(
                 key=str(row.clip_id), video_id=vid, clip_path=local(str(row.path)),
                 scene_index=int(row.scene_index), start_s=start, end_s=end, fps=float(video["fps"]),
                 width=int(video["width"]), height=int(video["height"]),
-                frame_count=int(row.end_frame) - int(row.start_frame), words=clip_words, token_path=tok,
+                frame_count=int(row.end_frame) - int(row.start_frame) - _damaged(row), words=clip_words, token_path=tok,
                 leaked_frames=int(row.leaked_frames), dropped_segments=dropped,
                 failed_checks=tuple((failed_checks or {}).get(vid, ())),
                 checks_passed=tuple((checks_passed or {}).get(vid, ())), extra=extra,
@@ -449,6 +467,12 @@ def candidates_from_tables(
             Path(dst).mkdir(parents=True, exist_ok=True)
         root.fs.get(list(fetch), list(fetch.values()))
     return out
+
+
+def _damaged(row: Any) -> int:
+    """Frames inside a clip's range that its file lacks (0 for tables from before the column)."""
+    value = getattr(row, "damaged_frames", 0)
+    return 0 if _is_missing(value) else int(value)
 
 
 def _plain(value: Any) -> Any:
@@ -922,9 +946,10 @@ def _write_tar(plan: ShardPlan, out: Path) -> tuple[int, str]:
         with tarfile.open(fileobj=writer, mode="w|", format=tarfile.USTAR_FORMAT) as tar:  # type: ignore[call-overload]
             for s in plan.samples:
                 small = _small_members(s, plan.bucket)
-                for suffix in MEMBER_ORDER:
+                for member in MEMBER_ORDER:
+                    suffix = s.clip_member if member == "clip" else member
                     name = f"{s.key}.{suffix}"
-                    if suffix == "mp4":
+                    if member == "clip":
                         with open(s.clip_path, "rb") as clip:
                             size = os.fstat(clip.fileno()).st_size
                             tar.addfile(_tarinfo(name, size), clip)
@@ -1167,7 +1192,12 @@ class _HashingReader:
 
 def _check_members(path: str, key: str, members: dict[str, bytes]) -> list[ShardProblem]:
     problems: list[ShardProblem] = []
-    missing = [m for m in REQUIRED_MEMBERS if m not in members]
+    clips = [m for m in CLIP_MEMBERS if m in members]
+    if len(clips) > 1:
+        return [ShardProblem(path, "member", f"sample {key} has two clips ({', '.join(clips)})")]
+    missing = [m for m in REQUIRED_MEMBERS if m not in members] + (
+        [] if clips else ["mp4 (or .mkv)"]
+    )
     if missing:
         return [
             ShardProblem(
@@ -1185,9 +1215,12 @@ def _check_members(path: str, key: str, members: dict[str, bytes]) -> list[Shard
         )
     if not isinstance(words, list):
         problems.append(ShardProblem(path, "facts", f"sample {key}: words are not a list"))
-    if members["mp4"][4:8] != b"ftyp":
+    clip = clips[0]
+    at, magic = CLIP_MAGIC[clip]
+    if members[clip][at : at + len(magic)] != magic:
+        what = "an ftyp box" if clip == "mp4" else "an EBML header"
         problems.append(
-            ShardProblem(path, "member", f"sample {key}: {key}.mp4 does not start with an ftyp box")
+            ShardProblem(path, "member", f"sample {key}: {key}.{clip} does not start with {what}")
         )
     shape = facts.get("token_shape")
     if shape is not None and TOKENS_MEMBER not in members:
@@ -1282,7 +1315,7 @@ def verify_shards(
     """Re-read every shard against the manifest.
 
     Each shard is read once, hashing the bytes while the tar is parsed: size, sha256,
-    sample count and keys (in order), every sample's members (facts, words, mp4 header,
+    sample count and keys (in order), every sample's members (facts, words, clip header,
     tokens matching the facts' shape) and that the tar reads to its end (a truncated
     shard fails here and in size and hash).
 

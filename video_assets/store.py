@@ -4,7 +4,7 @@ Layout (see DESIGN.md):
 
     videos/<video_id>/source.<ext>
     tables/<table>/video_id=<id>/part.parquet
-    clips/<video_id>/<clip_id>.mp4
+    clips/<video_id>/<clip_id>.mp4             (.mkv: a copy of a codec MP4 cannot hold)
     stems/<video_id>/vocals.wav
     tokens/<video_id>/<clip_id>.safetensors
     shards/<shard>.tar

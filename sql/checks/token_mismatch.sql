@@ -8,8 +8,10 @@ WITH clip_frames AS (
     SELECT
         c.video_id,
         c.clip_id,
-        CASE WHEN $max_frames > 0 THEN least(c.end_frame - c.start_frame, $max_frames)
-             ELSE c.end_frame - c.start_frame END AS clip_frames
+        -- Frames in the clip file: its source range less the frames that could not be decoded.
+        CASE WHEN $max_frames > 0
+             THEN least(c.end_frame - c.start_frame - coalesce(c.damaged_frames, 0), $max_frames)
+             ELSE c.end_frame - c.start_frame - coalesce(c.damaged_frames, 0) END AS clip_frames
     FROM clips AS c
     WHERE c.video_id = $video_id
 ),

@@ -74,14 +74,16 @@ class _ClipRow:
     end_s: float
     method: str
     leaked_frames: int
+    damaged_frames: int = 0
+    """Frames of the range the file lacks (they could not be decoded)."""
 
 
 def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[_ClipRow]:
     fields = list(_ClipRow.__dataclass_fields__)
     if isinstance(clips, pd.DataFrame):
-        rows = [dict(zip(fields, (r[f] for f in fields), strict=True)) for _, r in clips.iterrows()]
+        rows = [{f: r.get(f) for f in fields} for _, r in clips.iterrows()]
     else:
-        rows = [{f: getattr(c, f) for f in fields} for c in clips]
+        rows = [{f: getattr(c, f, None) for f in fields} for c in clips]
     out = [
         _ClipRow(
             str(r["clip_id"]),
@@ -95,6 +97,7 @@ def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[_ClipRow]:
             float(r["end_s"]),
             str(r["method"]),
             int(r["leaked_frames"]),
+            0 if pd.isna(r["damaged_frames"]) else int(r["damaged_frames"]),
         )
         for r in rows
     ]
@@ -366,7 +369,7 @@ def clip_boundary_strip(
     )
     y = MARGIN + LINE_H + 4
     for c, (first, last, file_frames) in zip(rows, own, strict=True):
-        claimed = c.end_frame - c.start_frame
+        claimed = c.end_frame - c.start_frame - c.damaged_frames
         head = (
             f"{c.clip_id}  scene {c.scene_index}  {hms(c.start_s)}-{hms(c.end_s)}  {c.method}  "
             f"leaked {c.leaked_frames}"

@@ -1,4 +1,6 @@
-"""clips: one shot-pure file per kept scene, stream-copied where exact."""
+"""clips: one shot-pure file per kept scene, stream-copied where exact (MP4, or Matroska)."""
+
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -67,7 +69,7 @@ def clips(
                 "video_id": vid,
                 "clip_id": c.clip_id,
                 "scene_index": c.scene_index,
-                "path": f"{clip_dir}/{c.clip_id}.mp4",
+                "path": f"{clip_dir}/{Path(c.path).name}",
                 "scene_start_frame": c.scene_start_frame,
                 "scene_end_frame": c.scene_end_frame,
                 "start_frame": c.start_frame,
@@ -76,8 +78,10 @@ def clips(
                 "end_s": round(c.end_s, 6),
                 "duration_s": round(c.duration_s, 6),
                 "method": c.method,
+                "container": c.container,
                 "leaked_frames": c.leaked_frames,
                 "lost_frames": c.lost_frames,
+                "damaged_frames": c.damaged_frames,
                 "bytes": c.bytes,
             }
             for c in result
@@ -95,8 +99,10 @@ def clips(
             "end_s",
             "duration_s",
             "method",
+            "container",
             "leaked_frames",
             "lost_frames",
+            "damaged_frames",
             "bytes",
         ],
     )
@@ -108,6 +114,8 @@ def clips(
             "reencoded": int((df["method"] == "reencode").sum()),
             "leaked_frames": int(df["leaked_frames"].sum()),
             "lost_frames": int(df["lost_frames"].sum()),
+            "damaged_frames": int(df["damaged_frames"].sum()),
+            "matroska_clips": int((df["container"] == "mkv").sum()),
             "clip_seconds": round(float(df["duration_s"].sum()), 3),
             "folder": dg.MetadataValue.path(root.uri(clip_dir)),
             "preview": md_table(
@@ -118,6 +126,7 @@ def clips(
                         "start_s",
                         "end_s",
                         "method",
+                        "container",
                         "leaked_frames",
                         "lost_frames",
                     ]
