@@ -28,12 +28,7 @@ import numpy as np
 from scenedetect.common import FrameTimecode
 
 from video_assets.keyframes import KeyframeIndex, build_index
-from video_assets.scenes.detectors import (
-    DEFAULT_THRESHOLDS,
-    DetectorSettings,
-    content_distance,
-    hsv_histogram,
-)
+from video_assets.scenes.detectors import DetectorSettings, content_distance, hsv_histogram
 from video_assets.scenes.frames import DecodeStats, FrameReader, SeekUnreliable
 
 Mode = Literal["cascade", "full"]
@@ -221,13 +216,7 @@ def _looks_alike(
 
 
 def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) -> float:
-    return cascade.keyframe_ratio * (
-        settings.min_content_val
-        if settings.detector == "adaptive"
-        else DEFAULT_THRESHOLDS["content"]
-        if settings.detector == "transnetv2"
-        else settings.effective_threshold
-    )
+    return cascade.keyframe_ratio * settings.keyframe_score
 
 
 def _mark_gops(
@@ -351,7 +340,7 @@ def _level2(
     """
     n = index.frame_count
     before, after = settings.context_frames
-    early = cascade.early_stop and settings.detector in ("content", "hybrid")
+    early = cascade.early_stop and settings.looks_back_only
     exit_ = _GopExit(index, level1, settings, cascade) if early else None
     raw: list[int] = []
     for a, b in regions:

@@ -93,6 +93,23 @@ class DetectorSettings:
             return 75, 75  # a whole TransNetV2 window on either side
         return 0, 0
 
+    @property
+    def keyframe_score(self) -> float:
+        """The content score at which level 1 takes two keyframes for different shots: the
+        detector's own threshold where it is a content score, else ContentDetector's."""
+        if self.detector == "adaptive":
+            return self.min_content_val
+        if self.detector == "transnetv2":
+            return DEFAULT_THRESHOLDS["content"]
+        return self.effective_threshold
+
+    @property
+    def looks_back_only(self) -> bool:
+        """Whether a frame's verdict needs no frame more than a few ahead, so level 2 may
+        leave a GOP early (AdaptiveDetector's rolling average and TransNetV2's windows look
+        further ahead)."""
+        return self.detector in ("content", "hybrid")
+
     def build(self, min_scene_len: int | None = None, frame_count: int = 0) -> SceneDetector:
         """A fresh detector; ``min_scene_len`` overrides the setting, ``frame_count`` is the
         length of the whole video (TransNetV2 pads its last window only there)."""
