@@ -7,6 +7,7 @@ from dagster_project.defs.audio.checks import (
     hallucinated_segments,
     low_confidence_words,
     separation_fallback,
+    speaker_overlap,
 )
 from dagster_project.defs.catalog.assets import catalog
 from dagster_project.defs.clips.assets import clips
@@ -14,11 +15,13 @@ from dagster_project.defs.clips.checks import leaked_frames, lost_frames
 from dagster_project.defs.execution import executor_from_env
 from dagster_project.defs.ingest.assets import iframe_index, source_video
 from dagster_project.defs.jobs import catalog_job, shards_job, tokenizer_job, tokens_job, video_job
+from dagster_project.defs.motion.assets import clip_motion
+from dagster_project.defs.motion.checks import inner_discontinuity, static_clips
 from dagster_project.defs.resources import default_resources
 from dagster_project.defs.scenes.assets import scene_table
 from dagster_project.defs.scenes.checks import short_scenes
 from dagster_project.defs.schedules import nightly_ingest
-from dagster_project.defs.sensors import landing_sensor, tokenizer_sensor
+from dagster_project.defs.sensors import landing_sensor
 from dagster_project.defs.shards.assets import training_shards
 from dagster_project.defs.tokens.assets import token_tensors, tokenizer_model
 from dagster_project.defs.tokens.checks import token_mismatch
@@ -28,6 +31,7 @@ ASSETS = [
     iframe_index,
     scene_table,
     clips,
+    clip_motion,
     vocal_stems,
     aligned_transcripts,
     tokenizer_model,
@@ -39,9 +43,12 @@ CHECKS = [
     short_scenes,
     leaked_frames,
     lost_frames,
+    static_clips,
+    inner_discontinuity,
     separation_fallback,
     low_confidence_words,
     hallucinated_segments,
+    speaker_overlap,
     token_mismatch,
 ]
 
@@ -49,7 +56,9 @@ defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     jobs=[video_job, tokenizer_job, tokens_job, shards_job, catalog_job],
-    sensors=[landing_sensor, tokenizer_sensor],
+    # Tokens, shards and the catalog follow by declarative automation (defs/automation.py),
+    # evaluated by Dagster's default_automation_condition_sensor.
+    sensors=[landing_sensor],
     schedules=[nightly_ingest],
     resources=default_resources(),
     # forkserver (the multiprocess executor, steps forked from a preloaded server) by default;

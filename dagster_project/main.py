@@ -1,9 +1,15 @@
 """The main job: materialize every asset for one video (the generated sample by default).
 
-    python -m dagster_project.main [VIDEO]
+    python -m dagster_project.main [VIDEO] [--retrain-tokenizer]
 
 Runs against the same Dagster instance (``DAGSTER_HOME``) and data root the UI uses, so
 the runs, lineage and check results appear in ``dagster dev`` afterwards.
+
+The first run trains the tokenizer on the clips it has; later runs encode their video's
+clips with that tokenizer, so the tokens of earlier videos stay current and every video
+stays in the shards. ``--retrain-tokenizer`` trains it again on every clip in the catalog;
+every video's tokens are then encoded again (in this process) before the shards are
+refreshed. The shards take the new video's samples in new shards; nothing else is rewritten.
 """
 
 import argparse
@@ -25,8 +31,10 @@ from dagster_project.defs.resources import (
     VideoStageConfig,
     audio_config_from_env,
 )
+from dagster_project.defs.tokens.assets import CURRENT_FILE, current_tokenizer
+from video_assets.catalog import connect, sql_text
 from video_assets.errors import VideoAssetsError
-from video_assets.store import S3_ENV
+from video_assets.store import S3_ENV, DataRoot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "video", nargs="?", type=Path, help="a video file (default: generate the sample)"
+    )
+    parser.add_argument(
+        "--retrain-tokenizer",
+        action="store_true",
+        help="train the tokenizer again on every clip in the catalog, then encode every video "
+        "again with it (by default only the first run trains one)",
     )
     args = parser.parse_args(argv)
 
@@ -54,14 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             Path(__file__).resolve().parent.parent / "deploy" / "local" / "dagster.yaml",
             home / "dagster.yaml",
         )
-    # No Demucs weights ship with any package: the sample run passes the mix through (a check
-    # warns) unless a model is configured. Set VIDEO_ASSETS_ALLOW_PASSTHROUGH=0 to fail instead.
-    os.environ.setdefault("VIDEO_ASSETS_ALLOW_PASSTHROUGH", "1")
     landing.mkdir(parents=True, exist_ok=True)
 
     s3: dict[str, Any] = {field: os.environ.get(var, "") for field, var in S3_ENV.items()}
     store = StoreResource(data_root=data_root, landing_dir=str(landing), **s3)
     try:
+        token_config = TokenStageConfig.from_env()
         video = args.video
         if video is None:
             from video_assets.sample import make_sample
@@ -83,27 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         "video_config": VideoStageConfig(),
         "audio_config": audio_config_from_env(),
         "shard_config": ShardStageConfig(),
-        "token_config": TokenStageConfig(
-            checkpoint=os.environ.get("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", "")
-        ),
+        "token_config": token_config,
     }
     by_group: dict[str, list] = {}
     for a in ASSETS:
         by_group.setdefault(a.group_names_by_key[a.key], []).append(a)
     token_keys = {a.key for a in by_group["tokens"]}
-    # Per-video stages, then the tokenizer (trained on the catalog's clips), then the tokens.
-    steps = [
-        (
-            [a for a in ASSETS if a.partitions_def is not None and a.key not in token_keys],
-            reg.video_id,
-        ),
-        (by_group["tokenizer"], None),
-        (by_group["tokens"], reg.video_id),
-        (by_group["training"], None),
-        (by_group["catalog"], None),
-    ]
     events: list[dg.DagsterEvent] = []
-    for assets, partition in steps:
+
+    def run(assets: list, partition: str | None, report: bool = True) -> bool:
         keys = {a.key for a in assets}
         checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
         result = dg.materialize(
@@ -113,13 +113,35 @@ def main(argv: list[str] | None = None) -> int:
             resources=resources,
             raise_on_error=False,
         )
-        events += result.all_events
+        if report:  # the check verdicts printed below are this video's and the shared assets'
+            events.extend(result.all_events)
         if not result.success:
             print(
                 f"the run for {video} failed; see the run {result.run_id} in the UI",
                 file=sys.stderr,
             )
+        return result.success
+
+    # The per-video stages; the tokenizer only when there is none yet, when asked, or when
+    # another checkpoint is configured; then the tokens of this video and of every video
+    # whose tokens are missing or were made by another tokenizer; then the shards.
+    per_video = [a for a in ASSETS if a.partitions_def is not None and a.key not in token_keys]
+    if not run(per_video, reg.video_id):
+        return 1
+    root = store.root()
+    if _needs_tokenizer(root, token_config, args.retrain_tokenizer) and not run(
+        by_group["tokenizer"], None
+    ):
+        return 1
+    todo = sorted({reg.video_id, *_videos_to_tokenize(root)})
+    known = set(instance.get_dynamic_partitions(VIDEOS))
+    if set(todo) - known:
+        instance.add_dynamic_partitions(VIDEOS, sorted(set(todo) - known))
+    for vid in todo:
+        if not run(by_group["tokens"], vid, report=vid == reg.video_id):
             return 1
+    if not (run(by_group["training"], None) and run(by_group["catalog"], None)):
+        return 1
 
     evaluations = [
         e.event_specific_data
@@ -153,6 +175,24 @@ def main(argv: list[str] | None = None) -> int:
         + " uv run dagster dev -w workspace.yaml  (http://127.0.0.1:3000)"
     )
     return 0
+
+
+def _needs_tokenizer(root: DataRoot, token_config: TokenStageConfig, retrain: bool) -> bool:
+    """Train (or record) a tokenizer: asked to, none yet, or another checkpoint configured."""
+    if retrain or not root.exists(CURRENT_FILE):
+        return True
+    configured = token_config.checkpoint
+    return bool(configured) and current_tokenizer(root)["path"] != str(Path(configured).absolute())
+
+
+def _videos_to_tokenize(root: DataRoot) -> list[str]:
+    """Videos with a clip whose tokens are missing or not made by the current tokenizer."""
+    current = current_tokenizer(root)["hash"]
+    with connect(root) as con:
+        rows = con.execute(
+            sql_text("reports/videos_to_tokenize.sql"), {"checkpoint_hash": current}
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 if __name__ == "__main__":

@@ -205,3 +205,63 @@ def build_root(base: Path) -> RootFixture:
         )
     tokens_df = pd.DataFrame(token_rows)
     return RootFixture(root, clips_df, videos_df, words_df, segs_df, tokens_df, expected)
+
+
+def add_video(
+    root: DataRoot,
+    work: Path,
+    vid: str,
+    shots: list[int],
+    *,
+    size: tuple[int, int] = (64, 48),
+    seed: int = 0,
+    min_clip_s: float = 1.0,
+    checkpoint: str = CHECKPOINT,
+) -> pd.DataFrame:
+    """Ingest one generated video as the pipeline would, without the models.
+
+    Renders shots of these frame counts (no audio), cuts one clip per shot of at least
+    ``min_clip_s`` into ``clips/<vid>/`` by stream copy, writes random token files made by
+    ``checkpoint``, and writes the video's ``videos``, ``clips``, ``words``, ``segments`` and
+    ``tokens`` partitions (three words and one kept segment per clip). Returns its clips rows.
+    """
+    video = make_shots_video(
+        work / f"{vid}.mp4", shots, size=size, seed=seed, audio="none", preset="ultrafast"
+    )
+    index = build_index(video.path)
+    scenes = scenes_from_cuts(video.cuts, index)
+    clip_dir = root.local_path(root.rel("clips", vid))
+    clips = split_video(video.path, scenes, clip_dir, settings=ClipSettings(min_duration_s=min_clip_s),
+                        index=index, clip_prefix=f"{vid}_", has_audio=False)  # fmt: skip
+    clip_rows, word_rows, seg_rows, token_rows = [], [], [], []
+    for segment, c in enumerate(clips):
+        start_s, end_s = round(c.start_s, 6), round(c.end_s, 6)
+        clip_rows.append({
+            "video_id": vid, "clip_id": c.clip_id, "scene_index": c.scene_index,
+            "path": f"clips/{vid}/{c.clip_id}.mp4", "scene_start_frame": c.scene_start_frame,
+            "scene_end_frame": c.scene_end_frame, "start_frame": c.start_frame, "end_frame": c.end_frame,
+            "start_s": start_s, "end_s": end_s, "duration_s": round(c.duration_s, 6), "method": c.method,
+            "leaked_frames": c.leaked_frames, "lost_frames": c.lost_frames, "bytes": c.bytes,
+        })  # fmt: skip
+        for w in words_for(3, end_s - start_s, seed=seed * 1000 + segment):
+            word_rows.append({"video_id": vid, "segment": segment, "word": w["word"], "start": start_s + w["start"],
+                              "end": start_s + w["end"], "score": w["score"], "speaker": w["speaker"]})  # fmt: skip
+        seg_rows.append({"video_id": vid, "segment": segment, "start": start_s, "end": end_s, "text": "",
+                         "speaker": None, "language": "en", "kept": True, "drop_reason": None})  # fmt: skip
+        trel = f"tokens/{vid}/{c.clip_id}.safetensors"
+        shape = token_grid(c.end_frame - c.start_frame, *size)
+        write_random_tokens(root.local_path(trel), shape, seed=seed * 1000 + segment)
+        token_rows.append({"video_id": vid, "clip_id": c.clip_id, "path": trel, "t": shape[0],
+                           "h": shape[1], "w": shape[2], "checkpoint_hash": checkpoint})  # fmt: skip
+    w, h = size
+    root.write_table(
+        "videos", vid, pd.DataFrame([{"video_id": vid, "width": w, "height": h, "fps": 25.0}])
+    )
+    clips_df = pd.DataFrame(clip_rows)
+    root.write_table("clips", vid, clips_df)
+    root.write_table("words", vid, pd.DataFrame(word_rows, columns=WORDS_SCHEMA.names),
+                     schema=_file_schema(WORDS_SCHEMA))  # fmt: skip
+    root.write_table("segments", vid, pd.DataFrame(seg_rows, columns=SEGMENTS_SCHEMA.names),
+                     schema=_file_schema(SEGMENTS_SCHEMA))  # fmt: skip
+    root.write_table("tokens", vid, pd.DataFrame(token_rows))
+    return clips_df

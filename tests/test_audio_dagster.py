@@ -38,7 +38,7 @@ def materialized(sample, tmp_path_factory):
     resources = {
         "store": store,
         "video_config": VideoStageConfig(),
-        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "audio_config": AudioStageConfig(),  # Spleeter (no Demucs here), offline diarization
         "token_config": TokenStageConfig(),
     }
     per_video = [a for a in ASSETS if a.partitions_def is not None]
@@ -72,7 +72,7 @@ def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
     assert words["score"].between(0, 1).all()
     assert (words["end"] > words["start"]).all()
     errors = np.abs(matched_onset_errors(sample.words, list(words.itertuples())))
-    # Measured on this sample: median 7 ms, 95 % within 50 ms (pocketsphinx on the passed-through mix).
+    # Measured on this sample: median 7 ms, 95 % within 50 ms (pocketsphinx on the Spleeter stem).
     assert len(errors) >= 0.8 * len(sample.words)
     assert np.median(errors) < 0.03
     assert np.mean(errors <= 0.05) > 0.85
@@ -96,8 +96,8 @@ def test_clip_words_are_inside_their_clip_and_relative(materialized):
     assert rows["clip_id"].nunique() >= 2
 
 
-def test_audio_checks_report_counts_and_warn_on_passthrough(materialized):
-    _, _, result = materialized
+def test_audio_checks_report_counts_and_pass_on_a_separated_stem(materialized):
+    store, vid, result = materialized
     evals = {
         e.event_specific_data.check_name: e.event_specific_data
         for e in result.all_events
@@ -107,10 +107,53 @@ def test_audio_checks_report_counts_and_warn_on_passthrough(materialized):
     assert low.passed
     assert low.metadata["words"].value > 30 and "dropped_segments" in low.metadata
     assert evals["hallucinated_segments"].passed
-    fallback = evals["separation_fallback"]
-    assert not fallback.passed and fallback.severity == dg.AssetCheckSeverity.WARN
+    # No Demucs weights here: Spleeter separated the voice, which is no passthrough.
+    assert evals["separation_fallback"].passed
     stems = _materializations(result, "vocal_stems")[0].metadata
-    assert stems["backend"].value == "passthrough" and "htdemucs" in stems["fallback"].value
+    assert stems["backend"].value == "spleeter" and stems["model"].value == "spleeter:2stems"
+    assert stems["fallback"].value.startswith(
+        "spleeter: no local copy of separation model 'htdemucs'"
+    )
+    # Diarization is on by default: one espeak voice, one speaker on every word, no overlap.
+    assert (
+        evals["speaker_overlap"].passed
+        and evals["speaker_overlap"].metadata["violations"].value == 0
+    )
+    meta = _materializations(result, "aligned_transcripts")[0].metadata
+    assert meta["speakers"].value == 1 and "resemblyzer" in meta["diarization_model"].value
+    with connect(DataRoot(store.data_root)) as con:
+        speakers = con.execute(
+            "SELECT DISTINCT speaker FROM words WHERE video_id = $v", {"v": vid}
+        ).fetchall()
+        turns = con.execute(
+            "SELECT count(*), count(DISTINCT speaker) FROM speaker_turns WHERE video_id = $v",
+            {"v": vid},
+        ).fetchone()
+    assert speakers == [("SPEAKER_00",)] and turns[0] >= 1 and turns[1] == 1
+
+
+def test_the_passthrough_stem_is_reported_by_the_check(sample, tmp_path):
+    store = StoreResource(
+        data_root=str(tmp_path / "data"), landing_dir=str(sample.path.parent), settle_s=0.0
+    )
+    vid = register(store.root(), sample.path).video_id
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(videos.name, [vid])
+    by_key = {a.key.to_user_string(): a for a in ASSETS}
+    check = next(c for c in CHECKS if any(k.name == "separation_fallback" for k in c.check_keys))
+    res = dg.materialize(
+        [by_key["source_video"], by_key["vocal_stems"], check],
+        partition_key=vid,
+        instance=instance,
+        resources={"store": store, "audio_config": AudioStageConfig(separator="passthrough")},
+    )
+    (evaluation,) = [
+        e.event_specific_data
+        for e in res.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["violations"].value == 1
 
 
 def test_separation_without_model_fails_naming_the_setting(sample, tmp_path):
@@ -125,7 +168,7 @@ def test_separation_without_model_fails_naming_the_setting(sample, tmp_path):
         [by_key["source_video"], by_key["vocal_stems"]],
         partition_key=vid,
         instance=instance,
-        resources={"store": store, "audio_config": AudioStageConfig()},
+        resources={"store": store, "audio_config": AudioStageConfig(separator="demucs")},
         raise_on_error=False,
     )
     assert not res.success

@@ -124,7 +124,12 @@ def test_tables_and_json_have_the_documented_shape(clean):
     assert (words["video_id"] == "vid1").all() and segments["kept"].dtype == bool
     import pyarrow as pa
 
-    from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA
+    from video_assets.audio.transcription import (
+        SEGMENTS_SCHEMA,
+        TURN_COLUMNS,
+        TURNS_SCHEMA,
+        WORDS_SCHEMA,
+    )
 
     assert pa.Table.from_pandas(words, schema=WORDS_SCHEMA, preserve_index=False).num_rows == len(
         words
@@ -134,8 +139,15 @@ def test_tables_and_json_have_the_documented_shape(clean):
     ).num_rows == len(segments)
     assert WORDS_SCHEMA.names == WORD_COLUMNS and SEGMENTS_SCHEMA.names == SEGMENT_COLUMNS
     out = result.to_json_dict()
-    assert list(out) == ["language", "aligner", "segments", "words"]
+    assert list(out) == ["language", "aligner", "segments", "words", "turns"]
     assert set(out["words"][0]) == {"word", "start", "end", "score", "speaker"}
+    assert out["turns"] == [
+        {"start": t.start, "end": t.end, "speaker": t.speaker} for t in result.turns
+    ]
+    turns = result.turns_frame("vid1")
+    assert list(turns.columns) == TURN_COLUMNS == ["video_id", "start", "end", "speaker"]
+    assert turns["speaker"].tolist() == ["SPEAKER_00", "SPEAKER_01"]  # from HalfAndHalf
+    assert pa.Table.from_pandas(turns, schema=TURNS_SCHEMA, preserve_index=False).num_rows == 2
     meta = result.metadata()
     assert meta["aligner"] == "pocketsphinx" and meta["asr_rtf"] > 0 and meta["align_rtf"] > 0
 
@@ -210,13 +222,13 @@ def test_a_video_without_audio_gives_an_explicit_empty_transcript():
     path = tone_video(workdir("transcribe") / "mute.mp4", audio=None)
     result = transcribe(path)
     assert not result.has_audio and result.aligner == "none"
-    assert result.to_json_dict() == {"language": "", "aligner": "none", "segments": [], "words": []}
-
-
-def test_diarization_without_a_folder_fails_before_any_model_runs():
-    with pytest.raises(ConfigError) as err:
-        transcribe(speech_wav_16k(), TranscriptionSettings(diarize=True))
-    assert err.value.setting == "VIDEO_ASSETS_DIARIZATION_DIR"
+    assert result.to_json_dict() == {
+        "language": "",
+        "aligner": "none",
+        "segments": [],
+        "words": [],
+        "turns": [],
+    }
 
 
 def test_a_missing_whisper_folder_names_the_setting(tmp_path):
@@ -296,9 +308,8 @@ def test_speaker_assignment_by_longest_overlap():
     )
     turns = [SpeakerTurn(0.0, 1.4, "A"), SpeakerTurn(1.4, 2.2, "B"), SpeakerTurn(0.9, 1.2, "B")]
     assign_speakers([seg], turns)
-    assert [w.speaker for w in seg.words] == [
-        "A",
-        "B",
-        None,
-    ]  # b: A 0.4 s, B 0.6 + 0.2 s; c: nobody
+    # b: A 0.4 s, B 0.6 + 0.2 s; c: in no turn, so its sentence's speaker
+    assert [w.speaker for w in seg.words] == ["A", "B", "A"]
     assert seg.speaker == "A"  # A holds 1.0 s of word time (a), B 0.8 s (b)
+    assign_speakers([seg], [SpeakerTurn(5.0, 6.0, "A")])
+    assert [w.speaker for w in seg.words] == [None] * 3 and seg.speaker is None  # nobody

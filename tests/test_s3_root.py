@@ -228,7 +228,7 @@ def test_partition_materializes_into_the_bucket(
     resources = {
         "store": store,
         "video_config": VideoStageConfig(min_clip_s=1.0),
-        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "audio_config": AudioStageConfig(separator="passthrough"),
         "token_config": TokenStageConfig(channels=4, resolution=16, train_steps=2, train_frames=5),
         "shard_config": ShardStageConfig(),
     }
@@ -344,7 +344,7 @@ def test_whole_graph_on_s3_then_the_loader_streams_the_shards(
     resources = {
         "store": store,
         "video_config": VideoStageConfig(min_clip_s=1.0),
-        "audio_config": AudioStageConfig(allow_passthrough=True),
+        "audio_config": AudioStageConfig(separator="passthrough"),
         "token_config": TokenStageConfig(
             channels=4,
             resolution=16,

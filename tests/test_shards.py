@@ -353,7 +353,7 @@ def test_verify_clean(written):
     result = verify_dir(out)
     assert result.ok, result.problems
     assert result.shards == len(shard_set.manifest.shards)
-    assert result.samples == len(shard_set.manifest.samples)
+    assert result.samples == len(shard_set.samples) == shard_set.manifest.n_samples
     assert result.bytes_read == shard_set.total_bytes
     # Against the catalog's table too.
     assert verify_shards(out, shard_set.manifest.shards_frame()).ok

@@ -184,32 +184,71 @@ def test_stale_tokens_fail_the_check(pipeline):
     assert "another checkpoint" in res.metadata["examples"].value
 
 
-def test_tokenizer_sensor_requests_every_video_once_per_checkpoint():
+def test_automation_trains_once_reencodes_every_video_on_retrain_then_refreshes_shards():
+    """What the daemon's automation sensor requests, tick by tick; each requested run is
+    reported done before the next tick."""
     from dagster_project.definitions import defs
-    from dagster_project.defs.sensors import tokenizer_sensor
 
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(videos.name, ["a" * 16, "b" * 16])
+    a, b, c = "v" + "a" * 16, "v" + "b" * 16, "v" + "c" * 16
+    instance.add_dynamic_partitions(videos.name, [a, b])
+    state = {"cursor": None}
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
 
-    def evaluate(cursor=None):
-        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-        # The daemon threads its instance down to validate the dynamic partition keys; here we do.
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            result = tokenizer_sensor.evaluate_tick(ctx)
-        return sorted(r.run_key for r in result.run_requests or []), result.cursor
+    def done(key: str, *partitions: str | None) -> None:
+        for partition in partitions:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
-    assert evaluate() == ([], None)  # nothing materialized yet
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(
-            "tokenizer_model", metadata={"checkpoint_hash": "0123456789abcdef0123"}
-        )
-    )
-    keys, cursor = evaluate()
-    assert keys == [f"tokens-{'a' * 16}-0123456789ab", f"tokens-{'b' * 16}-0123456789ab"]
-    assert evaluate(cursor)[0] == []  # the same event is not acted on twice
+    def ticks() -> list[dict[str, set]]:
+        """Evaluate until two ticks in a row request nothing; the requests of each tick."""
+        out: list[dict[str, set]] = []
+        quiet = 0
+        while quiet < 2:
+            with dg.partition_loading_context(dynamic_partitions_store=instance):
+                result = dg.evaluate_automation_conditions(
+                    defs=defs, instance=instance, cursor=state["cursor"]
+                )
+            state["cursor"] = result.cursor
+            got = {
+                k.to_user_string(): set(result.get_requested_partitions(k))
+                for k in keys
+                if result.get_num_requested(k)
+            }
+            for key, partitions in got.items():
+                done(key, *partitions)
+            quiet = 0 if got else quiet + 1
+            if got:
+                out.append(got)
+            assert len(out) < 10, out
+        return out
 
-    # A materialization without a checkpoint hash (reported by hand) still gets its own run keys.
-    instance.report_runless_asset_event(dg.AssetMaterialization("tokenizer_model"))
-    keys2, _ = evaluate(cursor)
-    assert len(keys2) == 2 and not set(keys2) & set(keys)
-    assert all(k.startswith(("tokens-" + "a" * 16, "tokens-" + "b" * 16)) for k in keys2)
+    assert ticks() == []  # nothing has happened
+    # Two videos' runs (video_job) made their clips; their tokens were skipped: no tokenizer.
+    done("clips", a, b)
+    assert ticks() == [
+        {"tokenizer_model": {None}},  # the first tokenizer, trained once
+        {"token_tensors": {a, b}, "catalog": {None}},  # every video's tokens with it
+        {"training_shards": {None}},  # one refresh for both videos
+        {"catalog": {None}},
+    ]
+    # A third video: its tokens from the existing tokenizer, which is not trained again.
+    instance.add_dynamic_partitions(videos.name, [c])
+    done("clips", c)
+    assert ticks() == [
+        {"token_tensors": {c}},
+        {"training_shards": {None}},
+        {"catalog": {None}},
+    ]
+    # c's clips are cut again and its tokens made after them (as video_job does): only the
+    # shards and the catalog follow.
+    done("clips", c)
+    done("token_tensors", c)
+    assert ticks() == [{"training_shards": {None}}, {"catalog": {None}}]
+    # Retraining is asked for (tokenizer_job): every video's tokens are made again, then
+    # the shards are refreshed once.
+    done("tokenizer_model", None)
+    assert ticks() == [
+        {"token_tensors": {a, b, c}},
+        {"training_shards": {None}},
+        {"catalog": {None}},
+    ]

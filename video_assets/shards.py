@@ -33,6 +33,7 @@ Layout under the shard root::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -56,7 +57,9 @@ from video_assets.errors import MediaError
 from video_assets.store import TMP_PREFIX, DataRoot
 
 SHARD_FORMAT = "video-assets-shards"
-SHARD_FORMAT_VERSION = 1
+SHARD_FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 1 manifests (before sample digests and shard counters) are read as well."""
 MANIFEST_FILE = "manifest.json"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 """Sample keys: no dots (WebDataset splits a member name at its first dot), tar-name safe."""
@@ -91,6 +94,7 @@ SAMPLES_SCHEMA = pa.schema(
         ("clip_id", pa.string()), ("shard", pa.string()), ("bucket", pa.string()),
         ("position", pa.int64()), ("bytes", pa.int64()), ("frame_count", pa.int64()),
         ("duration_s", pa.float64()), ("has_tokens", pa.bool_()), ("n_words", pa.int64()),
+        ("digest", pa.string()),
     ]
 )  # fmt: skip
 """Parquet schema of the ``shard_samples`` table (``video_id`` is the hive partition)."""
@@ -771,8 +775,9 @@ def plan_shards(
             current.append(s)
             sizes += member_sizes
         for index, (current, sizes) in enumerate(groups):
-            path = f"{bucket.name}/{bucket.name}-{index:06d}.tar"
-            plans.append(ShardPlan(path, bucket, tuple(current), _tar_bytes(sizes)))
+            plans.append(
+                ShardPlan(shard_path(bucket.name, index), bucket, tuple(current), _tar_bytes(sizes))
+            )
     return plans
 
 
@@ -805,7 +810,12 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class SampleInfo:
-    """Where one sample was written."""
+    """Where one sample was written.
+
+    ``digest`` is the SHA-256 of the sample's members (names, sizes and bytes, in tar order):
+    two samples with one digest have the same bytes in a shard, wherever they are, so an
+    update can tell an unchanged sample from a changed one without reading its shard.
+    """
 
     clip_id: str
     video_id: str
@@ -817,15 +827,46 @@ class SampleInfo:
     duration_s: float
     has_tokens: bool
     n_words: int
+    digest: str = ""
+
+
+def shard_path(bucket: str, index: int) -> str:
+    """Shard ``index`` of ``bucket`` under the shard root: ``<bucket>/<bucket>-<index:06d>.tar``."""
+    return f"{bucket}/{bucket}-{index:06d}.tar"
+
+
+def shard_index(path: str) -> int:
+    """The index in a shard's name (``...-000012.tar`` -> 12)."""
+    return int(path[-10:-4])
 
 
 @dataclass
 class ShardManifest:
-    """The manifest: every shard and every sample, with the settings used."""
+    """The manifest: every shard with its sample keys, and the settings used.
+
+    Where each sample is (shard, position, bytes, digest) is the catalog's ``shard_samples``
+    table, partitioned by video, so that adding a video rewrites its own rows only; the
+    manifest carries per sample nothing but its key.
+
+    Attributes:
+        shards: Every shard, sorted by path (bucket, then index).
+        settings: Packing settings of every shard listed.
+        next_index: Per bucket, the index the next new shard gets; indices only grow, so a
+            shard name never stands for two different contents.
+        inputs: Per video, a stamp of the catalog rows its samples were judged from
+            (:func:`video_assets.shard_update.refresh_shards` skips videos whose stamp holds).
+        inputs_config: A stamp of the exclusion rules and settings they were judged with.
+    """
 
     shards: list[ShardInfo]
-    samples: list[SampleInfo]
     settings: ShardSettings
+    next_index: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    inputs_config: str = ""
+
+    @property
+    def n_samples(self) -> int:
+        return sum(s.n_samples for s in self.shards)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -833,28 +874,39 @@ class ShardManifest:
             "version": SHARD_FORMAT_VERSION,
             "settings": asdict(self.settings),
             "shards": [s.to_json() for s in self.shards],
-            "samples": [asdict(s) for s in self.samples],
+            "next_index": dict(sorted(self.next_index.items())),
+            "inputs": {"config": self.inputs_config, "videos": dict(sorted(self.inputs.items()))},
         }
+
+    def to_bytes(self) -> bytes:
+        """The ``manifest.json`` file: compact JSON with sorted keys, one trailing newline."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ShardManifest:
-        if d.get("format") != SHARD_FORMAT or d.get("version") != SHARD_FORMAT_VERSION:
-            raise ValueError(f"not a {SHARD_FORMAT} v{SHARD_FORMAT_VERSION} manifest")
+        """Read a manifest; a version 1 manifest (which also listed every sample) reads too."""
+        if d.get("format") != SHARD_FORMAT or d.get("version") not in READABLE_VERSIONS:
+            raise ValueError(
+                f"not a {SHARD_FORMAT} manifest of version {' or '.join(map(str, READABLE_VERSIONS))}"
+            )
+        inputs = d.get("inputs") or {}
         return cls(
             shards=[ShardInfo.from_json(s) for s in d["shards"]],
-            samples=[SampleInfo(**s) for s in d["samples"]],
             settings=ShardSettings(**d["settings"]),
+            next_index={str(k): int(v) for k, v in (d.get("next_index") or {}).items()},
+            inputs={str(k): str(v) for k, v in (inputs.get("videos") or {}).items()},
+            inputs_config=str(inputs.get("config") or ""),
         )
+
+    def next_shard_index(self, bucket: str) -> int:
+        """The index a new shard of ``bucket`` gets: past every index used so far."""
+        used = [shard_index(s.path) + 1 for s in self.shards if s.bucket == bucket]
+        return max([self.next_index.get(bucket, 0), *used])
 
     def shards_frame(self) -> pd.DataFrame:
         """The ``shards`` table: shard path, bucket, shape, sample keys, bytes, sha256."""
         rows = [{**s.to_json(), "shard": s.path} for s in self.shards]
         return pd.DataFrame(rows, columns=SHARDS_SCHEMA.names)
-
-    def samples_frame(self) -> pd.DataFrame:
-        """The ``shard_samples`` table (with ``video_id``): where each kept clip went."""
-        cols = ["video_id", *SAMPLES_SCHEMA.names]
-        return pd.DataFrame([asdict(s) for s in self.samples], columns=cols)
 
     def buckets(self) -> pd.DataFrame:
         """Shards, samples and bytes per bucket."""
@@ -866,6 +918,11 @@ class ShardManifest:
         )
 
 
+def samples_frame(rows: Iterable[SampleInfo]) -> pd.DataFrame:
+    """Rows of the ``shard_samples`` table (with ``video_id``): where each kept clip went."""
+    return pd.DataFrame([asdict(s) for s in rows], columns=["video_id", *SAMPLES_SCHEMA.names])
+
+
 @dataclass
 class ShardSet:
     """Shards written by :func:`write_shards`.
@@ -873,12 +930,14 @@ class ShardSet:
     Attributes:
         root: URL of the shard root.
         manifest: What was written.
+        samples: Where every sample went, in shard and position order.
         removed: Shards of an earlier run removed because no longer listed.
         elapsed_s: Wall time.
     """
 
     root: str
     manifest: ShardManifest
+    samples: list[SampleInfo]
     removed: list[str]
     elapsed_s: float
 
@@ -886,12 +945,16 @@ class ShardSet:
     def total_bytes(self) -> int:
         return sum(s.bytes for s in self.manifest.shards)
 
+    def samples_frame(self) -> pd.DataFrame:
+        """The ``shard_samples`` table (with ``video_id``)."""
+        return samples_frame(self.samples)
+
     def metadata(self) -> dict[str, Any]:
         """Flat facts for asset metadata."""
         shards = self.manifest.shards
         return {
             "shards": len(shards),
-            "samples": len(self.manifest.samples),
+            "samples": len(self.samples),
             "buckets": len({s.bucket for s in shards}),
             "bytes": self.total_bytes,
             "largest_shard_bytes": max((s.bytes for s in shards), default=0),
@@ -913,6 +976,19 @@ class _HashingWriter:
         self.sha.update(data)
         self.bytes += len(data)
         return len(data)
+
+
+class _Tee:
+    """A read-only file wrapper feeding what is read into a hash."""
+
+    def __init__(self, fh: Any, sha: Any):
+        self.fh = fh
+        self.sha = sha
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        return data
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -940,22 +1016,176 @@ def _small_members(s: ShardSample, bucket: Bucket) -> dict[str, bytes]:
     return members
 
 
-def _write_tar(plan: ShardPlan, out: Path) -> tuple[int, str]:
-    with open(out, "wb") as fh:
-        writer = _HashingWriter(fh)
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.USTAR_FORMAT) as tar:  # type: ignore[call-overload]
-            for s in plan.samples:
-                small = _small_members(s, plan.bucket)
-                for member in MEMBER_ORDER:
-                    suffix = s.clip_member if member == "clip" else member
-                    name = f"{s.key}.{suffix}"
-                    if member == "clip":
-                        with open(s.clip_path, "rb") as clip:
-                            size = os.fstat(clip.fileno()).st_size
-                            tar.addfile(_tarinfo(name, size), clip)
-                    elif suffix in small:
-                        tar.addfile(_tarinfo(name, len(small[suffix])), io.BytesIO(small[suffix]))
-    return writer.bytes, writer.sha.hexdigest()
+Member = tuple[str, "bytes | Path"]
+"""One member of a sample: its suffix (``json``, ``mp4``, ...) and its bytes or a local file."""
+
+
+@dataclass(frozen=True)
+class PendingSample:
+    """A sample on its way into a shard.
+
+    Attributes:
+        key: The sample key.
+        sizes: Size of each member, for packing before any byte is read.
+        info: Its manifest row; ``shard``, ``position`` and ``digest`` are set when written.
+        load: Its members in tar order, read when the sample is written (so a shard's worth
+            of samples is never held in memory).
+    """
+
+    key: str
+    sizes: tuple[int, ...]
+    info: SampleInfo
+    load: Callable[[], list[Member]]
+
+
+def pending_sample(s: ShardSample, bucket: Bucket) -> PendingSample:
+    """A kept sample (from :func:`select_samples`) ready to be written into ``bucket``."""
+    sizes = tuple(_sample_sizes(s, bucket))
+    info = SampleInfo(
+        clip_id=s.key, video_id=s.video_id, shard="", bucket=bucket.name, position=0,
+        bytes=sum(_member_bytes(n) for n in sizes), frame_count=s.frame_count,
+        duration_s=round(s.duration_s, 6), has_tokens=s.token_shape is not None, n_words=len(s.words),
+    )  # fmt: skip
+
+    def load() -> list[Member]:
+        small = _small_members(s, bucket)
+        out: list[Member] = []
+        for member in MEMBER_ORDER:
+            if member == "clip":
+                out.append((s.clip_member, Path(s.clip_path)))
+            elif member in small:
+                out.append((member, small[member]))
+        return out
+
+    return PendingSample(s.key, sizes, info, load)
+
+
+def _member_header(name: str, size: int) -> bytes:
+    return f"{name}\0{size}\0".encode()
+
+
+def sample_digest(sample: PendingSample) -> str:
+    """The digest the sample gets when written (see :class:`SampleInfo`); reads its members."""
+    sha = hashlib.sha256()
+    for suffix, data in sample.load():
+        name = f"{sample.key}.{suffix}"
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                sha.update(_member_header(name, os.fstat(fh.fileno()).st_size))
+                while chunk := fh.read(_COPY_CHUNK):
+                    sha.update(chunk)
+        else:
+            sha.update(_member_header(name, len(data)))
+            sha.update(data)
+    return sha.hexdigest()
+
+
+class ShardWriter:
+    """Writes one shard under a temporary name; :meth:`close` publishes it, :meth:`abort` drops it.
+
+    Args:
+        root: The data root (or shard root).
+        prefix: Folder of the shard root under ``root``.
+        path: The shard's path under the shard root.
+        bucket: Its bucket.
+    """
+
+    def __init__(self, root: DataRoot, prefix: str, path: str, bucket: Bucket):
+        self.path = path
+        self.bucket = bucket
+        self.samples: list[SampleInfo] = []
+        self._stack = contextlib.ExitStack()
+        try:
+            tmp = self._stack.enter_context(root.atomic_file(_join(prefix, path)))
+            fh = self._stack.enter_context(open(tmp, "wb"))  # noqa: SIM115 - held by the stack
+            self._writer = _HashingWriter(fh)
+            self._tar = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115 - closed in close()
+                fileobj=self._writer, mode="w|", format=tarfile.USTAR_FORMAT
+            )
+        except BaseException:
+            self.abort()
+            raise
+
+    def add(self, sample: PendingSample) -> None:
+        """Append a sample's members; its manifest row gets this shard, its position and digest."""
+        sha = hashlib.sha256()
+        for suffix, data in sample.load():
+            name = f"{sample.key}.{suffix}"
+            if isinstance(data, Path):
+                with open(data, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    sha.update(_member_header(name, size))
+                    self._tar.addfile(_tarinfo(name, size), _Tee(fh, sha))
+            else:
+                sha.update(_member_header(name, len(data)))
+                sha.update(data)
+                self._tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+        self.samples.append(
+            replace(
+                sample.info,
+                shard=self.path,
+                bucket=self.bucket.name,
+                position=len(self.samples),
+                digest=sha.hexdigest(),
+            )
+        )
+
+    def close(self) -> tuple[ShardInfo, list[SampleInfo]]:
+        """Finish the tar and publish it under its name."""
+        try:
+            self._tar.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._stack.close()
+        b = self.bucket
+        info = ShardInfo(
+            path=self.path, bucket=b.name, width=b.width, height=b.height, aspect=b.aspect,
+            frames_lo=b.frames_lo, frames_hi=b.frames_hi, n_samples=len(self.samples),
+            keys=tuple(s.clip_id for s in self.samples), bytes=self._writer.bytes,
+            sha256=self._writer.sha.hexdigest(),
+        )  # fmt: skip
+        return info, self.samples
+
+    def abort(self) -> None:
+        """Drop the temporary file; nothing is published."""
+        self._stack.__exit__(ShardError, ShardError(self.path, "write aborted"), None)
+
+
+def pack_samples(
+    root: DataRoot,
+    prefix: str,
+    bucket: Bucket,
+    samples: Iterable[PendingSample],
+    settings: ShardSettings,
+    first_index: int,
+) -> list[tuple[ShardInfo, list[SampleInfo]]]:
+    """Write ``samples`` (in the order given) into new shards of ``bucket``, numbered from ``first_index``.
+
+    A shard takes samples until the next would take its tar past ``target_bytes`` (a sample
+    larger than that gets a shard of its own), as :func:`plan_shards` packs.
+    """
+    out: list[tuple[ShardInfo, list[SampleInfo]]] = []
+    index = first_index
+    writer: ShardWriter | None = None
+    sizes: list[int] = []
+    try:
+        for s in samples:
+            if writer is not None and _tar_bytes([*sizes, *s.sizes]) > settings.target_bytes:
+                out.append(writer.close())
+                writer, sizes = None, []
+            if writer is None:
+                writer = ShardWriter(root, prefix, shard_path(bucket.name, index), bucket)
+                index += 1
+            writer.add(s)
+            sizes += s.sizes
+        if writer is not None:
+            out.append(writer.close())
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+    return out
 
 
 def _as_root(out: DataRoot | str | os.PathLike[str]) -> DataRoot:
@@ -966,6 +1196,12 @@ def _join(prefix: str, rel: str) -> str:
     return f"{prefix.strip('/')}/{rel}" if prefix.strip("/") else rel
 
 
+def write_manifest(root: DataRoot, prefix: str, manifest: ShardManifest) -> None:
+    """Replace ``manifest.json`` in one rename: readers see the old manifest or the new one."""
+    with root.atomic_file(_join(prefix, MANIFEST_FILE)) as tmp:
+        tmp.write_bytes(manifest.to_bytes())
+
+
 def write_shards(
     samples: Iterable[ShardSample],
     out: DataRoot | str | os.PathLike[str],
@@ -973,7 +1209,12 @@ def write_shards(
     prefix: str = "",
     settings: ShardSettings | None = None,
 ) -> ShardSet:
-    """Write the samples as bucketed WebDataset shards and ``manifest.json``.
+    """Pack the samples from scratch as bucketed WebDataset shards and ``manifest.json``.
+
+    A full repack: shards are numbered from 0 in every bucket and replace any shard of that
+    name. To add, change or remove videos in a shard root that readers use, call
+    :func:`video_assets.shard_update.refresh_shards` instead, which writes new names only
+    and leaves unchanged shards alone.
 
     Every shard is written under a temporary name beside its target and renamed when
     complete; then the manifest is replaced; then shards of an earlier run that the new
@@ -998,34 +1239,29 @@ def write_shards(
     plans = plan_shards(samples, settings)
     shards: list[ShardInfo] = []
     sample_rows: list[SampleInfo] = []
+    next_index: dict[str, int] = {}
     for plan in plans:
-        rel = _join(prefix, plan.path)
-        with root.atomic_file(rel) as tmp:
-            size, sha = _write_tar(plan, tmp)
-        b = plan.bucket
-        shards.append(
-            ShardInfo(
-                path=plan.path, bucket=b.name, width=b.width, height=b.height, aspect=b.aspect,
-                frames_lo=b.frames_lo, frames_hi=b.frames_hi, n_samples=len(plan.samples),
-                keys=tuple(s.key for s in plan.samples), bytes=size, sha256=sha,
-            )
-        )  # fmt: skip
-        for pos, s in enumerate(plan.samples):
-            sample_rows.append(
-                SampleInfo(
-                    clip_id=s.key, video_id=s.video_id, shard=plan.path, bucket=b.name, position=pos,
-                    bytes=sum(_member_bytes(n) for n in _sample_sizes(s, b)), frame_count=s.frame_count,
-                    duration_s=round(s.duration_s, 6), has_tokens=s.token_shape is not None,
-                    n_words=len(s.words),
-                )
-            )  # fmt: skip
-    manifest = ShardManifest(shards=shards, samples=sample_rows, settings=settings)
-    with root.atomic_file(_join(prefix, MANIFEST_FILE)) as tmp:
-        tmp.write_bytes(json.dumps(manifest.to_json(), indent=1, sort_keys=True).encode() + b"\n")
-    removed = _remove_stale(root, prefix, {s.path for s in shards})
+        writer = ShardWriter(root, prefix, plan.path, plan.bucket)
+        try:
+            for s in plan.samples:
+                writer.add(pending_sample(s, plan.bucket))
+        except BaseException:
+            writer.abort()
+            raise
+        info, rows = writer.close()
+        shards.append(info)
+        sample_rows += rows
+        next_index[plan.bucket.name] = shard_index(plan.path) + 1
+    manifest = ShardManifest(shards=shards, settings=settings, next_index=next_index)
+    write_manifest(root, prefix, manifest)
+    removed = remove_unlisted(root, prefix, {s.path for s in shards})
     base = root.full(prefix.strip("/")) if prefix.strip("/") else root.url
     return ShardSet(
-        root=base, manifest=manifest, removed=removed, elapsed_s=time.perf_counter() - t0
+        root=base,
+        manifest=manifest,
+        samples=sample_rows,
+        removed=removed,
+        elapsed_s=time.perf_counter() - t0,
     )
 
 
@@ -1042,7 +1278,8 @@ def _shard_files(root: DataRoot, prefix: str) -> list[str]:
     return sorted(out)
 
 
-def _remove_stale(root: DataRoot, prefix: str, keep: set[str]) -> list[str]:
+def remove_unlisted(root: DataRoot, prefix: str, keep: set[str]) -> list[str]:
+    """Delete every tar under the shard root not in ``keep`` (and empty bucket folders)."""
     removed = []
     for rel in _shard_files(root, prefix):
         if rel not in keep:
@@ -1086,7 +1323,7 @@ def write_shard_tables(root: DataRoot, selection: Selection, shard_set: ShardSet
     """
     import pyarrow.parquet as pq
 
-    samples = shard_set.manifest.samples_frame()
+    samples = shard_set.samples_frame()
     excluded = selection.excluded
     videos = sorted(set(samples["video_id"]) | set(excluded["video_id"]))
     for table, df, schema in (
@@ -1385,25 +1622,36 @@ __all__ = [
     "Selection",
     "ShardError",
     "ShardInfo",
+    "Member",
+    "PendingSample",
     "ShardManifest",
     "ShardPlan",
     "ShardProblem",
     "ShardSample",
     "ShardSet",
     "ShardSettings",
+    "ShardWriter",
     "VerifyResult",
     "aspect_label",
     "bucket_of",
     "build_training_shards",
     "candidates_from_tables",
     "frame_window",
+    "pack_samples",
+    "pending_sample",
     "plan_shards",
     "read_manifest",
     "read_token_file",
+    "remove_unlisted",
+    "samples_frame",
+    "sample_digest",
     "select_samples",
+    "shard_index",
+    "shard_path",
     "token_rel",
     "verify_dir",
     "verify_shards",
+    "write_manifest",
     "write_shard_tables",
     "write_shards",
 ]

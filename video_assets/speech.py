@@ -79,6 +79,8 @@ class SpeechWord:
     """End in seconds: the next word's onset, moved back over trailing silence."""
     has_event: bool = True
     """False when espeak joined this word to the previous one and reported no onset for it."""
+    speaker: str | None = None
+    """Who says it, in a dialogue (:func:`make_dialogue`)."""
 
 
 @dataclass
@@ -351,6 +353,116 @@ def make_speech_track(
     )
 
 
+@dataclass(frozen=True)
+class Line:
+    """One line of a dialogue: who says what, and how far it runs over the previous line."""
+
+    speaker: str
+    text: str
+    overlap_s: float = 0.0
+    """Seconds before the end of the previous line at which this one starts (0: after a pause)."""
+
+
+@dataclass(frozen=True)
+class SpokenTurn:
+    """Ground truth of a dialogue: one speaker from the first word's onset to the last word's end."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass
+class Dialogue:
+    """Several espeak voices taking turns (and overlapping where asked), with the truth."""
+
+    track: SpeechTrack
+    """The mixed speech; its words carry their ``speaker``, in the order of the text (the
+    words of overlapping lines are not interleaved, as a transcript would not interleave them)."""
+    turns: list[SpokenTurn]
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t.speaker for t in self.turns})
+
+
+def make_dialogue(
+    lines: Sequence[Line],
+    voices: dict[str, tuple[str, int]],
+    *,
+    gap_s: float = 0.6,
+    lead_s: float = 0.5,
+    tail_s: float = 0.5,
+    rate_wpm: int = 150,
+) -> Dialogue:
+    """Synthesise a dialogue: each line in its speaker's voice, one after another.
+
+    Args:
+        lines: The lines in order. A line with ``overlap_s > 0`` starts that many seconds
+            before the previous line's speech ends (both voices are heard at once); other
+            lines start ``gap_s`` after it.
+        voices: Per speaker, the espeak-ng voice name and base pitch (0 to 99).
+        gap_s: Pause between lines that do not overlap, 0 to 60 seconds.
+        lead_s: Silence before the first line, 0 to 60 seconds.
+        tail_s: Silence after the last line, 0 to 60 seconds.
+        rate_wpm: Speaking rate.
+
+    Returns:
+        The mixed track (22050 Hz) with every word's time and speaker, and one turn per line.
+
+    Raises:
+        ValueError: A line names a speaker without a voice, overlaps by more than the
+            previous line lasts, or a pause is out of range.
+    """
+    for name, value in (("gap_s", gap_s), ("lead_s", lead_s), ("tail_s", tail_s)):
+        if not 0 <= value <= 60:
+            raise ValueError(f"{name} must be in [0, 60] seconds, got {value}")
+    if not lines:
+        raise ValueError("no lines given")
+    rate = _engine().sample_rate
+    placed: list[tuple[int, np.ndarray, list[SpeechWord], str]] = []
+    prev_end = int(round(lead_s * rate))  # where the previous line's speech ended (samples)
+    prev_start = prev_end
+    for k, line in enumerate(lines):
+        if line.speaker not in voices:
+            raise ValueError(f"line {k} is spoken by {line.speaker!r}, who has no voice")
+        voice, pitch = voices[line.speaker]
+        track = synthesize(line.text, voice=voice, rate_wpm=rate_wpm, pitch=pitch)
+        first = int(round(track.words[0].start * rate))  # espeak's own lead-in silence
+        if k == 0:
+            onset = prev_end
+        elif line.overlap_s > 0:
+            onset = prev_end - int(round(line.overlap_s * rate))
+            if onset <= prev_start:
+                raise ValueError(
+                    f"line {k} overlaps by {line.overlap_s} s, longer than line {k - 1}"
+                )
+        else:
+            onset = prev_end + int(round(gap_s * rate))
+        offset = onset - first  # sample position of the synthesised audio's first sample
+        placed.append((offset, track.samples, track.words, line.speaker))
+        prev_start = onset
+        prev_end = offset + int(round(track.words[-1].end * rate))
+    total = max(prev_end + int(round(tail_s * rate)), max(o + len(a) for o, a, _, _ in placed))
+    mix = np.zeros(total, np.float64)
+    words: list[SpeechWord] = []
+    turns: list[SpokenTurn] = []
+    texts = []
+    for (offset, samples, line_words, speaker), line in zip(placed, lines, strict=True):
+        mix[offset : offset + len(samples)] += samples
+        t0 = offset / rate
+        words += [
+            SpeechWord(w.word, w.start + t0, w.end + t0, w.has_event, speaker) for w in line_words
+        ]
+        turns.append(SpokenTurn(line_words[0].start + t0, line_words[-1].end + t0, speaker))
+        texts.append(line.text)
+    mix = np.clip(np.round(mix), -32768, 32767).astype(np.int16)
+    return Dialogue(
+        track=SpeechTrack(samples=mix, sample_rate=rate, words=words, text=" ".join(texts)),
+        turns=turns,
+    )
+
+
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Band-limited resampling of float audio (last axis is time) with julius."""
     if src_rate == dst_rate:
@@ -364,7 +476,9 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     return out.numpy()
 
 
-def music_bed(duration_s: float, rate: int, *, seed: int = 0, bpm: float = 100.0) -> np.ndarray:
+def music_bed(
+    duration_s: float, rate: int, *, seed: int = 0, bpm: float = 100.0, lead: bool = False
+) -> np.ndarray:
     """A synthetic music bed: a chord progression, a bass line and noise percussion.
 
     Args:
@@ -372,6 +486,8 @@ def music_bed(duration_s: float, rate: int, *, seed: int = 0, bpm: float = 100.0
         rate: Sample rate.
         seed: Seed of the generator (same seed, same samples).
         bpm: Tempo in beats per minute.
+        lead: Add a lead melody in the range of a voice (220 to 660 Hz, a harmonic tone
+            with vibrato, one note per beat): the hard case for a vocal separator.
 
     Returns:
         float32 mono samples normalised to an RMS of 0.1.
@@ -404,8 +520,23 @@ def music_bed(duration_s: float, rate: int, *, seed: int = 0, bpm: float = 100.0
             break
         e = min(n, s + burst)
         out[s:e] += (1.2 if b % 2 == 0 else 0.6) * env[: e - s] * rng.standard_normal(e - s)
+    if lead:
+        out += _lead_melody(t, rate, beat, np.random.default_rng(seed + 7919)) * np.std(out)
     out /= np.sqrt(np.mean(out**2)) + 1e-12
     return (0.1 * out).astype(np.float32)
+
+
+def _lead_melody(t: np.ndarray, rate: int, beat: float, rng: np.random.Generator) -> np.ndarray:
+    """One note per beat from an A minor pentatonic scale, harmonics and 5.5 Hz vibrato, RMS ~0.7."""
+    scale = 220.0 * 2 ** (np.array([0, 3, 5, 7, 10, 12, 15, 17, 19]) / 12)
+    notes = scale[rng.integers(0, len(scale), int(t[-1] / beat) + 2)]
+    idx = (t // beat).astype(int)
+    freq = notes[idx] * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(freq) / rate
+    pos = (t % beat) / beat  # attack and release inside each note
+    env = np.minimum(1.0, pos / 0.05) * np.minimum(1.0, (1 - pos) / 0.15)
+    tone = sum(np.sin(h * phase) / h for h in (1, 2, 3, 4, 5))
+    return env * tone
 
 
 def active_rms(audio: np.ndarray, rate: int, floor_db: float = -50.0) -> float:
@@ -420,7 +551,9 @@ def active_rms(audio: np.ndarray, rate: int, floor_db: float = -50.0) -> float:
     return float(np.sqrt(np.mean(active**2))) if active.size else 0.0
 
 
-def mix_with_music(speech: np.ndarray, rate: int, *, music_db: float, seed: int = 0) -> np.ndarray:
+def mix_with_music(
+    speech: np.ndarray, rate: int, *, music_db: float, seed: int = 0, lead: bool = False
+) -> np.ndarray:
     """Put a music bed under ``speech`` at ``music_db`` relative to the speech level.
 
     The speech level is the RMS of its active samples (20 ms windows above -50 dBFS), so
@@ -432,6 +565,7 @@ def mix_with_music(speech: np.ndarray, rate: int, *, music_db: float, seed: int 
         rate: Its sample rate.
         music_db: Music RMS relative to the active-speech RMS, in dB (-60 to +20).
         seed: Seed of the music generator.
+        lead: Give the music a lead melody in the voice's range (see :func:`music_bed`).
 
     Returns:
         float32 mono mix of the same length.
@@ -442,7 +576,7 @@ def mix_with_music(speech: np.ndarray, rate: int, *, music_db: float, seed: int 
     level = active_rms(speech, rate)
     if level == 0:
         raise ValueError("speech is silent; a music level relative to it is undefined")
-    music = music_bed(len(speech) / rate, rate, seed=seed)[: len(speech)]
+    music = music_bed(len(speech) / rate, rate, seed=seed, lead=lead)[: len(speech)]
     music *= level * 10 ** (music_db / 20) / (np.sqrt(np.mean(music**2)) + 1e-12)
     mix = speech + music
     peak = float(np.max(np.abs(mix)))

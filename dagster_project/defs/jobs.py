@@ -11,19 +11,22 @@ video_job = dg.define_asset_job(
 tokenizer_job = dg.define_asset_job(
     "tokenizer_job",
     selection=dg.AssetSelection.groups("tokenizer"),
-    description="Train the video tokenizer on the catalog's clips (or record the configured checkpoint).",
+    description="Train the video tokenizer on the catalog's clips (or record the configured checkpoint); "
+    "automation then re-encodes every video's tokens and refreshes the shards.",
 )
 
 tokens_job = dg.define_asset_job(
     "tokens_job",
     selection=dg.AssetSelection.groups("tokens"),
-    description="Re-encode one partition's clips with the current tokenizer (requested by tokenizer_sensor).",
+    description="Encode one partition's clips with the current tokenizer (automation does this when "
+    "the tokenizer or the clips change).",
 )
 
 shards_job = dg.define_asset_job(
     "shards_job",
     selection=dg.AssetSelection.groups("training", "catalog"),
-    description="Pack every video's kept clips into training shards, then refresh the catalog.",
+    description="Add new and changed videos' kept clips to the training shards, then refresh the "
+    "catalog (set shard_config.compact to merge small shards).",
 )
 
 catalog_job = dg.define_asset_job(

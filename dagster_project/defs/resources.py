@@ -9,11 +9,13 @@ from typing import Any
 import dagster as dg
 from fsspec.core import split_protocol
 
+from video_assets.audio.diarization import OVERLAP_COVER
 from video_assets.audio.quality import QualitySettings
 from video_assets.audio.separation import SeparationSettings
 from video_assets.audio.transcription import TranscriptionSettings
 from video_assets.clips import ClipSettings
 from video_assets.errors import ConfigError
+from video_assets.motion.settings import MotionSettings
 from video_assets.scenes import DetectorSettings
 from video_assets.store import S3_ENV, DataRoot, s3_storage_options
 
@@ -58,19 +60,59 @@ class StoreResource(dg.ConfigurableResource):
 _CHECKED_ROOTS: set[tuple[str, ...]] = set()
 
 
+_MOTION = MotionSettings()
+"""The motion stage's defaults, declared once in the library."""
+
+
 class VideoStageConfig(dg.ConfigurableResource):
     """Settings of the scene and clip stages (see README, Configuration)."""
 
     scene_mode: str = "cascade"
-    detector: str = "content"
+    detector: str = "hybrid"
+    """``hybrid``, ``content``, ``adaptive`` or ``transnetv2`` (see DetectorSettings)."""
     threshold: float | None = None
-    min_scene_len: int = 15
+    min_scene_len: int | None = None
+    """None: the detector's own default (3 frames for hybrid and transnetv2, 15 otherwise)."""
     split_mode: str = "copy"
     min_clip_s: float = 3.0
     clip_audio_codec: str = "alac"
     """Clip audio: ``alac`` (lossless) or ``aac`` (128 kb/s); see ClipSettings."""
+    clip_container: str = "auto"
+    """Clip files: ``auto`` (MP4, Matroska for copies MP4 cannot hold), ``mp4`` or ``mkv``."""
+    clip_decode_check: bool = True
+    """Decode each stream-copied clip once; a damaged frame makes its scene re-encoded."""
     max_lost_share: float = 0.5
     max_short_share: float = 0.5
+    motion_method: str = _MOTION.method
+    """clip_motion reads ``auto`` (the codec's motion vectors, frame differences where there
+    are none), ``vectors`` or ``framediff``; the figures below are MotionSettings'."""
+    motion_analysis_width: int = _MOTION.analysis_width
+    """Motion figures are pixels per frame at this width."""
+    motion_static_frame_px: float = _MOTION.static_frame_px
+    motion_min_px: float = _MOTION.min_motion_px
+    motion_min_patch_px: float = _MOTION.min_patch_motion_px
+    motion_max_static_share: float = _MOTION.max_static_share
+    motion_camera_min_px: float = _MOTION.camera_min_px
+    motion_cut_similarity: float = _MOTION.cut_similarity
+    motion_min_drop: float = _MOTION.min_drop
+    motion_flash_frames: int = _MOTION.flash_frames
+
+    def motion_settings(self) -> MotionSettings:
+        try:
+            return MotionSettings(
+                method=self.motion_method,  # type: ignore[arg-type]  # validated by MotionSettings
+                analysis_width=self.motion_analysis_width,
+                static_frame_px=self.motion_static_frame_px,
+                min_motion_px=self.motion_min_px,
+                min_patch_motion_px=self.motion_min_patch_px,
+                max_static_share=self.motion_max_static_share,
+                camera_min_px=self.motion_camera_min_px,
+                cut_similarity=self.motion_cut_similarity,
+                min_drop=self.motion_min_drop,
+                flash_frames=self.motion_flash_frames,
+            )
+        except ValueError as exc:
+            raise ConfigError("video_config", str(exc)) from None
 
     def detector_settings(self) -> DetectorSettings:
         return DetectorSettings(
@@ -84,6 +126,8 @@ class VideoStageConfig(dg.ConfigurableResource):
             mode=self.split_mode,  # type: ignore[arg-type]  # validated by ClipSettings
             min_duration_s=self.min_clip_s,
             audio_codec=self.clip_audio_codec,  # type: ignore[arg-type]
+            container=self.clip_container,  # type: ignore[arg-type]
+            decode_check=self.clip_decode_check,
         )
 
 
@@ -91,13 +135,15 @@ class AudioStageConfig(dg.ConfigurableResource):
     """Settings of the separation and transcription stages (see docs/audio.md for each one)."""
 
     device: str = "cpu"
+    separator: str = "auto"
+    """``auto`` (Demucs when a model is found, else Spleeter from its wheel), ``demucs``, ``spleeter`` or ``passthrough``."""
     demucs_model: str = "htdemucs"
     demucs_repo: str = ""
     demucs_segment_s: float | None = None
     demucs_overlap: float = 0.25
     demucs_shifts: int = 1
     allow_passthrough: bool = False
-    """Without a Demucs model, pass the mix through as the vocal stem (a check warns) instead of failing."""
+    """When no separation model loads, pass the mix through as the vocal stem (a check warns) instead of failing."""
     audio_stream: int | None = None
     whisper_model: str = ""
     """faster-whisper folder or cached name; empty: the bundled English tiny model."""
@@ -107,8 +153,16 @@ class AudioStageConfig(dg.ConfigurableResource):
     """ISO code; empty: detect."""
     aligner: str = "auto"
     align_model_dir: str = ""
-    diarize: bool = False
+    diarize: bool = True
+    """Find speakers (offline: the whisperx wheel's segmentation model + Resemblyzer) and fill words.speaker."""
     diarization_dir: str = ""
+    """A pyannote pipeline folder; it takes precedence over the offline diarizer."""
+    num_speakers: int | None = None
+    """Exact speaker count when known; None: estimated."""
+    min_overlap_cover: float = OVERLAP_COVER
+    """speaker_overlap counts a word when two speakers' turns each cover at least this share of it (0.5)."""
+    max_overlap_share: float = 0.05
+    """The speaker_overlap check passes while at most this share of words is spoken over by a second speaker."""
     min_word_score: float = 0.4
     low_word_run: int = 3
     max_low_share: float = 0.25
@@ -119,6 +173,7 @@ class AudioStageConfig(dg.ConfigurableResource):
     def separation_settings(self) -> SeparationSettings:
         try:
             return SeparationSettings(
+                separator=self.separator,  # type: ignore[arg-type]  # validated by SeparationSettings
                 model=self.demucs_model,
                 repo=Path(self.demucs_repo) if self.demucs_repo else None,
                 device=self.device,
@@ -149,6 +204,7 @@ class AudioStageConfig(dg.ConfigurableResource):
                 align_model_dir=Path(self.align_model_dir) if self.align_model_dir else None,
                 diarize=self.diarize,
                 diarization_dir=Path(self.diarization_dir) if self.diarization_dir else None,
+                num_speakers=self.num_speakers,
                 quality=self.quality_settings(),
             )
         except ValueError as exc:
@@ -180,6 +236,21 @@ class TokenStageConfig(dg.ConfigurableResource):
     seed: int = 0
     encode_max_frames: int = 0
     """Encode at most this many frames of each clip (0: the whole clip)."""
+
+    @classmethod
+    def from_env(cls) -> TokenStageConfig:
+        """The defaults with the ``VIDEO_ASSETS_TOKENIZER_*`` variables of docs/tokens.md applied
+        (the main job's settings; a bad value raises ConfigError naming the variable)."""
+        values: dict[str, Any] = {}
+        for field_name, (variable, kind) in _TOKEN_ENV.items():
+            raw = os.environ.get(variable, "")
+            if raw == "":
+                continue
+            try:
+                values[field_name] = kind(raw)
+            except ValueError:
+                raise ConfigError(variable, f"must be {kind.__name__}, got {raw!r}") from None
+        return cls(**values)
 
     def tokenizer_config(self):  # noqa: ANN201 - TokenizerConfig, imported lazily (torch)
         from video_assets.tokens import TokenizerConfig
@@ -215,6 +286,24 @@ class TokenStageConfig(dg.ConfigurableResource):
             raise ConfigError("token_config", str(exc)) from None
 
 
+_TOKEN_ENV: dict[str, tuple[str, type]] = {
+    "checkpoint": ("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", str),
+    "device": ("VIDEO_ASSETS_TOKENIZER_DEVICE", str),
+    "train_steps": ("VIDEO_ASSETS_TOKENIZER_STEPS", int),
+    "resolution": ("VIDEO_ASSETS_TOKENIZER_RESOLUTION", int),
+    "train_frames": ("VIDEO_ASSETS_TOKENIZER_FRAMES", int),
+    "batch_size": ("VIDEO_ASSETS_TOKENIZER_BATCH", int),
+    "learning_rate": ("VIDEO_ASSETS_TOKENIZER_LR", float),
+    "bits": ("VIDEO_ASSETS_TOKENIZER_BITS", int),
+    "spatial_stride": ("VIDEO_ASSETS_TOKENIZER_SPATIAL_STRIDE", int),
+    "channels": ("VIDEO_ASSETS_TOKENIZER_CHANNELS", int),
+    "seed": ("VIDEO_ASSETS_TOKENIZER_SEED", int),
+    "max_train_clips": ("VIDEO_ASSETS_TOKENIZER_MAX_CLIPS", int),
+    "encode_max_frames": ("VIDEO_ASSETS_TOKENIZER_MAX_FRAMES", int),
+}
+"""TokenStageConfig field -> (environment variable, type), as docs/tokens.md lists them."""
+
+
 class ShardStageConfig(dg.ConfigurableResource):
     """Shard packing and the exclusion rules (see docs/shards.md)."""
 
@@ -227,6 +316,10 @@ class ShardStageConfig(dg.ConfigurableResource):
     max_low_word_share: float = 0.25
     max_dropped_segments: int = 0
     require_current_tokenizer: bool = True
+    compact: bool = False
+    """After adding this run's samples, merge each bucket's small shards (see compact_min_fill)."""
+    compact_min_fill: float = 0.5
+    """With compact: a shard under this share of target_bytes is merged with the bucket's other small ones."""
 
     def shard_settings(self):  # noqa: ANN201 - ShardSettings
         from video_assets.shards import ShardSettings
@@ -267,6 +360,7 @@ def audio_config_from_env() -> AudioStageConfig:
     """The audio settings with the ``VIDEO_ASSETS_*`` variables of docs/audio.md applied."""
     return AudioStageConfig(
         device=_env_str("VIDEO_ASSETS_DEVICE", "cpu"),
+        separator=_env_str("VIDEO_ASSETS_SEPARATOR", "auto"),
         demucs_model=_env_str("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
         demucs_repo=_env_str("VIDEO_ASSETS_DEMUCS_REPO", ""),
         allow_passthrough=_env_flag("VIDEO_ASSETS_ALLOW_PASSTHROUGH", False),
@@ -275,7 +369,7 @@ def audio_config_from_env() -> AudioStageConfig:
         language=_env_str("VIDEO_ASSETS_LANGUAGE", ""),
         aligner=_env_str("VIDEO_ASSETS_ALIGNER", "auto"),
         align_model_dir=_env_str("VIDEO_ASSETS_ALIGN_MODEL_DIR", ""),
-        diarize=_env_flag("VIDEO_ASSETS_DIARIZE", False),
+        diarize=_env_flag("VIDEO_ASSETS_DIARIZE", True),
         diarization_dir=_env_str("VIDEO_ASSETS_DIARIZATION_DIR", ""),
     )
 

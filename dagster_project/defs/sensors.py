@@ -1,4 +1,7 @@
-"""The landing-folder sensor: new, settled files become partitions and runs."""
+"""The landing-folder sensor: new, settled files become partitions and runs.
+
+Tokens, shards and the catalog follow by declarative automation (``defs/automation.py``).
+"""
 
 import json
 import time
@@ -6,7 +9,7 @@ import time
 import dagster as dg
 
 from dagster_project.defs.ingest.registry import landing_candidates, register
-from dagster_project.defs.jobs import tokens_job, video_job
+from dagster_project.defs.jobs import video_job
 from dagster_project.defs.partitions import VIDEOS, videos
 from dagster_project.defs.resources import StoreResource
 from video_assets.errors import VideoAssetsError
@@ -76,24 +79,3 @@ def landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource) ->
         dynamic_partitions_requests=[videos.build_add_request(new)] if new else [],
         cursor=json.dumps(state),
     )
-
-
-@dg.asset_sensor(
-    asset_key=dg.AssetKey("tokenizer_model"),
-    job=tokens_job,
-    minimum_interval_seconds=60,
-    description="When tokenizer_model materializes, re-tokenize every video with the new checkpoint.",
-)
-def tokenizer_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # noqa: ANN201 - yields RunRequests
-    partitions = context.instance.get_dynamic_partitions(VIDEOS)
-    mat = asset_event.asset_materialization
-    checkpoint = mat.metadata.get("checkpoint_hash") if mat else None
-    # Without a checkpoint hash (a materialization reported by hand), the materializing run
-    # (or the event's time, when reported outside a run) tells one event from the next.
-    tag = (
-        str(checkpoint.value)[:12]
-        if checkpoint is not None
-        else asset_event.run_id[:12] or f"t{asset_event.timestamp:.6f}"
-    )
-    for vid in partitions:
-        yield dg.RunRequest(run_key=f"tokens-{vid}-{tag}", partition_key=vid)

@@ -1,4 +1,4 @@
-"""Transcript metrics against ground truth: word error rate and word onset error."""
+"""Metrics against ground truth: word error rate, word onset error, SI-SDR, DER, word speakers."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ def word_error_rate(reference: Sequence[str], hypothesis: Sequence[str]) -> floa
         for j, h in enumerate(hypothesis, 1):
             d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
     return float(d[-1]) / max(1, len(reference))
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant signal-to-distortion ratio of ``estimate`` against ``reference``, in dB.
+
+    Both are 1-D and of the same length; the reference is scaled to best fit the estimate
+    (Le Roux et al., 2019), so a louder or quieter stem is not penalised.
+    """
+    est = np.asarray(estimate, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    if est.shape != ref.shape or est.ndim != 1:
+        raise ValueError(
+            f"estimate and reference must be 1-D of one length, got {est.shape}, {ref.shape}"
+        )
+    target = ref * (np.dot(est, ref) / (np.dot(ref, ref) + 1e-12))
+    noise = est - target
+    return float(10 * np.log10((np.sum(target**2) + 1e-12) / (np.sum(noise**2) + 1e-12)))
 
 
 def matched_onset_errors(truth: Sequence[Any], words: Sequence[_Timed]) -> np.ndarray:
@@ -73,3 +90,69 @@ class OnsetStats:
             within_50ms=float(np.mean(errors <= 0.05)),
             within_100ms=float(np.mean(errors <= 0.1)),
         )
+
+
+class _Turn(Protocol):
+    start: float
+    end: float
+    speaker: str
+
+
+def diarization_error_rate(
+    reference: Sequence[_Turn], hypothesis: Sequence[_Turn], *, collar: float = 0.25
+) -> float:
+    """Diarization error rate: (missed + false alarm + confusion) / reference speech time.
+
+    Computed by ``pyannote.metrics`` with the speakers mapped one to one for the lowest error.
+    ``collar`` seconds on each side of every reference boundary are not scored (NIST's
+    forgiveness collar; pyannote's own ``collar`` is the total width, twice this);
+    overlapping speech is scored.
+    """
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    def annotation(turns: Sequence[_Turn]) -> Annotation:
+        out = Annotation()
+        for i, t in enumerate(turns):
+            out[Segment(t.start, t.end), i] = t.speaker
+        return out
+
+    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
+    return float(metric(annotation(reference), annotation(hypothesis)))
+
+
+class _SpokenWord(Protocol):
+    word: str
+    start: float
+    speaker: str | None
+
+
+def word_speaker_accuracy(truth: Sequence[_SpokenWord], words: Sequence[_SpokenWord]) -> float:
+    """Share of the truth words whose matched hypothesis word has the right speaker.
+
+    Hypothesis words are matched to truth words by text, in order (as
+    :func:`matched_onset_errors` does); hypothesis speaker labels are mapped one to one onto
+    the truth's so that the most matched words agree. A truth word without a match, or
+    matched to a word without a speaker, counts as wrong.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if not truth:
+        return float("nan")
+    ref = [re.sub(r"[^a-z0-9']", "", w.word.lower()) for w in truth]
+    hyp = [re.sub(r"[^a-z0-9']", "", w.word.lower()) for w in words]
+    pairs = []
+    for block in SequenceMatcher(a=ref, b=hyp, autojunk=False).get_matching_blocks():
+        pairs += [
+            (truth[block.a + k].speaker, words[block.b + k].speaker) for k in range(block.size)
+        ]
+    ref_labels = sorted({str(t.speaker) for t in truth})
+    hyp_labels = sorted({h for _, h in pairs if h is not None})
+    if not hyp_labels:
+        return 0.0
+    counts = np.zeros((len(ref_labels), len(hyp_labels)))
+    for r, h in pairs:
+        if h is not None:
+            counts[ref_labels.index(str(r)), hyp_labels.index(h)] += 1
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / len(truth))

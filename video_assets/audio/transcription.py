@@ -6,7 +6,9 @@ emptied on a GPU):
 
 1. VAD + batched Whisper (WhisperX), see :mod:`video_assets.audio.asr`;
 2. word alignment with one aligner, chosen per language (see :func:`choose_aligner`);
-3. optional diarization (pyannote pipeline from a local folder);
+3. optional diarization (see :func:`load_diarizer`): a configured pyannote pipeline folder,
+   else the offline diarizer built from models shipped in wheels (the whisperx wheel's
+   pyannote segmentation model and Resemblyzer's speaker encoder);
 4. the quality marks (:mod:`video_assets.audio.quality`).
 
 The result holds the ``words`` and ``segments`` tables' rows and the facts to report
@@ -25,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from video_assets.audio.aligners.base import AlignedSegment, Aligner
+from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn
 from video_assets.audio.quality import QualitySettings, judge_segment
 from video_assets.errors import ConfigError
 
@@ -59,6 +62,16 @@ SEGMENTS_SCHEMA = pa.schema(
     ]
 )  # fmt: skip
 """Parquet schema of the ``segments`` table."""
+TURN_COLUMNS = ["video_id", "start", "end", "speaker"]
+TURNS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("speaker", pa.string()),
+    ]
+)
+"""Parquet schema of the ``speaker_turns`` table: who speaks when (turns may overlap)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,10 +95,11 @@ class TranscriptionSettings:
             ``VIDEO_ASSETS_ALIGNER``.
         align_model_dir: wav2vec2 model folder, or folder of per-language folders.
             ``VIDEO_ASSETS_ALIGN_MODEL_DIR``.
-        diarize: Assign speakers. ``VIDEO_ASSETS_DIARIZE``.
-        diarization_dir: pyannote pipeline folder (required when ``diarize``).
-            ``VIDEO_ASSETS_DIARIZATION_DIR``.
-        num_speakers: Exact speaker count when known (1 to 100).
+        diarize: Find speakers and give each word one (the pipeline's default is on).
+            ``VIDEO_ASSETS_DIARIZE``.
+        diarization_dir: pyannote pipeline folder; None for the offline diarizer (the
+            whisperx wheel's segmentation model and Resemblyzer). ``VIDEO_ASSETS_DIARIZATION_DIR``.
+        num_speakers: Exact speaker count when known (1 to 100); None to estimate it.
         min_speakers: Lower bound on the speaker count.
         max_speakers: Upper bound on the speaker count.
         allow_download: Let faster-whisper download a named model (off: offline only).
@@ -138,10 +152,9 @@ class TranscriptionSettings:
             raise ValueError(f"chunk_s must be in [1, 30] seconds, got {self.chunk_s}")
         if self.aligner not in ALIGNERS:
             raise ValueError(f"aligner must be one of {', '.join(ALIGNERS)}, got {self.aligner!r}")
-        for name in ("num_speakers", "min_speakers", "max_speakers"):
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= 100:
-                raise ValueError(f"{name} must be in [1, 100] or None, got {value}")
+        from video_assets.audio.diarizers.base import check_speaker_counts
+
+        check_speaker_counts(self.num_speakers, self.min_speakers, self.max_speakers)
 
 
 @dataclass
@@ -198,6 +211,14 @@ class TranscriptResult:
     diarization_model: str | None = None
     sentence_splitter: str | None = None
     notes: list[str] = field(default_factory=list)
+    turns: list[SpeakerTurn] = field(default_factory=list)
+    """Speaker turns from diarization (empty when it did not run); overlapping speech gives
+    overlapping turns of different speakers."""
+
+    @property
+    def speakers(self) -> int:
+        """Distinct speakers found (0 without diarization)."""
+        return len({t.speaker for t in self.turns})
 
     def real_time_factor(self, phase: str = "total") -> float | None:
         """Seconds of processing per second of audio for one phase."""
@@ -234,6 +255,12 @@ class TranscriptResult:
         df = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
         return df.astype({"segment": "int64", "start": "float64", "end": "float64", "kept": "bool"})
 
+    def turns_frame(self, video_id: str) -> pd.DataFrame:
+        """The ``speaker_turns`` table rows for ``video_id``."""
+        rows = [[video_id, t.start, t.end, t.speaker] for t in self.turns]
+        df = pd.DataFrame(rows, columns=TURN_COLUMNS)
+        return df.astype({"start": "float64", "end": "float64"})
+
     def to_json_dict(self) -> dict[str, Any]:
         """What ``video-assets transcribe --json`` prints."""
         return {
@@ -262,6 +289,7 @@ class TranscriptResult:
                 }
                 for w in self.words
             ],
+            "turns": [{"start": t.start, "end": t.end, "speaker": t.speaker} for t in self.turns],
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -275,6 +303,7 @@ class TranscriptResult:
             "aligner_reason": self.aligner_reason,
             "whisper_model": self.whisper_model,
             "diarization_model": self.diarization_model,
+            "speakers": self.speakers if self.diarization_model else None,
             "sentence_splitter": self.sentence_splitter,
             "audio_duration_s": self.audio_duration_s,
             "segments": len(self.segments),
@@ -373,33 +402,52 @@ def load_aligner(
     )
 
 
-def check_diarization_folder(settings: TranscriptionSettings) -> Path:
-    """The configured pyannote pipeline folder, or ConfigError naming the setting."""
-    from video_assets.audio.diarization import SETTING
+def check_diarization_folder(settings: TranscriptionSettings) -> Path | None:
+    """The configured pyannote pipeline folder (None: the offline diarizer), or ConfigError.
+
+    Cheap (no model is loaded): the offline diarizer's shipped models are only looked for.
+    """
+    from video_assets.audio.diarizers.pyannote import SETTING
 
     if settings.diarization_dir is None:
-        raise ConfigError(
-            SETTING,
-            "diarization is enabled but no pyannote pipeline folder is configured (no package ships "
-            "diarization weights; point it at a local copy of a pyannote speaker-diarization pipeline)",
-        )
+        import importlib.util
+
+        from video_assets.audio.diarizers.resemblyzer import segmentation_checkpoint
+
+        segmentation_checkpoint()
+        if importlib.util.find_spec("resemblyzer") is None:
+            raise ConfigError(
+                SETTING,
+                "no pyannote pipeline folder is configured and the offline diarizer needs the "
+                "resemblyzer package (its wheel ships the speaker encoder)",
+            )
+        return None
     folder = Path(settings.diarization_dir).expanduser()
     if not (folder / "config.yaml").is_file():
         raise ConfigError(SETTING, f"{folder} is not a pyannote pipeline folder (no config.yaml)")
     return folder
 
 
-def load_diarizer(settings: TranscriptionSettings) -> Any:
-    """The pyannote diarizer from ``diarization_dir``.
+def load_diarizer(settings: TranscriptionSettings) -> Diarizer:
+    """The configured pyannote pipeline, else the offline diarizer from shipped models.
 
     Raises:
-        ConfigError: Diarization is asked for but no folder is configured or it is unusable.
+        ConfigError: The configured folder is unusable, or a shipped model is missing.
     """
-    from video_assets.audio.diarization import PyannoteDiarizer
-
     folder = check_diarization_folder(settings)
-    return PyannoteDiarizer(
-        pipeline_dir=folder,
+    if folder is not None:
+        from video_assets.audio.diarizers.pyannote import PyannoteDiarizer
+
+        return PyannoteDiarizer(
+            pipeline_dir=folder,
+            device=settings.device,
+            num_speakers=settings.num_speakers,
+            min_speakers=settings.min_speakers,
+            max_speakers=settings.max_speakers,
+        )
+    from video_assets.audio.diarizers.resemblyzer import ResemblyzerDiarizer
+
+    return ResemblyzerDiarizer(
         device=settings.device,
         num_speakers=settings.num_speakers,
         min_speakers=settings.min_speakers,
@@ -456,7 +504,7 @@ def transcribe(
     audio_path: str | Path,
     settings: TranscriptionSettings | None = None,
     *,
-    diarizer: Any = None,
+    diarizer: Diarizer | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TranscriptResult:
     """Transcribe and word-align the speech in ``audio_path`` (normally ``vocals_16k.wav``).
@@ -464,8 +512,8 @@ def transcribe(
     Args:
         audio_path: A 16 kHz mono WAV (read directly) or any media file (decoded by ffmpeg).
         settings: Models, devices, aligner policy, diarization and quality thresholds.
-        diarizer: A Diarizer to use instead of loading the configured pyannote pipeline
-            (when ``settings.diarize``); it is not closed.
+        diarizer: A Diarizer to use instead of loading one (when ``settings.diarize``);
+            it is not closed.
         progress: Called with a line as each phase starts and ends (VAD + Whisper,
             alignment, diarization), so a long transcription shows where it is.
 
@@ -553,6 +601,7 @@ def transcribe(
     say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
 
     diarization_model = None
+    turns: list[SpeakerTurn] = []
     if settings.diarize:
         t2 = time.perf_counter()
         from video_assets.audio.diarization import assign_speakers
@@ -561,7 +610,8 @@ def transcribe(
         active = diarizer if diarizer is not None else load_diarizer(settings)
         try:
             if aligned:
-                assign_speakers(aligned, active.diarize(samples))
+                turns = active.diarize(samples)
+                assign_speakers(aligned, turns)
             diarization_model = active.model
         finally:
             if own:
@@ -596,4 +646,5 @@ def transcribe(
         diarization_model=diarization_model,
         sentence_splitter=splitter,
         notes=notes,
+        turns=turns,
     )

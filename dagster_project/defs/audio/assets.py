@@ -14,7 +14,12 @@ from video_assets.audio.separation import (
     VOCALS_FILE,
     separate_vocals,
 )
-from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA, transcribe
+from video_assets.audio.transcription import (
+    SEGMENTS_SCHEMA,
+    TURNS_SCHEMA,
+    WORDS_SCHEMA,
+    transcribe,
+)
 from video_assets.progress import Progress
 from video_assets.visuals import confidence_plot, transcript_markdown
 
@@ -38,13 +43,14 @@ STEMS_COLUMNS = [
 # The video_id column lives in the hive path, not in the Parquet file.
 WORDS_FILE_SCHEMA = WORDS_SCHEMA.remove(WORDS_SCHEMA.get_field_index("video_id"))
 SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("video_id"))
+TURNS_FILE_SCHEMA = TURNS_SCHEMA.remove(TURNS_SCHEMA.get_field_index("video_id"))
 
 
 @dg.asset(
     partitions_def=videos,
     deps=[source_video],
     group_name="audio",
-    kinds={"demucs", "wav", "parquet"},
+    kinds={"demucs", "spleeter", "wav", "parquet"},
     owners=["team:audio-data"],
     tags={"stage": "audio"},
     op_tags=MODEL_OP_TAGS,
@@ -53,7 +59,7 @@ SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("v
 def vocal_stems(
     context: dg.AssetExecutionContext, store: StoreResource, audio_config: AudioStageConfig
 ) -> dg.MaterializeResult:
-    """Demucs vocal stem (16 kHz mono for ASR, plus full-rate vocals and accompaniment) of the video's audio."""
+    """Vocal stem (Demucs, else Spleeter offline) of the video's audio: 16 kHz mono for ASR, full-rate vocals and accompaniment."""
     root = store.root()
     vid = context.partition_key
     settings = audio_config.separation_settings()
@@ -89,8 +95,12 @@ def vocal_stems(
         }
     )
     root.write_table("stems", vid, df)
-    if result.fallback:
-        context.log.warning(f"no Demucs separation for {vid}: {result.fallback}")
+    if result.passed_through:
+        context.log.warning(
+            f"{vid}: the vocal stem is the unseparated mix ({result.fallback or 'asked for'})"
+        )
+    elif result.fallback:
+        context.log.info(f"{vid}: {result.backend} separation: {result.fallback}")
     if not result.has_audio:
         context.log.info(f"{vid} has no audio stream: empty stems recorded")
     meta = {k: v for k, v in result.metadata().items() if v is not None}
@@ -102,7 +112,7 @@ def vocal_stems(
     partitions_def=videos,
     deps=[vocal_stems],
     group_name="audio",
-    kinds={"whisperx", "parquet"},
+    kinds={"whisperx", "pyannote", "parquet"},
     owners=["team:audio-data"],
     tags={"stage": "audio"},
     op_tags=MODEL_OP_TAGS,
@@ -111,7 +121,7 @@ def vocal_stems(
 def aligned_transcripts(
     context: dg.AssetExecutionContext, store: StoreResource, audio_config: AudioStageConfig
 ) -> dg.MaterializeResult:
-    """WhisperX transcript of the vocal stem with every word force-aligned, scored and (optionally) attributed to a speaker."""
+    """WhisperX transcript of the vocal stem with every word force-aligned, scored and attributed to a speaker (speaker_turns)."""
     root = store.root()
     vid = context.partition_key
     settings = audio_config.transcription_settings()
@@ -127,6 +137,7 @@ def aligned_transcripts(
     segments = result.segments_frame(vid)
     root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
     root.write_table("segments", vid, segments, schema=SEGMENTS_FILE_SCHEMA)
+    root.write_table("speaker_turns", vid, result.turns_frame(vid), schema=TURNS_FILE_SCHEMA)
     for note in result.notes:
         context.log.info(note)
     meta = {k: v for k, v in result.metadata().items() if v is not None and v != ""}

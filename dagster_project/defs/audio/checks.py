@@ -1,4 +1,4 @@
-"""Checks on the audio stage: low-confidence words, likely hallucinations, unseparated stems."""
+"""Checks on the audio stage: low-confidence words, likely hallucinations, unseparated stems, overlapping speakers."""
 
 import dagster as dg
 
@@ -68,8 +68,8 @@ def hallucinated_segments(
 @dg.asset_check(
     asset=vocal_stems,
     partitions_def=videos,
-    description="The vocal stem is the unseparated mix (no Demucs model was available and the "
-    "passthrough was allowed): transcripts may suffer from music under the voice.",
+    description="The vocal stem is the unseparated mix (the passthrough was asked for, or no "
+    "separation model loaded and it was allowed): transcripts may suffer from music under the voice.",
 )
 def separation_fallback(
     context: dg.AssetCheckExecutionContext, store: StoreResource
@@ -80,4 +80,26 @@ def separation_fallback(
         context.partition_key,
         {},
         severity=dg.AssetCheckSeverity.WARN,
+    )
+
+
+@dg.asset_check(
+    asset=aligned_transcripts,
+    partitions_def=videos,
+    description="Words spoken while two speakers are active (two speakers' turns each cover half "
+    "the word or more): their audio holds two voices. Passes while their share of words stays "
+    "below audio_config.max_overlap_share.",
+)
+def speaker_overlap(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.AssetCheckResult:
+    return sql_check_result(
+        store.root(),
+        "speaker_overlap",
+        context.partition_key,
+        {"min_cover": audio_config.min_overlap_cover},
+        max_share=audio_config.max_overlap_share,
+        share_of="words",
+        severity=dg.AssetCheckSeverity.WARN,
+        extra_metadata={"min_cover": audio_config.min_overlap_cover},
     )

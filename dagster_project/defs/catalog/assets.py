@@ -4,11 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
+from dagster_project.defs.automation import AFTER_UPSTREAM_SETTLES
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.ingest.assets import iframe_index, source_video
 from dagster_project.defs.metadata import md_table
 from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
+from dagster_project.defs.shards.assets import training_shards
 from dagster_project.defs.sqlcheck import sql_check_result
 from dagster_project.defs.tokens.assets import token_tensors
 from video_assets.catalog import CATALOG_FILE, connect, sql_text
@@ -77,10 +79,12 @@ def _check_rows(
         vocal_stems,
         aligned_transcripts,
         token_tensors,
+        training_shards,
     ],
     group_name="catalog",
     kinds={"duckdb"},
     owners=["team:video-data"],
+    automation_condition=AFTER_UPSTREAM_SETTLES,
 )
 def catalog(
     context: dg.AssetExecutionContext,

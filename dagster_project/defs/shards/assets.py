@@ -1,4 +1,4 @@
-"""training_shards: every kept clip of every video packed into bucketed WebDataset shards."""
+"""training_shards: every kept clip of every video in bucketed WebDataset shards, kept current incrementally."""
 
 import contextlib
 import tempfile
@@ -7,73 +7,85 @@ import dagster as dg
 import pandas as pd
 
 from dagster_project.defs.audio.assets import aligned_transcripts
+from dagster_project.defs.automation import AFTER_UPSTREAM_SETTLES
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.metadata import md_table
 from dagster_project.defs.resources import ShardStageConfig, StoreResource
-from dagster_project.defs.tokens.assets import CURRENT_FILE, current_tokenizer, token_tensors
-from video_assets.shards import (
-    candidates_from_tables,
-    select_samples,
-    write_shard_tables,
-    write_shards,
+from dagster_project.defs.tokens.assets import (
+    CURRENT_FILE,
+    current_tokenizer,
+    token_tensors,
+    tokenizer_model,
 )
-from video_assets.store import DataRoot
+from video_assets.shard_update import compact_shards, refresh_shards
 
 SHARD_PREFIX = "shards"
 
 
-def _table(root: DataRoot, name: str) -> pd.DataFrame | None:
-    parts = [root.read_table(name, v) for v in root.table_partitions(name)]
-    return pd.concat(parts, ignore_index=True) if parts else None
-
-
 @dg.asset(
-    deps=[clips, token_tensors, aligned_transcripts],
+    deps=[clips, token_tensors, aligned_transcripts, tokenizer_model],
     group_name="training",
     kinds={"webdataset", "parquet"},
     owners=["team:video-data"],
     tags={"stage": "shards"},
+    pool="shards",
+    automation_condition=AFTER_UPSTREAM_SETTLES,
 )
 def training_shards(
     context: dg.AssetExecutionContext, store: StoreResource, shard_config: ShardStageConfig
 ) -> dg.MaterializeResult:
-    """Packs every kept clip of every video into bucketed WebDataset shards, with a manifest in the catalog."""
+    """Adds new and changed videos' kept clips to bucketed WebDataset shards (new shards only), with a manifest in the catalog."""
     root = store.root()
-    clip_rows, videos = _table(root, "clips"), _table(root, "videos")
-    if clip_rows is None or videos is None:
+    if not root.table_partitions("clips"):
         raise dg.Failure("no clips yet: materialize clips for at least one video")
-    tokens = _table(root, "tokens")
     current = current_tokenizer(root)["hash"] if root.exists(CURRENT_FILE) else None
-    # On an object store the clips and token files are staged in a local temporary folder
-    # (tar members need their sizes up front); each shard is uploaded when it is complete.
+    # On an object store the judged videos' clips and token files are staged in a local
+    # temporary folder (tar members need their sizes up front).
     with (
         tempfile.TemporaryDirectory(prefix="va-shards-")
         if not root.is_local
         else contextlib.nullcontext() as stage
     ):
-        candidates = candidates_from_tables(
+        result = refresh_shards(
             root,
-            clip_rows,
-            videos,
-            _table(root, "words"),
-            _table(root, "segments"),
-            tokens=tokens,
+            prefix=SHARD_PREFIX,
+            rules=shard_config.rules(current),
+            settings=shard_config.shard_settings(),
             stage_dir=stage,
         )
-        selection = select_samples(candidates, shard_config.rules(current))
-        shard_set = write_shards(
-            selection.kept, root, prefix=SHARD_PREFIX, settings=shard_config.shard_settings()
+    meta = result.metadata()
+    if shard_config.compact:
+        compacted = compact_shards(
+            root, prefix=SHARD_PREFIX, min_fill=shard_config.compact_min_fill
         )
-    write_shard_tables(root, selection, shard_set)
-    buckets = shard_set.manifest.buckets()
-    reasons = pd.DataFrame(sorted(selection.reason_counts().items()), columns=["reason", "clips"])
+        meta |= {
+            "shards": len(compacted.manifest.shards),
+            "compacted_into": len(compacted.written),
+            "compacted_shards_removed": len(compacted.removed),
+            "compaction_bytes_written": compacted.bytes_written,
+        }
+        manifest = compacted.manifest
+    else:
+        manifest = result.manifest
+    context.log.info(
+        f"{len(result.judged)} videos judged, {len(result.removed_videos)} removed: "
+        f"{len(result.written)} shards written ({result.bytes_written} bytes), "
+        f"{len(result.removed)} removed, {meta['shards_unchanged']} unchanged"
+    )
+    selection = result.selection
+    reasons = pd.DataFrame(
+        sorted(selection.reason_counts().items()) if selection is not None else [],
+        columns=["reason", "clips"],
+    )
     return dg.MaterializeResult(
         metadata={
-            **shard_set.metadata(),
-            "candidates": selection.candidates,
-            "excluded_clips": selection.excluded_clips,
-            "exclusion_reasons": md_table(reasons),
-            "buckets_table": md_table(buckets),
+            **meta,
+            "judged_videos": ", ".join(result.judged[:20])
+            + (f" and {len(result.judged) - 20} more" if len(result.judged) > 20 else ""),
+            "judged_clips": selection.candidates if selection is not None else 0,
+            "excluded_clips_judged": selection.excluded_clips if selection is not None else 0,
+            "exclusion_reasons_judged": md_table(reasons),
+            "buckets_table": md_table(manifest.buckets()),
             "folder": dg.MetadataValue.path(root.uri(SHARD_PREFIX)),
         }
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from dagster_project.defs.automation import FIRST_TOKENIZER, TOKENS
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.execution import MODEL_OP_TAGS
 from dagster_project.defs.metadata import md_table, stored_image
@@ -66,6 +67,7 @@ def _training_clips(root: DataRoot) -> pd.DataFrame:
     tags={"stage": "tokens"},
     op_tags=MODEL_OP_TAGS,
     pool="models",
+    automation_condition=FIRST_TOKENIZER,
 )
 def tokenizer_model(
     context: dg.AssetExecutionContext, store: StoreResource, token_config: TokenStageConfig
@@ -185,6 +187,7 @@ def tokenizer_model(
     op_tags=MODEL_OP_TAGS,
     pool="models",
     output_required=False,
+    automation_condition=TOKENS,
 )
 def token_tensors(
     context: dg.AssetExecutionContext, store: StoreResource, token_config: TokenStageConfig
@@ -201,7 +204,7 @@ def token_tensors(
     root = store.root()
     vid = context.partition_key
     if not root.exists(CURRENT_FILE):
-        # Not materialized (not failed): the tokenizer_sensor requests this partition again
+        # Not materialized (not failed): automation (or the main job) makes this partition
         # once tokenizer_model has trained a tokenizer.
         context.log.warning(
             f"no tokenizer yet ({CURRENT_FILE} missing): {vid} will be tokenized after "

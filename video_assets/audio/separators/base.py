@@ -39,8 +39,9 @@ class Separator(ABC):
     """Splits a mix into vocals and accompaniment.
 
     Attributes:
-        name: What the result records as the model (a model name, a folder, ``passthrough``).
-        backend: The backend family (``demucs``, ``passthrough``).
+        name: What the result records as the model (a model name, a folder,
+            ``spleeter:2stems``, ``passthrough``).
+        backend: The backend family (``demucs``, ``spleeter``, ``passthrough``).
         sample_rate: The rate ``separate`` expects and returns.
         channels: The channel count ``separate`` expects and returns.
     """

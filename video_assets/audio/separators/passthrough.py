@@ -1,8 +1,9 @@
-"""The fallback separator: the mix passes through as the vocal stem.
+"""The mix passes through as the vocal stem, unseparated.
 
-Used only when the configuration allows it (``allow_passthrough``) and no Demucs model is
-available; the result records it, and the vocal-stem check warns, because music under the
-voice is exactly what makes a transcript hallucinate.
+Used only when asked for (``separator="passthrough"``), or when ``allow_passthrough`` is set
+and no separation model loads (neither Demucs nor Spleeter); the result records it, and the
+``separation_fallback`` check warns, because music under the voice is exactly what makes a
+transcript hallucinate.
 """
 
 from __future__ import annotations
