@@ -14,6 +14,7 @@ refreshed. The shards take the new video's samples in new shards; nothing else i
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -169,12 +170,26 @@ def main(argv: list[str] | None = None) -> int:
         "catalog.duckdb",
     ):
         print(f"  {data_root}/{sub}")
-    print(
-        "\nopen the UI:  DAGSTER_HOME="
-        + str(home)
-        + " uv run dagster dev -w workspace.yaml  (http://127.0.0.1:3000)"
-    )
+    print("\nopen the UI on this instance and data root (http://127.0.0.1:3000):")
+    print("  " + ui_command(home.absolute(), data_root, landing))
     return 0
+
+
+def ui_command(home: Path, data_root: str, landing: Path) -> str:
+    """``bash scripts/ui.sh``, with the settings that differ from its defaults in front."""
+    project = Path(__file__).resolve().parent.parent
+    defaults = {
+        "DAGSTER_HOME": str(project / ".dagster_home"),
+        "VIDEO_ASSETS_DATA_ROOT": str(project / "data"),
+        "VIDEO_ASSETS_LANDING_DIR": str(project / "data" / "landing"),
+    }
+    used = {
+        "DAGSTER_HOME": str(home),
+        "VIDEO_ASSETS_DATA_ROOT": data_root,
+        "VIDEO_ASSETS_LANDING_DIR": str(landing),
+    }
+    differ = [f"{k}={shlex.quote(v)}" for k, v in used.items() if v != defaults[k]]
+    return " ".join([*differ, "bash", shlex.quote(str(project / "scripts" / "ui.sh"))])
 
 
 def _needs_tokenizer(root: DataRoot, token_config: TokenStageConfig, retrain: bool) -> bool:

@@ -3,17 +3,23 @@ generated sample, in a fresh folder, as a user starts it."""
 
 import itertools
 import os
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster_graphql import DagsterGraphQLClient
 
+from tests.ui_support import webserver
 from video_assets.catalog import connect
 from video_assets.sample import SAMPLE_FPS, SAMPLE_SENTENCES, SAMPLE_SHOTS
 from video_assets.store import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
+TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 CHECKS = [
     "short_scenes",
     "leaked_frames",
@@ -52,6 +58,7 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     # the voice offline, so no check warns (separation_fallback warns only on a passthrough).
     assert verdicts == dict.fromkeys(CHECKS, "passed")
     assert "http://127.0.0.1:3000" in proc.stdout
+    ui_runs_on_the_main_jobs_instance(proc.stdout, tmp_path / ".dagster_home", env, tmp_path)
 
     bounds = [0, *itertools.accumulate(SAMPLE_SHOTS)]
     with connect(DataRoot(data)) as con:
@@ -82,3 +89,28 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     # every clip measured; the sample's shots are a still camera watching a moving object
     assert motion == [(c[0], "static") for c in clips]
     assert all(c[0].startswith(vid) for c in clips)
+
+
+def ui_runs_on_the_main_jobs_instance(stdout: str, home: Path, env: dict, tmp: Path) -> None:
+    """The command the main job prints opens a UI in which a launched run succeeds, on the
+    main job's instance and data root, with nothing else set."""
+    printed = stdout.rstrip().splitlines()[-1].strip()
+    words = shlex.split(printed)
+    assert words[-2:] == ["bash", str(REPO / "scripts" / "ui.sh")], printed
+    assigned = dict(w.split("=", 1) for w in words[:-2])
+    assert set(assigned) == {"DAGSTER_HOME", "VIDEO_ASSETS_DATA_ROOT", "VIDEO_ASSETS_LANDING_DIR"}
+    catalog = Path(assigned["VIDEO_ASSETS_DATA_ROOT"]) / "catalog.duckdb"
+    before = catalog.stat().st_mtime_ns
+    log = tmp / "ui.log"
+    with webserver({**env, **assigned}, log, command=words[-2:]) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+        run_id = client.submit_job_execution("catalog_job")
+        deadline = time.monotonic() + 300
+        while (status := client.get_run_status(run_id)) not in TERMINAL:
+            assert time.monotonic() < deadline, f"run {run_id} still {status}:\n{server.log_tail()}"
+            time.sleep(2)
+        assert status == dg.DagsterRunStatus.SUCCESS, server.log_tail()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(run_id) is not None  # the main job's instance
+    assert catalog.stat().st_mtime_ns > before  # and its data root

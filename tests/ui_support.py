@@ -184,13 +184,17 @@ def _wait_until_up(server: Webserver, timeout_s: float) -> None:
 
 
 @contextmanager
-def webserver(env: dict[str, str], log: Path, timeout_s: float = 240.0) -> Iterator[Webserver]:
+def webserver(
+    env: dict[str, str], log: Path, timeout_s: float = 240.0, command: list[str] | None = None
+) -> Iterator[Webserver]:
     """``dagster-webserver`` on 127.0.0.1 in its own process group, killed (group and all)
-    on exit, whatever happened inside."""
+    on exit, whatever happened inside. ``command`` starts it another way (it is given
+    ``-h 127.0.0.1 -p PORT``)."""
     port = free_port()
     # The environment's own entry point (what ``uv run --frozen dagster-webserver`` runs).
     exe = Path(sys.executable).parent / "dagster-webserver"
-    cmd = [str(exe), "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    start = command or [str(exe), "-w", str(REPO / "workspace.yaml")]
+    cmd = [*start, "-h", "127.0.0.1", "-p", str(port)]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             cmd,

@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from video_assets.errors import ConfigError
+from video_assets.motion.result import ROW_COLUMNS as MOTION_COLUMNS
 from video_assets.store import DataRoot
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -83,37 +84,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "clip_motion": {
         "video_id": "VARCHAR",
         "clip_id": "VARCHAR",
-        "method": "VARCHAR",
-        "fallback": "VARCHAR",
-        "codec": "VARCHAR",
-        "width": "BIGINT",
-        "height": "BIGINT",
-        "fps": "DOUBLE",
-        "frames": "BIGINT",
-        "duration_s": "DOUBLE",
-        "analysis_width": "BIGINT",
-        "analysis_height": "BIGINT",
-        "motion_frames": "BIGINT",
-        "mean_motion_px": "DOUBLE",
-        "patch_min_px": "DOUBLE",
-        "patch_max_px": "DOUBLE",
-        "static_share": "DOUBLE",
-        "freeze_start": "BIGINT",
-        "freeze_frames": "BIGINT",
-        "camera": "VARCHAR",
-        "camera_speed_px": "DOUBLE",
-        "camera_dx_px": "DOUBLE",
-        "camera_dy_px": "DOUBLE",
-        "camera_zoom": "DOUBLE",
-        "camera_inliers": "DOUBLE",
-        "mean_similarity": "DOUBLE",
-        "worst_frame": "BIGINT",
-        "worst_similarity": "DOUBLE",
-        "worst_kind": "VARCHAR",
-        "cuts": "BIGINT",
-        "flashes": "BIGINT",
-        "decode_errors": "BIGINT",
-        "static_reason": "VARCHAR",
+        **MOTION_COLUMNS,
         "worst_source_frame": "BIGINT",
     },
     "stems": {

@@ -45,7 +45,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from video_assets.shards import (
+from video_assets.shards import (  # the tar helpers are private to the two shard modules
     EXCLUSIONS_SCHEMA,
     MANIFEST_FILE,
     SAMPLES_SCHEMA,
@@ -63,6 +63,9 @@ from video_assets.shards import (
     ShardManifest,
     ShardSample,
     ShardSettings,
+    _HashingReader,
+    _join,
+    _member_bytes,
     bucket_of,
     candidates_from_tables,
     pack_samples,
@@ -215,27 +218,6 @@ def _bucket(info: ShardInfo) -> Bucket:
         name=info.bucket, width=info.width, height=info.height, aspect=info.aspect,
         frames_lo=info.frames_lo, frames_hi=info.frames_hi,
     )  # fmt: skip
-
-
-def _join(prefix: str, rel: str) -> str:
-    return f"{prefix.strip('/')}/{rel}" if prefix.strip("/") else rel
-
-
-def _member_bytes(size: int) -> int:
-    return 512 + -(-size // 512) * 512
-
-
-class _HashingReader:
-    def __init__(self, fh: Any):
-        self.fh = fh
-        self.sha = hashlib.sha256()
-        self.bytes = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
-        self.bytes += len(data)
-        return data
 
 
 def _shard_samples(
