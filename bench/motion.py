@@ -24,6 +24,16 @@ load); the ratios are what to read. Clips are generated once into
 
     uv run --frozen python bench/motion.py                  # 6 clips x 8 s at 720p
     uv run --frozen python bench/motion.py --seconds 4 --no-farneback   # a quick run
+
+``--windows`` measures the other half of trainable clips instead: the clip-length
+distribution of a generated 6-minute long-take video (eight shots of 25 to 64 s, x264's own
+keyframe placement: a keyframe at each cut and at least every 250 frames) split with whole
+scenes (``max_clip_s=0``) and with windows (``max_clip_s=20``), side by side: clip count,
+lengths (min, median, p90, max), the share of clips within 20 s, how many were stream
+copied, and the time the split took. Scenes are the known shots, so the two differ by the
+windowing alone. Results go to ``bench/out/motion_windows.json``.
+
+    uv run --frozen python bench/motion.py --windows
 """
 
 from __future__ import annotations
@@ -190,6 +200,69 @@ def summary(m: ClipMotion, wall: float, cpu: float, case: Case) -> dict:
     }
 
 
+LONG_TAKE_S = [38, 25, 64, 30, 52, 45, 60, 46]
+"""Shot lengths of the long-take video, seconds (6 minutes)."""
+
+
+def windows_bench(out_json: Path, max_clip_s: float = 20.0) -> dict:
+    """Clip lengths of the long-take video with whole scenes and with windows (see the module
+    docstring)."""
+    import tempfile
+
+    from video_assets.clips import ClipSettings, split_video
+    from video_assets.keyframes import build_index
+    from video_assets.scenes import scenes_from_cuts
+    from video_assets.synth import make_shots_video
+
+    folder = OUT / "motion"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "long_take_6min.mp4"
+    video = make_shots_video(
+        path, [s * FPS for s in LONG_TAKE_S], size=(320, 180), fps=FPS, gop=250, seed=4
+    )
+    index = build_index(path)
+    scenes = scenes_from_cuts(video.cuts, index)
+    runs = {}
+    for name, cap in (("whole_scenes", 0.0), ("windows", max_clip_s)):
+        with tempfile.TemporaryDirectory(prefix="va-windows-") as tmp:
+            t0 = time.perf_counter()
+            clips = split_video(
+                path, scenes, tmp, settings=ClipSettings(max_clip_s=cap), index=index
+            )
+            wall = time.perf_counter() - t0
+        lengths = np.array([c.duration_s for c in clips])
+        runs[name] = {
+            "max_clip_s": cap,
+            "clips": len(clips),
+            "min_s": round(float(lengths.min()), 2),
+            "median_s": round(float(np.median(lengths)), 2),
+            "p90_s": round(float(np.percentile(lengths, 90)), 2),
+            "max_s": round(float(lengths.max()), 2),
+            "within_max_clip_s": f"{int((lengths <= max_clip_s + 1e-6).sum())}/{len(clips)}",
+            "stream_copied": f"{sum(c.method == 'copy' for c in clips)}/{len(clips)}",
+            "clip_seconds": round(float(lengths.sum()), 2),
+            "wall_s": round(wall, 2),
+            "lengths_s": [round(float(x), 2) for x in lengths],
+        }
+    report = {
+        "video": f"{len(LONG_TAKE_S)} shots, {sum(LONG_TAKE_S)} s, 320x180 at {FPS} fps",
+        "shots_s": LONG_TAKE_S,
+        "keyframes": int(index.is_key.sum()),
+        "runs": runs,
+    }
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{report['video']}, {report['keyframes']} keyframes")
+    for name, r in runs.items():
+        print(
+            f"  {name:<13} {r['clips']:>3} clips  min {r['min_s']:5.1f}  median {r['median_s']:5.1f}"
+            f"  p90 {r['p90_s']:5.1f}  max {r['max_s']:5.1f} s  within {max_clip_s:g} s "
+            f"{r['within_max_clip_s']:>6}  copied {r['stream_copied']:>6}  {r['wall_s']:.1f} s"
+        )
+    print(f"wrote {out_json}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each clip")
@@ -199,8 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of the fast methods (the fastest counts)"
     )
-    parser.add_argument("--json", type=Path, default=OUT / "motion.json")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--windows",
+        action="store_true",
+        help="clip lengths of a long-take video, whole scenes against max_clip_s windows",
+    )
     args = parser.parse_args(argv)
+    if args.windows:
+        windows_bench(args.json or OUT / "motion_windows.json")
+        return 0
+    args.json = args.json or OUT / "motion.json"
 
     clips = [(c, make_clip(c, args.seconds, OUT / "motion")) for c in cases()]
     settings = MotionSettings()

@@ -26,5 +26,13 @@ app.conf.update(
     result_backend=result_backend,
     # One task at a time per worker process: a model step never waits prefetched behind another.
     worker_prefetch_multiplier=1,
+    # A pool process killed in the middle of a step (OOM killer, a node drained) hands its
+    # task back to the queue, and the step runs again from the start (its outputs are
+    # published atomically, so nothing of the killed attempt is visible). With the defaults
+    # the task would fail with WorkerLostError, and dagster-celery's execution loop stops
+    # submitting steps after such an error yet waits for the plan to complete: the run
+    # would never end (tests/test_worker_kill.py).
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
 )
 execute_plan = create_task(app)

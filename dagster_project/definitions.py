@@ -4,6 +4,7 @@ import dagster as dg
 
 from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
 from dagster_project.defs.audio.checks import (
+    doubtful_transcripts,
     hallucinated_segments,
     low_confidence_words,
     separation_fallback,
@@ -48,6 +49,7 @@ CHECKS = [
     separation_fallback,
     low_confidence_words,
     hallucinated_segments,
+    doubtful_transcripts,
     speaker_overlap,
     token_mismatch,
 ]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+
+# Tests never download a model (on a machine with a network they would otherwise fetch the
+# production models); the download branch is tested against a hub on 127.0.0.1
+# (tests/hub_support.py), with this variable removed for that test only.
+os.environ.setdefault("VIDEO_ASSETS_OFFLINE", "1")
 
 from video_assets.synth import SyntheticVideo, make_shots_video
 

@@ -123,6 +123,14 @@ def _file_schema(schema: pa.Schema) -> pa.Schema:
     return schema.remove(schema.get_field_index("video_id"))
 
 
+def _in_schema(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``df`` with the schema's columns, those it does not set left empty (None)."""
+    out = df.reindex(columns=schema.names)
+    for name in set(schema.names) - set(df.columns):
+        out[name] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    return out
+
+
 def build_root(base: Path) -> RootFixture:
     """Render two videos, cut clips by stream copy, and write the tables the shard step reads."""
     root = DataRoot(base / "data")
@@ -195,12 +203,15 @@ def build_root(base: Path) -> RootFixture:
     for vid, part in clips_df.groupby("video_id"):
         root.write_table("clips", str(vid), part)
         root.write_table(
-            "words", str(vid), words_df[words_df.video_id == vid], schema=_file_schema(WORDS_SCHEMA)
+            "words",
+            str(vid),
+            _in_schema(words_df[words_df.video_id == vid], WORDS_SCHEMA),
+            schema=_file_schema(WORDS_SCHEMA),
         )
         root.write_table(
             "segments",
             str(vid),
-            segs_df[segs_df.video_id == vid],
+            _in_schema(segs_df[segs_df.video_id == vid], SEGMENTS_SCHEMA),
             schema=_file_schema(SEGMENTS_SCHEMA),
         )
     tokens_df = pd.DataFrame(token_rows)
@@ -259,9 +270,9 @@ def add_video(
     )
     clips_df = pd.DataFrame(clip_rows)
     root.write_table("clips", vid, clips_df)
-    root.write_table("words", vid, pd.DataFrame(word_rows, columns=WORDS_SCHEMA.names),
+    root.write_table("words", vid, _in_schema(pd.DataFrame(word_rows), WORDS_SCHEMA),
                      schema=_file_schema(WORDS_SCHEMA))  # fmt: skip
-    root.write_table("segments", vid, pd.DataFrame(seg_rows, columns=SEGMENTS_SCHEMA.names),
+    root.write_table("segments", vid, _in_schema(pd.DataFrame(seg_rows), SEGMENTS_SCHEMA),
                      schema=_file_schema(SEGMENTS_SCHEMA))  # fmt: skip
     root.write_table("tokens", vid, pd.DataFrame(token_rows))
     return clips_df

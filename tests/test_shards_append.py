@@ -15,6 +15,8 @@ import pytest
 
 from tests.shards_support import CHECKPOINT, add_video
 from video_assets.catalog import connect
+from video_assets.motion import MotionSettings
+from video_assets.motion.table import ARROW_SCHEMA, TABLE_COLUMNS
 from video_assets.shard_update import INPUT_TABLES, compact_shards, refresh_shards
 from video_assets.shards import (
     MANIFEST_FILE,
@@ -358,3 +360,34 @@ def test_catalog_says_per_video_how_many_clips_are_in_the_shards_and_why_not(sou
         assert got[vid] == (clips, kept, clips - kept, f"too_short: {clips - kept}")
     clips_c = len(root.read_table("clips", C))
     assert got[C] == (clips_c, 0, clips_c, f"not_packed_yet: {clips_c}")
+
+
+def test_static_clips_leave_the_shards_once_their_motion_is_measured(source, tmp_path):
+    root = DataRoot(tmp_path / "data")
+    ingest(source, root, A)
+    first = refresh(root)
+    kept = keys_of(first.manifest, A)
+    assert len(kept) == 2  # no clip_motion partition yet: nothing is left out for motion
+    # clip_motion arrives: the first clip is still, the second moves.
+    figures = [
+        {"motion_frames": 79, "mean_motion_px": 0.04, "patch_max_px": 0.1, "static_share": 0.9},
+        {"motion_frames": 89, "mean_motion_px": 1.5, "patch_max_px": 4.0, "static_share": 0.0},
+    ]
+    rows = pd.DataFrame(
+        [dict.fromkeys(TABLE_COLUMNS) | {"clip_id": k, "cuts": 0} | f for k, f in zip(kept, figures, strict=True)],
+        columns=list(TABLE_COLUMNS),
+    )  # fmt: skip
+    root.write_table("clip_motion", A, rows.drop(columns="video_id"), schema=ARROW_SCHEMA)
+    second = refresh(root)
+    assert second.judged == [A] and keys_of(second.manifest, A) == [kept[1]]
+    with connect(root) as con:
+        excluded = con.execute(
+            "SELECT clip_id, reason, detail FROM shard_exclusions WHERE reason = 'static'"
+        ).fetchall()
+    assert [(c, r) for c, r, _ in excluded] == [(kept[0], "static")]
+    assert "mean motion 0.040 px/frame" in excluded[0][2]
+    # The thresholds are the shard stage's: looser ones keep the clip again.
+    loose = ExclusionRules(
+        checkpoint_hash=CHECKPOINT, motion=MotionSettings(min_motion_px=0.01, max_static_share=1.0)
+    )
+    assert sorted(keys_of(refresh(root, rules=loose).manifest, A)) == kept

@@ -94,6 +94,7 @@ def cmd_split(args: argparse.Namespace) -> int:
             audio_codec=args.audio_codec,
             container=args.container,
             decode_check=args.decode_check,
+            max_clip_s=args.max_clip,
         ),
         index=index,
     )
@@ -241,6 +242,70 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         )
     _emit(args, payload, "\n".join(lines))
     return 0
+
+
+def _model_settings(args: argparse.Namespace) -> dict:
+    languages = tuple(x for x in args.languages.split(",") if x)
+    return {
+        "whisper_model": args.whisper_model or None,
+        "language": args.language or None,
+        "align_model_dir": args.align_model_dir,
+        "languages": languages,
+        "demucs_model": args.demucs_model,
+        "demucs_repo_dir": args.demucs_repo,
+        "separator": args.separator,
+        "diarization_dir": args.diarization_dir,
+    }
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from video_assets.models import downloads_allowed, list_models, offline_reason
+
+    refs = list_models(**_model_settings(args))
+    payload = {
+        "downloads_allowed": downloads_allowed(),
+        "offline_reason": offline_reason(),
+        "models": [r.to_dict() for r in refs],
+    }
+    lines = [
+        f"downloads: {'allowed' if downloads_allowed() else 'off (' + str(offline_reason()) + ')'}"
+    ]
+    for r in refs:
+        lines.append(f"  {r.stage:18} {r.name:40} {r.source:10} {r.location}")
+        if r.note:
+            lines.append(f"  {'':18} {r.note}")
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from video_assets.models import fetch_models
+
+    settings = _model_settings(args)
+    done, variables = fetch_models(
+        args.dest,
+        whisper_model=settings["whisper_model"] or "large-v3",
+        languages=tuple(
+            dict.fromkeys(
+                ((settings["language"],) if settings["language"] else ()) + settings["languages"]
+            )
+        ),
+        demucs_model=args.demucs_model,
+        diarization=not args.no_diarization,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    missing = [r for r in done if r.source == "missing"]
+    payload = {
+        "dest": str(args.dest),
+        "models": [r.to_dict() for r in done],
+        "variables": variables,
+        "missing": len(missing),
+    }
+    lines = [f"{r.stage:18} {r.name:45} {r.source:8} {r.location or r.note}" for r in done]
+    lines += ["", "# point the cluster at the folder:"]
+    lines += [f"export {k}={v}" for k, v in variables.items()]
+    _emit(args, payload, "\n".join(lines))
+    return 1 if missing else 0
 
 
 def cmd_shards_verify(args: argparse.Namespace) -> int:
@@ -414,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene-mode", choices=["cascade", "full"], default="cascade")
     p.add_argument("--min-duration", type=float, default=3.0, help="minimum clip length in seconds")
     p.add_argument(
+        "--max-clip",
+        type=float,
+        default=20.0,
+        help="longest clip in seconds: a longer scene is cut into windows at keyframes (0: whole scenes)",
+    )
+    p.add_argument(
         "--audio-codec",
         choices=["alac", "aac"],
         default="alac",
@@ -493,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--whisper-model",
         default=_env("VIDEO_ASSETS_WHISPER_MODEL"),
-        help="faster-whisper folder or cached name (default: the bundled tiny.en)",
+        help="faster-whisper folder or model name (cache, else hub; default: the packaged "
+        "multilingual base, or tiny.en with --language en)",
     )
     p.add_argument("--compute-type", default=_env("VIDEO_ASSETS_WHISPER_COMPUTE_TYPE", "default"))
     p.add_argument("--batch-size", type=int, default=8)
@@ -582,6 +654,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
     common(p)
     p.set_defaults(func=cmd_tokenizer_train)
+
+    p = sub.add_parser("models", help="which model each stage loads, and fetching them")
+    models_sub = p.add_subparsers(dest="models_command", required=True)
+    for name, helptext in (
+        ("list", "per stage, which model would load and from where (nothing is loaded)"),
+        ("fetch", "download every configured model into one folder, for air-gapped clusters"),
+    ):
+        p = models_sub.add_parser(name, help=helptext)
+        p.add_argument("--whisper-model", default=_env("VIDEO_ASSETS_WHISPER_MODEL"))
+        p.add_argument("--language", default=_env("VIDEO_ASSETS_LANGUAGE"))
+        p.add_argument(
+            "--languages",
+            default="en",
+            help="comma-separated languages whose wav2vec2 aligners to list or fetch (default en)",
+        )
+        p.add_argument("--align-model-dir", type=Path, default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"))
+        p.add_argument("--demucs-model", default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"))
+        p.add_argument("--demucs-repo", type=Path, default=_env("VIDEO_ASSETS_DEMUCS_REPO"))
+        p.add_argument("--separator", default=_env("VIDEO_ASSETS_SEPARATOR", "auto"))
+        p.add_argument("--diarization-dir", type=Path, default=_env("VIDEO_ASSETS_DIARIZATION_DIR"))
+        if name == "fetch":
+            p.add_argument(
+                "--dest",
+                type=Path,
+                default=Path("models"),
+                help="the folder to fill (a Hugging Face cache inside; default ./models)",
+            )
+            p.add_argument(
+                "--no-diarization",
+                action="store_true",
+                help="skip the pyannote pipeline (gated: it needs HF_TOKEN)",
+            )
+            p.set_defaults(func=cmd_models_fetch)
+        else:
+            p.set_defaults(func=cmd_models_list)
+        common(p)
 
     p = sub.add_parser("shards", help="training shards")
     shards_sub = p.add_subparsers(dest="shards_command", required=True)

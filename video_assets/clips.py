@@ -24,6 +24,13 @@ stays in sync) counted in ``damaged_frames`` and ``lost_frames``; missing last f
 clip before them; missing first frames start it at the next keyframe that decodes, since
 the frames up to it would be decoded from the previous shot's picture.
 
+Long scenes: a scene whose clip would be longer than ``max_clip_s`` is cut into windows, one
+clip each, at keyframes where a stream copy of the scene can be cut exactly (no frame of a
+window is decoded from another window's packets), as even as those keyframes allow and none
+shorter than the minimum clip length. The windows of a scene are contiguous: together they
+hold the frames its single clip would hold. A window is copied, verified and, where that
+fails, re-encoded exactly like a scene; windowing itself never re-encodes.
+
 Same input, same bytes: every ffmpeg call runs bit-exact (``-fflags``/``-flags +bitexact``:
 no version strings or random ids in the container, C-exact DSP in decoders and encoders) and
 the video encoder runs a fixed number of threads: x264's output depends on its thread count,
@@ -32,10 +39,11 @@ which it otherwise takes from the CPUs the process may use.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,7 +51,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from video_assets.errors import ToolError, VideoAssetsError
+from video_assets.errors import MediaError, ToolError, VideoAssetsError
 from video_assets.keyframes import KeyframeIndex, build_index, open_input
 from video_assets.scenes import Scene
 from video_assets.store import sweep_dead_temps, tmp_name
@@ -105,6 +113,9 @@ class ClipSettings:
             (a damaged frame) makes the scene re-encoded without that frame. Off, a copy is
             checked by demuxing only and carries a damaged packet as the source has it. Costs
             about one decode of the copied frames.
+        max_clip_s: Longest clip, in seconds: a longer scene is cut into windows at
+            keyframes (see the module docstring), each a clip of its own; 0 keeps every
+            scene whole. 0, or from ``min_duration_s`` to 86400.
     """
 
     mode: SplitMode = "copy"
@@ -114,6 +125,7 @@ class ClipSettings:
     audio_codec: AudioCodec = "alac"
     container: Container = "auto"
     decode_check: bool = True
+    max_clip_s: float = 20.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("copy", "reencode"):
@@ -129,6 +141,11 @@ class ClipSettings:
         if self.container not in CONTAINERS:
             raise ValueError(
                 f"container must be one of {', '.join(map(repr, CONTAINERS))}, got {self.container!r}"
+            )
+        if self.max_clip_s != 0 and not self.min_duration_s <= self.max_clip_s <= 86400.0:
+            raise ValueError(
+                f"max_clip_s must be 0 (whole scenes) or in [min_duration_s "
+                f"({self.min_duration_s}), 86400], got {self.max_clip_s}"
             )
 
 
@@ -160,6 +177,9 @@ class Clip:
     """Frames in ``[start_frame, end_frame)`` missing from the clip because the decoder could
     not return them; the clip holds ``end_frame - start_frame - damaged_frames`` frames."""
     bytes: int
+    window_index: int = 0
+    """Which window of its scene the clip is (0 for a scene kept whole; see
+    :attr:`ClipSettings.max_clip_s`)."""
 
     @property
     def duration_s(self) -> float:
@@ -201,6 +221,14 @@ def copy_span(index: KeyframeIndex, start: int, end: int) -> tuple[int, int] | N
     Returns None when no such run exists (no keyframe inside the scene, or an open GOP
     whose leading frames belong before the keyframe).
     """
+    found = _exact_ends(index, start, end)
+    return None if found is None else (found[0], found[1][-1])
+
+
+def _exact_ends(index: KeyframeIndex, start: int, end: int) -> tuple[int, list[int]] | None:
+    """The first keyframe ``a`` at or after ``start`` and every ``e`` (ascending) for which
+    the decode-order run of packets from ``a`` holds exactly the frames ``a..e-1``, all before
+    ``end``. None when there is no such ``e``."""
     a = index.keyframe_at_or_after(start)
     if a is None or a >= end:
         return None
@@ -208,7 +236,7 @@ def copy_span(index: KeyframeIndex, start: int, end: int) -> tuple[int, int] | N
     frame_at = np.empty_like(decode_pos)
     frame_at[decode_pos] = np.arange(index.frame_count)  # frame of each decode position
     pos = int(decode_pos[a])
-    best = None
+    ends: list[int] = []
     hi = a - 1
     count = 0
     for p in range(pos, index.frame_count):
@@ -218,8 +246,94 @@ def copy_span(index: KeyframeIndex, start: int, end: int) -> tuple[int, int] | N
         count += 1
         hi = max(hi, f)
         if hi == a + count - 1:  # the packets so far hold exactly frames a..hi
-            best = hi + 1
-    return None if best is None else (a, best)
+            ends.append(hi + 1)
+    return (a, ends) if ends else None
+
+
+def window_bounds(times: Sequence[float], max_s: float, min_s: float) -> list[int]:
+    """Where to cut a span into windows: indices into ``times``, first 0 and last ``len - 1``.
+
+    ``times`` are the ascending times (seconds) of the places a window may start or end,
+    the span's start and end included. The fewest windows of at most ``max_s`` and at least
+    ``min_s`` each are chosen, and among those the most even (least squared deviation from
+    equal lengths). Where the places are too sparse for ``max_s``, windows may be longer
+    (by at most the widest gap between places): the most that can be made of at least
+    ``min_s`` each, up to as many as ``max_s`` asks for. ``max_s`` 0, or a span of at most
+    ``max_s``, gives one window. Places closer than :data:`WINDOW_STEP_S` to the previous
+    one kept are not used (an intra-only stream has a keyframe on every frame).
+    """
+    t = np.asarray(times, dtype=float)
+    last = len(t) - 1
+    total = float(t[-1] - t[0]) if last > 0 else 0.0
+    if max_s <= 0 or last < 2 or total <= max_s + _EPS_S:
+        return [0, max(last, 0)]
+    kept = _thin(t, WINDOW_STEP_S)
+    tk = t[kept]
+    fewest = math.ceil(total / max_s - _EPS_S)
+    most = min(len(tk) - 1, int((total + _EPS_S) // min_s) if min_s > 0 else len(tk) - 1)
+    gap = float(np.diff(tk).max())
+    cut = None
+    # No window can be short enough where two places are further apart than max_s.
+    for n in range(fewest, most + 1) if gap <= max_s else ():
+        cut = _even_partition(tk, n, min_s, max_s)
+        if cut is not None:
+            break
+    if cut is None:
+        longest = max_s + gap
+        for n in range(min(fewest, len(tk) - 1), 1, -1):
+            cut = _even_partition(tk, n, min_s, longest)
+            if cut is not None:
+                break
+    return [0, last] if cut is None else [int(kept[i]) for i in cut]
+
+
+WINDOW_STEP_S = 0.25
+"""Closest spacing of the places a window may start at (see :func:`window_bounds`)."""
+_EPS_S = 1e-6
+
+
+def _thin(t: np.ndarray, step: float) -> np.ndarray:
+    """Indices of ``t`` at least ``step`` apart, from the first, with the last always kept."""
+    if len(t) < 3 or float(np.diff(t).min()) >= step:
+        return np.arange(len(t))
+    kept = [0]
+    for i in range(1, len(t) - 1):
+        if t[i] - t[kept[-1]] >= step:
+            kept.append(i)
+    kept.append(len(t) - 1)
+    return np.asarray(kept)
+
+
+def _even_partition(t: np.ndarray, n: int, lo: float, hi: float) -> list[int] | None:
+    """``n`` windows over ``t`` (indices of their bounds), each ``lo`` to ``hi`` long, with the
+    least squared deviation from ``(t[-1] - t[0]) / n``; None when there are none.
+
+    Dynamic programming over the places, all ends of a step at once: row ``j`` of ``prev``
+    holds the places a window ending at ``j`` may start at."""
+    m = len(t)
+    ideal = (t[-1] - t[0]) / n
+    j = np.arange(m)
+    first = np.searchsorted(t, t - hi - _EPS_S, side="left")
+    stop = np.minimum(j, np.searchsorted(t, t - lo + _EPS_S, side="right"))
+    width = max(1, int((stop - first).max()))
+    prev = first[:, None] + np.arange(width)[None, :]
+    valid = prev < stop[:, None]
+    prev = np.where(valid, prev, 0)
+    step = np.where(valid, (t[:, None] - t[prev] - ideal) ** 2, math.inf)
+    cost = np.full(m, math.inf)
+    cost[0] = 0.0
+    back = np.zeros((n + 1, m), dtype=np.int64)
+    for k in range(1, n + 1):
+        total = cost[prev] + step
+        best = np.argmin(total, axis=1)
+        cost = total[j, best]
+        back[k] = prev[j, best]
+    if not math.isfinite(cost[m - 1]):
+        return None
+    out = [m - 1]
+    for k in range(n, 0, -1):
+        out.append(int(back[k, out[-1]]))
+    return out[::-1]
 
 
 def _verify_copy(index: KeyframeIndex, clip: Path, a: int, b: int) -> None:
@@ -422,6 +536,15 @@ def _decodable(src: _Source, a: int, b: int) -> np.ndarray:
     return present
 
 
+def _frames_written(out: Path) -> int:
+    """Video frames in a re-encoded clip; 0 when the encoder wrote no video stream at all
+    (no frame of the range decoded), so the caller looks for the frames that do."""
+    try:
+        return build_index(out).frame_count
+    except MediaError:
+        return 0
+
+
 def _reencode_exact(
     src: _Source, out: Path, container: str, start: int, end: int, settings: ClipSettings
 ) -> tuple[int, int, int] | None:
@@ -435,7 +558,7 @@ def _reencode_exact(
     keyframe is left in the range.
     """
     _run_reencode(src, out, container, start, end, settings)
-    got = build_index(out).frame_count
+    got = _frames_written(out)
     if got == end - start:
         return start, end, 0
     what = f"re-encoding frames {start}..{end - 1} of {src.path} gave {got} frames"
@@ -456,7 +579,7 @@ def _reencode_exact(
     want = int(kept[: b - a].sum())
     if (a, b) != (start, end):
         _run_reencode(src, out, container, a, b, settings)
-        got = build_index(out).frame_count
+        got = _frames_written(out)
         what = f"re-encoding frames {a}..{b - 1} of {src.path} gave {got} frames"
     if got != want:
         raise VideoAssetsError(f"{what}, expected the {want} that decode")
@@ -474,13 +597,15 @@ def split_video(
     has_audio: bool | None = None,
     on_clip: Callable[[Clip, float], None] | None = None,
 ) -> list[Clip]:
-    """Cut one clip per scene of at least ``min_duration_s`` into ``out_dir``.
+    """Cut one clip per scene of at least ``min_duration_s`` into ``out_dir`` (a scene longer
+    than ``max_clip_s`` into several: see :attr:`ClipSettings.max_clip_s`).
 
     Args:
         path: Source video (read only).
         scenes: Scenes covering the video (from :func:`video_assets.scenes.detect_scenes`).
         out_dir: Folder the clips are written to (``<clip_prefix><scene:05d>.mp4``, or
-            ``.mkv``: see :attr:`Clip.container`).
+            ``.mkv``: see :attr:`Clip.container`; the windows of a long scene
+            ``<clip_prefix><scene:05d>_w<window:03d>.mp4``).
         settings: Split mode, container and thresholds.
         index: The source's keyframe index if already built.
         clip_prefix: Prefix of clip ids (the video id in the pipeline).
@@ -511,11 +636,17 @@ def split_video(
     try:
         for scene in scenes:
             t0 = time.perf_counter()
-            clip = _split_scene(src, scene, stage, out_dir, settings, clip_prefix)
-            if clip is not None:
-                clips.append(clip)
-                if on_clip is not None:
-                    on_clip(clip, time.perf_counter() - t0)
+            windows, copy_into = _windows(src, scene, settings)
+            for window in windows:
+                clip = _split_window(
+                    src, scene, window, len(windows), copy_into, stage, out_dir, settings,
+                    clip_prefix,
+                )  # fmt: skip
+                if clip is not None:
+                    clips.append(clip)
+                    if on_clip is not None:
+                        on_clip(clip, time.perf_counter() - t0)
+                t0 = time.perf_counter()
         for clip in clips:
             os.replace(stage / Path(clip.path).name, clip.path)
     finally:
@@ -563,40 +694,97 @@ def _copied(
     return not settings.decode_check or _decodable_frames(out) == b - a
 
 
-def _split_scene(
+@dataclass(frozen=True)
+class _Window:
+    """One clip to cut from a scene: frames ``[lo, hi)``, answering for ``[ext_lo, ext_hi)``
+    (its share of the scene: what a re-encode covers and what lost frames are counted of)."""
+
+    index: int
+    lo: int
+    hi: int
+    ext_lo: int
+    ext_hi: int
+    copy: bool
+    """Whether ``[lo, hi)`` is an exact stream copy to try first."""
+
+
+def _windows(src: _Source, scene: Scene, settings: ClipSettings) -> tuple[list[_Window], str]:
+    """The clips to cut from a scene, and the container of its copies (empty when none)."""
+    if scene.duration_s < settings.min_duration_s:
+        return [], ""
+    index = src.index
+    found = (
+        _exact_ends(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
+    )
+    if (
+        found is not None
+        and index.frame_time(found[1][-1]) - index.frame_time(found[0]) < settings.min_duration_s
+    ):
+        found = None  # the copy would lose too much of the scene
+    container = copy_container(src.codec, settings.container) if found is not None else None
+    if found is not None and container is not None:
+        a, ends = found
+        # A copy may be cut where the packets before a keyframe hold exactly the frames
+        # before it: no frame on either side needs a packet of the other.
+        places = [a, *(e for e in ends[:-1] if index.is_key[e]), ends[-1]]
+        copy = True
+    else:
+        container = ""
+        keys = index.keyframe_frames
+        inside = keys[(keys > scene.start_frame) & (keys < scene.end_frame)]
+        places = [scene.start_frame, *(int(k) for k in inside), scene.end_frame]
+        copy = False
+    cut = window_bounds(
+        [index.frame_time(f) for f in places], settings.max_clip_s, settings.min_duration_s
+    )
+    bounds = [places[i] for i in cut]
+    last = len(bounds) - 2
+    return [
+        _Window(
+            k,
+            lo,
+            hi,
+            scene.start_frame if k == 0 else lo,
+            scene.end_frame if k == last else hi,
+            copy,
+        )
+        for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+    ], container
+
+
+def _split_window(
     src: _Source,
     scene: Scene,
+    window: _Window,
+    windows: int,
+    copy_into: str,
     stage: Path,
     out_dir: Path,
     settings: ClipSettings,
     clip_prefix: str,
 ) -> Clip | None:
-    """Cut one scene into ``stage``; the returned clip's path is its place in ``out_dir``."""
-    if scene.duration_s < settings.min_duration_s:
-        return None
+    """Cut one window of a scene into ``stage``; the returned clip's path is its place in
+    ``out_dir``. A scene kept whole keeps the id ``<prefix><scene:05d>``; its windows are
+    ``<prefix><scene:05d>_w<window:03d>``."""
     index = src.index
     clip_id = f"{clip_prefix}{scene.index:05d}"
-    span = copy_span(index, scene.start_frame, scene.end_frame) if settings.mode == "copy" else None
-    if (
-        span is not None
-        and index.frame_time(span[1]) - index.frame_time(span[0]) < settings.min_duration_s
-    ):
-        span = None  # the copy would lose too much of the scene
-    container = copy_container(src.codec, settings.container) if span is not None else None
-    if span is not None and container is not None:
-        a, b = span
-        out = stage / f"{clip_id}.{container}"
-        if _copied(src, out, container, a, b, settings):
-            return _clip(clip_id, out, out_dir, scene, index, a, b, "copy", container, 0)
+    if windows > 1:
+        clip_id += f"_w{window.index:03d}"
+    w = window
+    if w.copy:
+        out = stage / f"{clip_id}.{copy_into}"
+        if _copied(src, out, copy_into, w.lo, w.hi, settings):
+            return _clip(clip_id, out, out_dir, scene, w, index, w.lo, w.hi, "copy", copy_into, 0)
         out.unlink(missing_ok=True)
     container = reencode_container(settings.container)
     out = stage / f"{clip_id}.{container}"
-    made = _reencode_exact(src, out, container, scene.start_frame, scene.end_frame, settings)
+    lo, hi = (w.ext_lo, w.ext_hi) if w.copy else (w.lo, w.hi)
+    made = _reencode_exact(src, out, container, lo, hi, settings)
     if made is None:
         out.unlink(missing_ok=True)
         return None  # no frame of the scene decodes without a picture of the previous shot
     a, b, damaged = made
-    return _clip(clip_id, out, out_dir, scene, index, a, b, "reencode", container, damaged)
+    return _clip(clip_id, out, out_dir, scene, w, index, a, b, "reencode", container, damaged)
 
 
 def _clip(
@@ -604,6 +792,7 @@ def _clip(
     out: Path,
     out_dir: Path,
     scene: Scene,
+    window: _Window,
     index: KeyframeIndex,
     a: int,
     b: int,
@@ -611,10 +800,11 @@ def _clip(
     container: str,
     damaged: int,
 ) -> Clip:
-    """The record of a staged clip file holding frames ``a..b-1`` less ``damaged`` of them."""
+    """The record of a staged clip file holding frames ``a..b-1`` less ``damaged`` of them;
+    its lost frames are those of the window's share of the scene it does not hold."""
     leaked = max(0, scene.start_frame - a) + max(0, b - scene.end_frame)
-    lost = (scene.end_frame - scene.start_frame) - (
-        min(b, scene.end_frame) - max(a, scene.start_frame) - damaged
+    lost = (window.ext_hi - window.ext_lo) - (
+        min(b, window.ext_hi) - max(a, window.ext_lo) - damaged
     )
     return Clip(
         clip_id=clip_id,
@@ -632,4 +822,5 @@ def _clip(
         lost_frames=lost,
         damaged_frames=damaged,
         bytes=out.stat().st_size,
+        window_index=window.index,
     )

@@ -25,7 +25,7 @@ import numpy as np
 from video_assets.errors import MediaError
 from video_assets.mp4index import HeaderUnsupported, looks_like_mp4, read_packet_table
 from video_assets.probe import MAX_DIMENSION, MAX_DURATION_S, check_duration, check_resolution
-from video_assets.tools import REMOTE_PROTOCOLS, RemoteMedia, redact_urls
+from video_assets.tools import REMOTE_PROTOCOLS, MediaPath, RemoteMedia, redact_urls
 
 IndexMethod = Literal["mp4-header", "demux"]
 """How an index was built: from the MP4/MOV sample tables, or by demuxing every packet."""
@@ -116,7 +116,12 @@ def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
         if path.size == 0:
             raise MediaError(path, "is empty (0 bytes)")
         try:
-            return av.open(path.url, mode="r", options={"protocol_whitelist": REMOTE_PROTOCOLS})
+            return av.open(
+                path.url,
+                mode="r",
+                options={"protocol_whitelist": REMOTE_PROTOCOLS},
+                metadata_errors="replace",
+            )
         except av.error.FFmpegError as exc:
             raise MediaError(
                 path, f"is not a readable media file ({redact_urls(str(exc))})"
@@ -127,9 +132,35 @@ def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
     if p.stat().st_size == 0:
         raise MediaError(p, "is empty (0 bytes)")
     try:
-        return av.open("file:" + str(p.absolute()), mode="r")
+        # Damaged tags are no reason to refuse the media: undecodable bytes are replaced.
+        return av.open("file:" + str(p.absolute()), mode="r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise MediaError(p, f"is not a readable media file ({exc})") from None
+
+
+def first_video_stream(
+    container: av.container.InputContainer, path: MediaPath
+) -> av.video.stream.VideoStream:
+    """The first video stream of ``container``, with codec parameters a decoder can use.
+
+    A damaged sample description (an unknown codec tag, a cut ``avcC``) leaves FFmpeg a
+    stream without a codec context; every reader of frames or sizes goes through here so
+    that such a file is refused by name rather than failing on a missing attribute.
+
+    Raises:
+        MediaError: no video stream, or one whose codec parameters cannot be read.
+    """
+    if not container.streams.video:
+        raise MediaError(path, "has no video stream")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx is None:
+        raise MediaError(
+            path,
+            f"video stream {stream.index} has codec parameters that cannot be read "
+            "(an unknown codec, or a damaged stream header)",
+        )
+    return stream
 
 
 def build_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
@@ -208,9 +239,7 @@ def demux_index(path: str | Path | RemoteMedia) -> KeyframeIndex:
     t0 = time.perf_counter()
     p = path if isinstance(path, RemoteMedia) else Path(path)
     with open_input(p) as container:
-        if not container.streams.video:
-            raise MediaError(p, "has no video stream")
-        stream = container.streams.video[0]
+        stream = first_video_stream(container, p)
         # What the container states, refused as probe refuses it, before anything sizes a
         # buffer or a timeout by it.
         check_resolution(p, stream.codec_context.width, stream.codec_context.height)

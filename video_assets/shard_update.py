@@ -6,7 +6,7 @@ thousandth video as at the first, and a reader must never see a shard change und
 it was given. :func:`refresh_shards` does that from the catalog tables of a data root:
 
 1. Every video's catalog partitions (``clips``, ``videos``, ``tokens``, ``words``,
-   ``segments``) are stamped by content. Only videos whose stamp differs from the one in
+   ``segments``, ``clip_motion``) are stamped by content. Only videos whose stamp differs from the one in
    the manifest are judged again (all of them when the exclusion rules or the settings
    changed); nothing else is read.
 2. The judged videos' kept samples are compared, by digest, with their rows in the
@@ -79,7 +79,7 @@ from video_assets.shards import (  # the tar helpers are private to the two shar
 )
 from video_assets.store import DataRoot
 
-INPUT_TABLES = ("videos", "clips", "tokens", "words", "segments")
+INPUT_TABLES = ("videos", "clips", "tokens", "words", "segments", "clip_motion")
 """Catalog tables a video's samples are built from; a change in any of them re-judges it."""
 _COPY_CHUNK = 1 << 20
 
@@ -428,6 +428,9 @@ def _judge(
         _read(root, "segments", videos, present["segments"]),
         tokens=tokens,
         stage_dir=stage_dir,
+        # Static clips and slideshows are judged where clip_motion has rows; without
+        # them (motion not measured yet) nothing is left out for motion.
+        motion=_read(root, "clip_motion", videos, present["clip_motion"]),
     )
     return select_samples(candidates, rules)
 

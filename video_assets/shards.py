@@ -54,6 +54,8 @@ import pandas as pd
 import pyarrow as pa
 
 from video_assets.errors import MediaError
+from video_assets.motion.result import static_reason
+from video_assets.motion.settings import MotionSettings
 from video_assets.store import TMP_PREFIX, DataRoot
 
 SHARD_FORMAT = "video-assets-shards"
@@ -86,6 +88,8 @@ REASONS = (
     "low_confidence_words",
     "dropped_segments",
     "failed_check",
+    "static",
+    "slideshow",
 )
 """Every reason a clip can be left out of the shards (the ``reason`` column)."""
 
@@ -165,6 +169,10 @@ class ExclusionRules:
         exclude_failed_checks: Leave out clips whose sample lists failed checks.
         checkpoint_hash: When set, leave out clips whose tokens were made by another
             tokenizer checkpoint (``checkpoint_hash`` in the token file's metadata).
+        motion: Leave out static clips and slideshows by these thresholds
+            (:func:`video_assets.motion.static_reason` on the clip's ``clip_motion`` row:
+            ``min_motion_px``, ``min_patch_motion_px``, ``max_static_share``); None keeps
+            them. A clip without a ``clip_motion`` row is not judged by motion.
     """
 
     max_leaked_frames: int = 0
@@ -175,6 +183,7 @@ class ExclusionRules:
     max_dropped_segments: int = 0
     exclude_failed_checks: bool = True
     checkpoint_hash: str | None = None
+    motion: MotionSettings | None = MotionSettings()
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_leaked_frames <= 1000:
@@ -216,6 +225,8 @@ class ShardSample:
         dropped_segments: Dropped transcript segments overlapping the clip.
         failed_checks: Names of checks the clip (or its video) failed upstream.
         checks_passed: Names of checks passed; :func:`select_samples` adds its rules.
+        motion: The clip's ``clip_motion`` row (figures by column name), or None when its
+            motion was not measured.
         extra: More facts copied into ``<key>.json`` (method, lost_frames, ...).
         token_shape: ``(T', H', W')`` of the tokens, filled by :func:`select_samples`.
         token_metadata: The token file's metadata, filled by :func:`select_samples`.
@@ -237,6 +248,7 @@ class ShardSample:
     dropped_segments: int = 0
     failed_checks: tuple[str, ...] = ()
     checks_passed: tuple[str, ...] = ()
+    motion: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     token_shape: tuple[int, int, int] | None = None
     token_metadata: dict[str, str] = field(default_factory=dict)
@@ -339,6 +351,7 @@ def candidates_from_tables(
     failed_checks: Mapping[str, Sequence[str]] | None = None,
     checks_passed: Mapping[str, Sequence[str]] | None = None,
     stage_dir: str | os.PathLike[str] | None = None,
+    motion: pd.DataFrame | None = None,
 ) -> list[ShardSample]:
     """One :class:`ShardSample` per row of the ``clips`` table.
 
@@ -362,6 +375,8 @@ def candidates_from_tables(
             and token files are downloaded there (concurrently, keeping the root's layout)
             because a tar member's size is needed before its bytes and every token file
             is read at selection. Missing files stay missing, so selection reports them.
+        motion: Rows of the ``clip_motion`` table, or None; a clip without a row is not
+            judged by motion. A clip's camera class and motion figures go into its facts.
 
     Raises:
         ShardError: a clip's video is missing from ``videos``, or a remote root came
@@ -403,6 +418,16 @@ def candidates_from_tables(
         None
         if tokens is None
         else {str(c): str(p) for c, p in zip(tokens["clip_id"], tokens["path"], strict=True)}
+    )
+    motion_rows: dict[tuple[str, str], dict[str, Any]] = (
+        {
+            (str(r["video_id"]), str(r["clip_id"])): {
+                k: _plain(v) for k, v in r.items() if k not in ("video_id", "clip_id")
+            }
+            for r in motion.to_dict("records")
+        }
+        if motion is not None
+        else {}
     )
     out: list[ShardSample] = []
     for row in clips.sort_values(["video_id", "clip_id"]).itertuples(index=False):
@@ -455,6 +480,11 @@ def candidates_from_tables(
             )
             if hasattr(row, k)
         }
+        if not _is_missing(getattr(row, "window_index", None)):
+            extra["window_index"] = int(row.window_index)
+        moved = motion_rows.get((vid, str(row.clip_id)))
+        if moved is not None:
+            extra |= {k: None if _is_missing(moved.get(k)) else moved.get(k) for k in MOTION_FACTS}
         out.append(
             ShardSample(
                 key=str(row.clip_id), video_id=vid, clip_path=local(str(row.path)),
@@ -463,7 +493,7 @@ def candidates_from_tables(
                 frame_count=int(row.end_frame) - int(row.start_frame) - _damaged(row), words=clip_words, token_path=tok,
                 leaked_frames=int(row.leaked_frames), dropped_segments=dropped,
                 failed_checks=tuple((failed_checks or {}).get(vid, ())),
-                checks_passed=tuple((checks_passed or {}).get(vid, ())), extra=extra,
+                checks_passed=tuple((checks_passed or {}).get(vid, ())), motion=moved, extra=extra,
             )
         )  # fmt: skip
     if fetch:
@@ -471,6 +501,10 @@ def candidates_from_tables(
             Path(dst).mkdir(parents=True, exist_ok=True)
         root.fs.get(list(fetch), list(fetch.values()))
     return out
+
+
+MOTION_FACTS = ("camera", "camera_speed_px", "mean_motion_px", "static_share")
+"""Figures of a clip's ``clip_motion`` row that go into its ``<key>.json``."""
 
 
 def _damaged(row: Any) -> int:
@@ -626,6 +660,11 @@ def select_samples(
             )  # fmt: skip
         if rules.exclude_failed_checks:
             reasons += [("failed_check", name) for name in sorted(set(s.failed_checks))]
+        if rules.motion is not None and s.motion is not None:
+            passed.append("motion")
+            still = static_reason(s.motion, rules.motion)
+            if still is not None:
+                reasons.append((still.reason, still.detail))
         if reasons:
             rows += [
                 {"video_id": s.video_id, "clip_id": s.key, "reason": r, "detail": d}

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from fsspec.core import split_protocol
 
+from video_assets.audio.asr import MAX_LOOP_SHARE, MIN_LANGUAGE_PROBABILITY
 from video_assets.audio.diarization import OVERLAP_COVER
 from video_assets.audio.quality import QualitySettings
 from video_assets.audio.separation import SeparationSettings
@@ -62,6 +63,8 @@ _CHECKED_ROOTS: set[tuple[str, ...]] = set()
 
 _MOTION = MotionSettings()
 """The motion stage's defaults, declared once in the library."""
+_CLIPS = ClipSettings()
+"""The clip stage's defaults, declared once in the library."""
 
 
 class VideoStageConfig(dg.ConfigurableResource):
@@ -81,6 +84,8 @@ class VideoStageConfig(dg.ConfigurableResource):
     """Clip files: ``auto`` (MP4, Matroska for copies MP4 cannot hold), ``mp4`` or ``mkv``."""
     clip_decode_check: bool = True
     """Decode each stream-copied clip once; a damaged frame makes its scene re-encoded."""
+    max_clip_s: float = _CLIPS.max_clip_s
+    """A scene longer than this is cut into windows at keyframes, a clip each; 0: whole scenes."""
     max_lost_share: float = 0.5
     max_short_share: float = 0.5
     motion_method: str = _MOTION.method
@@ -122,13 +127,17 @@ class VideoStageConfig(dg.ConfigurableResource):
         )
 
     def clip_settings(self) -> ClipSettings:
-        return ClipSettings(
-            mode=self.split_mode,  # type: ignore[arg-type]  # validated by ClipSettings
-            min_duration_s=self.min_clip_s,
-            audio_codec=self.clip_audio_codec,  # type: ignore[arg-type]
-            container=self.clip_container,  # type: ignore[arg-type]
-            decode_check=self.clip_decode_check,
-        )
+        try:
+            return ClipSettings(
+                mode=self.split_mode,  # type: ignore[arg-type]  # validated by ClipSettings
+                min_duration_s=self.min_clip_s,
+                audio_codec=self.clip_audio_codec,  # type: ignore[arg-type]
+                container=self.clip_container,  # type: ignore[arg-type]
+                decode_check=self.clip_decode_check,
+                max_clip_s=self.max_clip_s,
+            )
+        except ValueError as exc:
+            raise ConfigError("video_config", str(exc)) from None
 
 
 class AudioStageConfig(dg.ConfigurableResource):
@@ -146,11 +155,17 @@ class AudioStageConfig(dg.ConfigurableResource):
     """When no separation model loads, pass the mix through as the vocal stem (a check warns) instead of failing."""
     audio_stream: int | None = None
     whisper_model: str = ""
-    """faster-whisper folder or cached name; empty: the bundled English tiny model."""
+    """faster-whisper folder or model name (cache, else hub); empty: the packaged multilingual base (tiny.en when language is en)."""
     compute_type: str = "default"
     batch_size: int = 8
     language: str = ""
-    """ISO code; empty: detect."""
+    """ISO code; empty: detect (per speech chunk, with the multilingual model)."""
+    allow_download: bool = True
+    """Download a named model that is not cached (VIDEO_ASSETS_OFFLINE=1 or HF_HUB_OFFLINE=1 forbid it anyway)."""
+    min_language_probability: float = MIN_LANGUAGE_PROBABILITY
+    """doubtful_transcripts flags a video whose language probability is below this ..."""
+    max_loop_share: float = MAX_LOOP_SHARE
+    """... or whose word trigrams repeat more than this share over at least MIN_LOOP_WORDS words."""
     aligner: str = "auto"
     align_model_dir: str = ""
     diarize: bool = True
@@ -200,6 +215,7 @@ class AudioStageConfig(dg.ConfigurableResource):
                 batch_size=self.batch_size,
                 language=self.language or None,
                 device=self.device,
+                allow_download=self.allow_download,
                 aligner=self.aligner,  # type: ignore[arg-type]
                 align_model_dir=Path(self.align_model_dir) if self.align_model_dir else None,
                 diarize=self.diarize,
@@ -320,6 +336,13 @@ class ShardStageConfig(dg.ConfigurableResource):
     """After adding this run's samples, merge each bucket's small shards (see compact_min_fill)."""
     compact_min_fill: float = 0.5
     """With compact: a shard under this share of target_bytes is merged with the bucket's other small ones."""
+    exclude_static: bool = True
+    """Leave static clips and slideshows (by clip_motion's figures and the thresholds below) out."""
+    motion_min_px: float = _MOTION.min_motion_px
+    """Static: mean motion under this (px/frame at the analysis width) and no patch moving motion_min_patch_px."""
+    motion_min_patch_px: float = _MOTION.min_patch_motion_px
+    motion_max_static_share: float = _MOTION.max_static_share
+    """Static (or, with a cut inside, a slideshow): at least this share of near-static frames."""
 
     def shard_settings(self):  # noqa: ANN201 - ShardSettings
         from video_assets.shards import ShardSettings
@@ -329,6 +352,18 @@ class ShardStageConfig(dg.ConfigurableResource):
     def rules(self, checkpoint_hash: str | None):  # noqa: ANN201 - ExclusionRules
         from video_assets.shards import ExclusionRules
 
+        try:
+            motion = (
+                MotionSettings(
+                    min_motion_px=self.motion_min_px,
+                    min_patch_motion_px=self.motion_min_patch_px,
+                    max_static_share=self.motion_max_static_share,
+                )
+                if self.exclude_static
+                else None
+            )
+        except ValueError as exc:
+            raise ConfigError("shard_config", str(exc)) from None
         return ExclusionRules(
             max_leaked_frames=self.max_leaked_frames,
             min_duration_s=self.min_clip_s,
@@ -337,6 +372,7 @@ class ShardStageConfig(dg.ConfigurableResource):
             max_low_word_share=self.max_low_word_share,
             max_dropped_segments=self.max_dropped_segments,
             checkpoint_hash=checkpoint_hash if self.require_current_tokenizer else None,
+            motion=motion,
         )
 
 

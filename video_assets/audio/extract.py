@@ -9,6 +9,8 @@ gives an explicit empty result rather than an error.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,55 @@ def decode_audio(
         MediaError: The file is unreadable or the requested stream does not exist.
         ToolError: ffmpeg failed while decoding.
     """
+    info = info or probe(path)
+    with decoded_pcm(
+        path, sample_rate=sample_rate, channels=channels, stream_index=stream_index, info=info
+    ) as pcm:
+        if pcm is None:
+            return AudioData(np.zeros((channels, 0), np.float32), sample_rate, None, str(path))
+        samples = pcm.read(0, pcm.frames)
+        return AudioData(samples, sample_rate, pcm.stream, str(path))
+
+
+@dataclass
+class PcmFile:
+    """Decoded audio on disk (interleaved float32), read a block at a time, so a stage that
+    works in blocks holds one block in memory however long the audio is."""
+
+    path: Path
+    channels: int
+    sample_rate: int
+    stream: AudioStreamInfo
+
+    @property
+    def frames(self) -> int:
+        """Samples per channel."""
+        return self.path.stat().st_size // (4 * self.channels)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """float32 ``(channels, stop - start)`` of samples ``start..stop-1`` (clipped to the end)."""
+        start, stop = max(0, start), min(self.frames, stop)
+        count = max(0, stop - start) * self.channels
+        with open(self.path, "rb") as f:
+            f.seek(start * 4 * self.channels)
+            flat = np.fromfile(f, dtype="<f4", count=count)
+        return flat.reshape(-1, self.channels).T.copy()
+
+
+@contextmanager
+def decoded_pcm(
+    path: MediaPath,
+    *,
+    sample_rate: int,
+    channels: int,
+    stream_index: int | None = None,
+    info: MediaInfo | None = None,
+) -> Iterator[PcmFile | None]:
+    """One audio stream of ``path`` decoded to a temporary float32 file, removed on exit.
+
+    Yields None for a file without an audio stream. Arguments and errors as
+    :func:`decode_audio`.
+    """
     if not 8000 <= sample_rate <= 192000:
         raise ValueError(f"sample_rate must be in [8000, 192000] Hz, got {sample_rate}")
     if not 1 <= channels <= 8:
@@ -106,7 +157,8 @@ def decode_audio(
     info = info or probe(path)
     stream = select_audio_stream(info, stream_index)
     if stream is None:
-        return AudioData(np.zeros((channels, 0), np.float32), sample_rate, None, str(path))
+        yield None
+        return
     with tempfile.TemporaryDirectory(prefix="va-audio-") as tmp:
         raw = Path(tmp) / "audio.f32"
         run_tool(
@@ -134,9 +186,7 @@ def decode_audio(
             what=f"decoding audio stream {stream.index} of {path}",
             capture_stdout=False,
         )
-        flat = np.fromfile(raw, dtype="<f4")
-    samples = flat[: flat.size // channels * channels].reshape(-1, channels).T.copy()
-    return AudioData(samples, sample_rate, stream, str(path))
+        yield PcmFile(raw, channels, sample_rate, stream)
 
 
 def load_audio_16k(path: str | Path, stream_index: int | None = None) -> AudioData:

@@ -69,6 +69,57 @@ def matched_onset_errors(truth: Sequence[Any], words: Sequence[_Timed]) -> np.nd
     return np.array(errors, dtype=float)
 
 
+def ordered_onset_errors(truth: Sequence[Any], words: Sequence[_Timed]) -> np.ndarray:
+    """Like :func:`matched_onset_errors`, but words are paired by a minimum edit alignment.
+
+    Difflib pairs the longest common run first, which on repeated text (one utterance
+    looped) can pair a hypothesis word with the same word one repetition away; the
+    Levenshtein alignment pairs the words in order, as a word error count would.
+    """
+    return np.array(
+        [abs(words[h].start - truth[t].start) for t, h in ordered_onset_pairs(truth, words)],
+        dtype=float,
+    )
+
+
+def ordered_onset_pairs(truth: Sequence[Any], words: Sequence[_Timed]) -> list[tuple[int, int]]:
+    """``(truth index, hypothesis index)`` of the words paired with the same text by a
+    minimum edit alignment, in order; truth words without their own onset are left out."""
+    ref = [re.sub(r"[^a-z0-9']", "", w.word.lower()) for w in truth]
+    hyp = [re.sub(r"[^a-z0-9']", "", w.word.lower()) for w in words]
+    n, m = len(ref), len(hyp)
+    # Edit cost 1 per substitution, insertion or deletion; a pair of equal words costs its
+    # onset distance / 10 s (at most 0.5), so among equal edit counts the pairing in time wins.
+    starts = np.array([w.start for w in words], dtype=float)
+    hyp_arr = np.array(hyp, dtype=object)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        same = hyp_arr == ref[i - 1]
+        pair = np.where(same, np.minimum(np.abs(starts - truth[i - 1].start), 5.0) / 10.0, 1.0)
+        row = np.minimum(cost[i - 1, 1:] + 1, cost[i - 1, :-1] + pair)
+        prev = float(cost[i, 0])
+        for j in range(m):  # insertions run along the row
+            prev = row[j] = min(row[j], prev + 1)
+        cost[i, 1:] = row
+    pairs = []
+    i, j = n, m
+    while i > 0 and j > 0:
+        dt = min(abs(starts[j - 1] - truth[i - 1].start), 5.0) / 10.0
+        if ref[i - 1] == hyp[j - 1] and np.isclose(cost[i, j], cost[i - 1, j - 1] + dt):
+            if getattr(truth[i - 1], "has_event", True):
+                pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif np.isclose(cost[i, j], cost[i - 1, j - 1] + 1):
+            i, j = i - 1, j - 1
+        elif np.isclose(cost[i, j], cost[i - 1, j] + 1):
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
 @dataclass
 class OnsetStats:
     """Summary of onset errors."""

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from video_assets.audio.extract import decode_audio
+from video_assets.audio.extract import decoded_pcm
 from video_assets.audio.separators.base import ModelUnavailable, Separator
 from video_assets.audio.wavfile import WavWriter
 from video_assets.errors import ConfigError
@@ -320,42 +320,45 @@ def separate_vocals(
     if separator is None:
         separator, fallback = load_separator(settings)
     try:
-        audio = decode_audio(
+        # The decoded audio stays on disk and is read a block at a time: memory holds one
+        # block and its margins, not the whole soundtrack of a two-hour film.
+        with decoded_pcm(
             video_path,
             sample_rate=separator.sample_rate,
             channels=separator.channels,
             stream_index=stream.index,
             info=info,
-        )
-        rate, n = audio.sample_rate, audio.samples.shape[1]
-        block, margin, unit = _block_plan(n, rate, settings.block_s, settings.margin_s)
-        out_unit = ASR_SAMPLE_RATE // math.gcd(rate, ASR_SAMPLE_RATE)
-        sep_s = 0.0
-        paths = (out_dir / VOCALS_FILE, out_dir / ACCOMPANIMENT_FILE, out_dir / VOCALS_16K_FILE)
-        with (
-            WavWriter(paths[0], rate, separator.channels) as vocals_w,
-            WavWriter(paths[1], rate, separator.channels) as acc_w,
-            WavWriter(paths[2], ASR_SAMPLE_RATE, 1) as asr_w,
-        ):
-            for start in range(0, n, block):
-                stop = min(n, start + block)
-                lo, hi = max(0, start - margin), min(n, stop + margin)
-                t1 = time.perf_counter()
-                stems = separator.separate(audio.samples[:, lo:hi])
-                sep_s += time.perf_counter() - t1
-                a, b = start - lo, stop - lo
-                vocals_w.write(stems.vocals[:, a:b])
-                acc_w.write(stems.accompaniment[:, a:b])
-                # Resample the block with its margins, then trim them at the output rate;
-                # block and margins are whole multiples of `unit`, so the trims are exact.
-                asr = stems.vocals + settings.asr_residual * stems.accompaniment
-                mono = torch.from_numpy(np.ascontiguousarray(asr.mean(axis=0)))
-                low = julius.resample_frac(mono, rate, ASR_SAMPLE_RATE).numpy()
-                a16 = a // unit * out_unit
-                b16 = a16 + (stop - start) * ASR_SAMPLE_RATE // rate
-                asr_w.write(low[a16:b16])
-                if progress is not None:
-                    progress(int(stop / rate), int(math.ceil(n / rate)))
+        ) as pcm:
+            assert pcm is not None  # the stream was selected above
+            rate, n = pcm.sample_rate, pcm.frames
+            block, margin, unit = _block_plan(n, rate, settings.block_s, settings.margin_s)
+            out_unit = ASR_SAMPLE_RATE // math.gcd(rate, ASR_SAMPLE_RATE)
+            sep_s = 0.0
+            paths = (out_dir / VOCALS_FILE, out_dir / ACCOMPANIMENT_FILE, out_dir / VOCALS_16K_FILE)
+            with (
+                WavWriter(paths[0], rate, separator.channels) as vocals_w,
+                WavWriter(paths[1], rate, separator.channels) as acc_w,
+                WavWriter(paths[2], ASR_SAMPLE_RATE, 1) as asr_w,
+            ):
+                for start in range(0, n, block):
+                    stop = min(n, start + block)
+                    lo, hi = max(0, start - margin), min(n, stop + margin)
+                    t1 = time.perf_counter()
+                    stems = separator.separate(pcm.read(lo, hi))
+                    sep_s += time.perf_counter() - t1
+                    a, b = start - lo, stop - lo
+                    vocals_w.write(stems.vocals[:, a:b])
+                    acc_w.write(stems.accompaniment[:, a:b])
+                    # Resample the block with its margins, then trim them at the output rate;
+                    # block and margins are whole multiples of `unit`, so the trims are exact.
+                    asr = stems.vocals + settings.asr_residual * stems.accompaniment
+                    mono = torch.from_numpy(np.ascontiguousarray(asr.mean(axis=0)))
+                    low = julius.resample_frac(mono, rate, ASR_SAMPLE_RATE).numpy()
+                    a16 = a // unit * out_unit
+                    b16 = a16 + (stop - start) * ASR_SAMPLE_RATE // rate
+                    asr_w.write(low[a16:b16])
+                    if progress is not None:
+                        progress(int(stop / rate), int(math.ceil(n / rate)))
     finally:
         if own:
             separator.close()

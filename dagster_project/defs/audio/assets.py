@@ -16,6 +16,7 @@ from video_assets.audio.separation import (
 )
 from video_assets.audio.transcription import (
     SEGMENTS_SCHEMA,
+    TRANSCRIPTS_SCHEMA,
     TURNS_SCHEMA,
     WORDS_SCHEMA,
     transcribe,
@@ -30,6 +31,7 @@ STEMS_COLUMNS = [
     "has_audio",
     "backend",
     "model",
+    "origin",
     "fallback",
     "stream_index",
     "audio_duration_s",
@@ -44,6 +46,7 @@ STEMS_COLUMNS = [
 WORDS_FILE_SCHEMA = WORDS_SCHEMA.remove(WORDS_SCHEMA.get_field_index("video_id"))
 SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("video_id"))
 TURNS_FILE_SCHEMA = TURNS_SCHEMA.remove(TURNS_SCHEMA.get_field_index("video_id"))
+TRANSCRIPTS_FILE_SCHEMA = TRANSCRIPTS_SCHEMA.remove(TRANSCRIPTS_SCHEMA.get_field_index("video_id"))
 
 
 @dg.asset(
@@ -88,6 +91,7 @@ def vocal_stems(
     df = pd.DataFrame([row], columns=STEMS_COLUMNS).astype(
         {
             "stream_index": "Int64",
+            "origin": "string",
             "fallback": "string",
             "vocals_path": "string",
             "accompaniment_path": "string",
@@ -138,6 +142,9 @@ def aligned_transcripts(
     root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
     root.write_table("segments", vid, segments, schema=SEGMENTS_FILE_SCHEMA)
     root.write_table("speaker_turns", vid, result.turns_frame(vid), schema=TURNS_FILE_SCHEMA)
+    root.write_table(
+        "transcripts", vid, result.transcript_frame(vid), schema=TRANSCRIPTS_FILE_SCHEMA
+    )
     for note in result.notes:
         context.log.info(note)
     meta = {k: v for k, v in result.metadata().items() if v is not None and v != ""}

@@ -1,4 +1,4 @@
-"""Checks on the audio stage: low-confidence words, likely hallucinations, unseparated stems, overlapping speakers."""
+"""Checks on the audio stage: low-confidence words, likely hallucinations, doubtful languages and loops, unseparated stems, overlapping speakers."""
 
 import dagster as dg
 
@@ -6,6 +6,7 @@ from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import AudioStageConfig, StoreResource
 from dagster_project.defs.sqlcheck import sql_check_result
+from video_assets.audio.asr import MIN_LOOP_WORDS
 from video_assets.catalog import connect, sql_text
 
 
@@ -22,7 +23,8 @@ def _totals(store: StoreResource, video_id: str, min_score: float) -> dict:
     asset=aligned_transcripts,
     partitions_def=videos,
     description="Words scoring below the minimum (0.4); segments holding a run of them are marked dropped. "
-    "Passes while the low share stays below audio_config.max_low_share.",
+    "Each row says what timed the word (aligner; interpolated words, which no backend could time, "
+    "are flagged and counted apart). Passes while the low share stays below audio_config.max_low_share.",
 )
 def low_confidence_words(
     context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
@@ -102,4 +104,30 @@ def speaker_overlap(
         share_of="words",
         severity=dg.AssetCheckSeverity.WARN,
         extra_metadata={"min_cover": audio_config.min_overlap_cover},
+    )
+
+
+@dg.asset_check(
+    asset=aligned_transcripts,
+    partitions_def=videos,
+    description="The transcript is doubtful as a whole: Whisper gave its language a low probability "
+    "(below audio_config.min_language_probability, averaged over the speech), or its words loop "
+    "(more than audio_config.max_loop_share of word trigrams repeated), as when a model hears a "
+    "language it does not know.",
+)
+def doubtful_transcripts(
+    context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
+) -> dg.AssetCheckResult:
+    params = {
+        "min_language_probability": audio_config.min_language_probability,
+        "max_loop_share": audio_config.max_loop_share,
+        "min_loop_words": MIN_LOOP_WORDS,
+    }
+    return sql_check_result(
+        store.root(),
+        "doubtful_transcripts",
+        context.partition_key,
+        params,
+        severity=dg.AssetCheckSeverity.WARN,
+        extra_metadata=params,
     )

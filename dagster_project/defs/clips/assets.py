@@ -28,7 +28,7 @@ from video_assets.visuals import clip_boundary_strip
 def clips(
     context: dg.AssetExecutionContext, store: StoreResource, video_config: VideoStageConfig
 ) -> dg.MaterializeResult:
-    """Cuts one clip per scene of at least the minimum length; a clip never holds a frame of another shot."""
+    """Cuts one clip per scene of at least the minimum length (long scenes into windows at keyframes); a clip never holds a frame of another shot."""
     root = store.root()
     vid = context.partition_key
     scenes_df = root.read_table("scenes", vid)
@@ -69,6 +69,7 @@ def clips(
                 "video_id": vid,
                 "clip_id": c.clip_id,
                 "scene_index": c.scene_index,
+                "window_index": c.window_index,
                 "path": f"{clip_dir}/{Path(c.path).name}",
                 "scene_start_frame": c.scene_start_frame,
                 "scene_end_frame": c.scene_end_frame,
@@ -90,6 +91,7 @@ def clips(
             "video_id",
             "clip_id",
             "scene_index",
+            "window_index",
             "path",
             "scene_start_frame",
             "scene_end_frame",
@@ -110,6 +112,8 @@ def clips(
     return dg.MaterializeResult(
         metadata={
             "clips": len(df),
+            "windowed_scenes": int(df.loc[df["window_index"] > 0, "scene_index"].nunique()),
+            "longest_clip_s": round(float(df["duration_s"].max()), 3) if len(df) else 0.0,
             "stream_copied": int((df["method"] == "copy").sum()),
             "reencoded": int((df["method"] == "reencode").sum()),
             "leaked_frames": int(df["leaked_frames"].sum()),
@@ -123,6 +127,7 @@ def clips(
                     [
                         "clip_id",
                         "scene_index",
+                        "window_index",
                         "start_s",
                         "end_s",
                         "method",

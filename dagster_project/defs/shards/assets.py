@@ -10,6 +10,7 @@ from dagster_project.defs.audio.assets import aligned_transcripts
 from dagster_project.defs.automation import AFTER_UPSTREAM_SETTLES
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.metadata import md_table
+from dagster_project.defs.motion.assets import clip_motion
 from dagster_project.defs.resources import ShardStageConfig, StoreResource
 from dagster_project.defs.tokens.assets import (
     CURRENT_FILE,
@@ -23,7 +24,7 @@ SHARD_PREFIX = "shards"
 
 
 @dg.asset(
-    deps=[clips, token_tensors, aligned_transcripts, tokenizer_model],
+    deps=[clips, clip_motion, token_tensors, aligned_transcripts, tokenizer_model],
     group_name="training",
     kinds={"webdataset", "parquet"},
     owners=["team:video-data"],
@@ -34,7 +35,7 @@ SHARD_PREFIX = "shards"
 def training_shards(
     context: dg.AssetExecutionContext, store: StoreResource, shard_config: ShardStageConfig
 ) -> dg.MaterializeResult:
-    """Adds new and changed videos' kept clips to bucketed WebDataset shards (new shards only), with a manifest in the catalog."""
+    """Adds new and changed videos' kept clips (static clips and slideshows left out) to bucketed WebDataset shards (new shards only), with a manifest in the catalog."""
     root = store.root()
     if not root.table_partitions("clips"):
         raise dg.Failure("no clips yet: materialize clips for at least one video")

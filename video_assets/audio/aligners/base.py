@@ -2,9 +2,11 @@
 
 An aligner receives the transcript's segments (times from the VAD chunks, text from
 Whisper) and the 16 kHz mono audio, and returns the segments with one timed, scored word
-per word of the text. Whatever the backend, every word leaves with a start, an end and a
-score in [0, 1]: a word the backend could not place is given the gap between its placed
-neighbours and a score of 0, and counted in ``unaligned_words``.
+per word of the text. Whatever the backend, every word leaves with a start, an end, a
+score in [0, 1] and the name of what timed it: a word the backend could not place is given
+an even share of the gap between its placed neighbours, a score of 0 and the aligner
+:data:`INTERPOLATED`, and counted in ``unaligned_words`` (:mod:`.fallback` then retries
+such words before their interpolated times are kept).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SAMPLE_RATE = 16000
+INTERPOLATED = "interpolated"
+"""The ``aligner`` of a word no backend could time: evenly spread over its gap, score 0."""
 
 
 @dataclass
@@ -39,6 +43,9 @@ class AlignedWord:
     score: float
     """In [0, 1]; how it is derived depends on the aligner (see docs/audio.md)."""
     speaker: str | None = None
+    aligner: str = ""
+    """What timed the word: a backend's name (``pocketsphinx``, ``whisper``...) or
+    :data:`INTERPOLATED`."""
 
 
 @dataclass
@@ -103,8 +110,13 @@ def fill_unplaced(
     scores: list[float | None],
     seg_start: float,
     seg_end: float,
+    aligner: str = "",
 ) -> tuple[list[AlignedWord], int]:
     """Build AlignedWords, giving unplaced words an even share of the gap they sit in.
+
+    Args:
+        aligner: The name recorded on the placed words; unplaced ones get
+            :data:`INTERPOLATED`.
 
     Returns:
         The words and how many had no placement (their score is 0).
@@ -120,7 +132,7 @@ def fill_unplaced(
     while i < n:
         if placed[i]:
             s, e = float(starts[i]), float(ends[i])  # type: ignore[arg-type]
-            out.append(AlignedWord(words[i], s, max(s, e), clamp_score(scores[i])))
+            out.append(AlignedWord(words[i], s, max(s, e), clamp_score(scores[i]), aligner=aligner))
             i += 1
             continue
         j = i
@@ -131,7 +143,15 @@ def fill_unplaced(
         hi = max(lo, hi)
         step = (hi - lo) / (j - i)
         for k in range(i, j):
-            out.append(AlignedWord(words[k], lo + (k - i) * step, lo + (k - i + 1) * step, 0.0))
+            out.append(
+                AlignedWord(
+                    words[k],
+                    lo + (k - i) * step,
+                    lo + (k - i + 1) * step,
+                    0.0,
+                    aligner=INTERPOLATED,
+                )
+            )
         missing += j - i
         i = j
     return out, missing

@@ -223,7 +223,9 @@ class PocketsphinxAligner(Aligner):
                         )
                         starts[i], ends[i] = lo + a, lo + b
                         scores[i] = math.exp(llr / SCORE_TEMPERATURE) if math.isfinite(llr) else 0.0
-            words, missing = fill_unplaced(tokens, starts, ends, scores, seg.start, seg.end)
+            words, missing = fill_unplaced(
+                tokens, starts, ends, scores, seg.start, seg.end, self.name
+            )
             self.unaligned_words += missing
             result.append(finish_segment(seg, words))
         return result

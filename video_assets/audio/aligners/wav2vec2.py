@@ -126,7 +126,7 @@ class Wav2Vec2Aligner(Aligner):
             scores = [_num(w.get("score")) if w else None for w in raw]
             s0, s1 = _num(seg.get("start")), _num(seg.get("end"))
             words, missing = fill_unplaced(
-                tokens, starts, ends, scores, s0 or 0.0, s1 or (s0 or 0.0)
+                tokens, starts, ends, scores, s0 or 0.0, s1 or (s0 or 0.0), self.name
             )
             self.unaligned_words += missing
             avg = seg.get("avg_logprob")

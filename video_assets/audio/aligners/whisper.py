@@ -120,7 +120,9 @@ class WhisperAligner(Aligner):
                     ):
                         if s is not None and e is not None:
                             starts[i], ends[i], scores[i] = p0 + s, p0 + e, p
-            words, missing = fill_unplaced(tokens, starts, ends, scores, seg.start, seg.end)
+            words, missing = fill_unplaced(
+                tokens, starts, ends, scores, seg.start, seg.end, self.name
+            )
             self.unaligned_words += missing
             out.append(finish_segment(seg, words))
         return out

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from video_assets.models import ModelUnavailable
+
+__all__ = ["ModelUnavailable", "Separator", "Stems"]
+
 
 @dataclass
 class Stems:
@@ -16,23 +20,6 @@ class Stems:
     """float32 ``(channels, n)``."""
     accompaniment: np.ndarray
     """float32 ``(channels, n)``: everything that is not vocals."""
-
-
-class ModelUnavailable(Exception):
-    """The configured separation model cannot be found locally.
-
-    Attributes:
-        looked_in: The folders (or caches) that were searched, for the error message.
-    """
-
-    def __init__(self, model: str, looked_in: list[str], reason: str = ""):
-        self.model = model
-        self.looked_in = looked_in
-        self.reason = reason
-        where = "; ".join(looked_in) or "nowhere"
-        super().__init__(
-            f"no local copy of separation model {model!r} ({reason or 'not found'}; looked in: {where})"
-        )
 
 
 class Separator(ABC):

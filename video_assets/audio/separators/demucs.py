@@ -7,10 +7,12 @@ Where a model comes from, in this order:
    must hold exactly one bag, or else exactly one model.
 2. ``repo`` is set: the named model (bag or signature) from that folder, as
    ``demucs --repo DIR -n NAME`` does.
-3. Neither: the usual caches, never the network: the Hugging Face cache (the
-   ``adefossez/HTDemucs*`` repositories Demucs 4.1 downloads into) and the torch hub
-   checkpoint folder (where Demucs 4.0 put ``955717e8-8726e21a.th`` for htdemucs), with the
-   bag definitions shipped inside the demucs package.
+3. Neither: the usual caches: the Hugging Face cache (the ``adefossez/HTDemucs*``
+   repositories Demucs 4.1 downloads into) and the torch hub checkpoint folder (where
+   Demucs 4.0 put ``955717e8-8726e21a.th`` for htdemucs), with the bag definitions shipped
+   inside the demucs package;
+4. the hub repository itself, downloaded into the Hugging Face cache, unless downloads are
+   off (``VIDEO_ASSETS_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``; see :mod:`video_assets.models`).
 
 When none holds the model, :class:`ModelUnavailable` says where it looked.
 """
@@ -138,6 +140,25 @@ def _from_torch_hub_cache(name: str) -> Any | None:
     return models[0]
 
 
+def _from_hub(name: str, looked: list[str]) -> tuple[Any | None, str]:
+    """Download the bag from its hub repository when downloads are allowed, then load it."""
+    from video_assets.models import demucs_repo, hub_download, offline_reason
+
+    repo_id = demucs_repo(name)
+    if repo_id is None:
+        return None, ""
+    if offline_reason():
+        looked.append(f"the hub ({repo_id}; downloads are off: {offline_reason()})")
+        return None, ""
+    try:
+        hub_download(repo_id)
+    except ModelUnavailable as exc:
+        looked.append(f"the hub ({repo_id}; {exc.reason})")
+        return None, ""
+    loaded = _from_hf_cache(name)
+    return loaded, f"downloaded from the hub ({repo_id})"
+
+
 def load_demucs_model(model: str, repo: Path | None = None) -> tuple[Any, str]:
     """Load a Demucs model (or bag of models) from a folder or the local caches.
 
@@ -171,6 +192,8 @@ def load_demucs_model(model: str, repo: Path | None = None) -> tuple[Any, str]:
             loaded = _from_torch_hub_cache(model)
             origin = f"torch hub cache ({model})"
             looked.append(str(Path(torch.hub.get_dir()) / "checkpoints"))
+        if loaded is None:
+            loaded, origin = _from_hub(model, looked)
         if loaded is None:
             raise ModelUnavailable(model, looked, "no cached copy")
     loaded.eval()

@@ -1,0 +1,167 @@
+"""Peak memory per stage on long inputs: does any stage grow with the video's duration?
+
+Generates a video per duration (96x54 at 25 fps, H.264 with a keyframe every 10 s, a hue
+jump every 15 s so scenes have cuts, a stereo 44.1 kHz AAC track of a tone over noise)
+and runs each stage on it as the CLI does, one process per stage: ``keyframes``,
+``scenes`` (cascade), ``split`` (stream copy), ``separate`` (Spleeter, offline) and
+``transcribe`` (tiny.en); ``separate-passthrough`` is the separation stage with the
+model left out (decoding, blocks, resampling, writing), cheap enough for hours of audio. While a stage runs, the resident memory of its whole process tree
+(the Python process and the ffmpeg it starts) is sampled every 0.1 s from ``/proc``; the
+table shows that peak and the wall time, per stage and duration.
+
+Results go to ``bench/out/memory.json``; a Markdown table is printed.
+
+    nice -n 15 uv run --frozen python bench/memory.py --minutes 10 30 60 120
+    nice -n 15 uv run --frozen python bench/memory.py --minutes 2 10 --stages keyframes scenes split
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+STAGES = {
+    "keyframes": ["keyframes"],
+    "scenes": ["scenes", "--mode", "cascade"],
+    "split": ["split", "--mode", "copy", "--out", "{out}"],
+    "separate": ["separate", "--separator", "spleeter", "--out", "{out}"],
+    # The stage without the model: decoding, blocks, resampling, the three WAV writers.
+    "separate-passthrough": ["separate", "--separator", "passthrough", "--out", "{out}"],
+    "transcribe": ["transcribe", "--language", "en"],
+}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def make_video(path: Path, seconds: int) -> Path:
+    """The long input: cuts every 15 s, a keyframe every 10 s, tone over noise."""
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=s=96x54:r=25:d={seconds}",
+         "-f", "lavfi", "-i", f"sine=f=220:r=44100:d={seconds}",
+         "-f", "lavfi", "-i", f"anoisesrc=a=0.05:r=44100:d={seconds}",
+         "-filter_complex",
+         "[0:v]hue=h='51*floor(t/15)'[v];[1:a][2:a]amix=inputs=2,aformat=channel_layouts=stereo[a]",
+         "-map", "[v]", "-map", "[a]",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-keyint_min", "250",
+         "-x264-params", "scenecut=0", "-c:a", "aac", "-b:a", "64k",
+         "-movflags", "+faststart", str(path)],
+        check=True,
+        timeout=seconds * 2 + 600,
+    )  # fmt: skip
+    return path
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every descendant, read from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        p = int(entry)
+        children.setdefault(int(fields[1]), []).append(p)
+        rss[p] = int(fields[21]) * PAGE
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
+    out = work / f"{stage}-out"
+    if out.exists():
+        shutil.rmtree(out)
+    args = [a.replace("{out}", str(out)) for a in STAGES[stage]]
+    cmd = [sys.executable, "-m", "video_assets.cli", *args, "--json", "--quiet", str(video)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=work
+    )
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.1)
+    _, stderr = proc.communicate()
+    elapsed = time.perf_counter() - t0
+    if out.exists():
+        shutil.rmtree(out)
+    return {
+        "stage": stage,
+        "returncode": proc.returncode,
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "wall_s": round(elapsed, 1),
+        "stderr_tail": stderr.decode(errors="replace")[-500:] if proc.returncode else "",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60, 120])
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES))
+    parser.add_argument("--out", type=Path, default=OUT / "memory.json")
+    args = parser.parse_args()
+
+    env = {**os.environ, "VIDEO_ASSETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="memory-") as tmp:
+        work = Path(tmp)
+        for minutes in args.minutes:
+            t0 = time.perf_counter()
+            video = make_video(work / f"long-{minutes:g}min.mp4", int(minutes * 60))
+            made_s = time.perf_counter() - t0
+            size_mb = video.stat().st_size / 2**20
+            print(f"{minutes:g} min: {size_mb:.1f} MB, made in {made_s:.0f} s", flush=True)
+            for stage in args.stages:
+                row = {"minutes": minutes, "input_mb": round(size_mb, 1)}
+                row |= run_stage(stage, video, work, env)
+                rows.append(row)
+                print(
+                    f"  {stage:10s} exit {row['returncode']}  peak {row['peak_rss_mb']:8.1f} MB  "
+                    f"{row['wall_s']:7.1f} s {row['stderr_tail'][-200:]}",
+                    flush=True,
+                )
+            video.unlink()
+    minutes_list = list(dict.fromkeys(r["minutes"] for r in rows))
+    print("\n| stage | " + " | ".join(f"{m:g} min: peak RSS, wall" for m in minutes_list) + " |")
+    print("|---|" + "---:|" * len(minutes_list))
+    for stage in args.stages:
+        cells = []
+        for m in minutes_list:
+            r = next(r for r in rows if r["stage"] == stage and r["minutes"] == m)
+            mark = "" if r["returncode"] == 0 else f" (exit {r['returncode']})"
+            cells.append(f"{r['peak_rss_mb']:.0f} MB, {r['wall_s']:.0f} s{mark}")
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                "command": " ".join(sys.argv),
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    print(f"\nwrote {args.out}")
+    return 0 if all(r["returncode"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

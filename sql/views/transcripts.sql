@@ -1,0 +1,2 @@
+CREATE OR REPLACE VIEW transcripts AS
+SELECT * FROM read_parquet('tables/transcripts/*/*.parquet', hive_partitioning = true, union_by_name = true);
