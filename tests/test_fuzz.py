@@ -108,7 +108,7 @@ def _non_utf8_tag(seed: Path, out: Path) -> Path:
         pytest.param(_non_utf8_tag, 0, "", id="non-utf8-metadata"),
     ],
 )
-@pytest.mark.parametrize("command", ["keyframes", "scenes", "split"])
+@pytest.mark.parametrize("command", ["keyframes", "scenes", "split", "motion"])
 def test_damaged_mp4_header_gives_a_clear_answer(seeds, tmp_path, make, rc, says, command):
     path = make(seeds["mp4"], tmp_path / "damaged header.mp4")
     extra = ["--out", str(tmp_path / "out"), "--min-duration", "1"] if command == "split" else []

@@ -229,7 +229,7 @@ def test_bad_corpus(case, bad_corpus, capsys):  # noqa: F811 - the fixture
 
 
 def test_missing_file_is_a_media_error(tmp_path):
-    with pytest.raises(MediaError, match="cannot be opened"):
+    with pytest.raises(MediaError, match="nope.mp4: does not exist"):
         measure_clip(tmp_path / "nope.mp4")
 
 

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from video_assets.errors import MediaError
+from video_assets.keyframes import first_video_stream, open_input
 from video_assets.motion.consistency import Consistency, profile
 from video_assets.motion.field import GlobalMotion, VectorField, fit_global_motion
 from video_assets.motion.framediff import FrameDifference
@@ -60,14 +61,8 @@ def _decode(
 ) -> _Pass:
     """One decoding pass; frame differences when ``fallback`` says why, when the settings
     ask for them, or when the codec exports no vectors; ``source_type`` when given."""
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(path, f"cannot be opened for motion analysis: {exc}") from None
-    with container:
-        if not container.streams.video:
-            raise MediaError(path, "has no video stream")
-        stream = container.streams.video[0]
+    with open_input(path) as container:
+        stream = first_video_stream(container, path)
         ctx = stream.codec_context
         method = "framediff" if fallback or settings.method == "framediff" else "vectors"
         if source_type is not None:

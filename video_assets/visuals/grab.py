@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from video_assets.errors import MediaError
-from video_assets.keyframes import KeyframeIndex, build_index, open_input
+from video_assets.keyframes import KeyframeIndex, build_index, first_video_stream, open_input
 from video_assets.scenes.frames import DecodeStats
 
 
@@ -74,7 +74,7 @@ def grab_frames(
     if not targets:
         return out
     with open_input(path) as container:
-        stream = container.streams.video[0]
+        stream = first_video_stream(container, path)
         stream.thread_type = "AUTO"
         tb = float(stream.time_base) if stream.time_base else 0.0
         start_s = (container.start_time / 1_000_000) if container.start_time is not None else 0.0
