@@ -296,6 +296,25 @@ def test_spleeter_stems_are_bit_identical_across_processes(music_video, tmp_path
     assert digests[0] == digests[1]
 
 
+@pytest.mark.slow
+def test_demucs_stems_are_bit_identical_across_processes(music_video, tmp_path):
+    """Two `video-assets separate --separator demucs` runs (a random tiny HTDemucs, one
+    shift, so its seeded random offset is used) in fresh processes write the same bytes."""
+    digests = []
+    for k in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "video_assets.cli", "separate", str(music_video.path),
+             "--out", str(tmp_path / str(k)), "--separator", "demucs", "--model", "htdemucs_tiny",
+             "--repo", str(tiny_demucs_repo()), "--shifts", "1", "--json", "--quiet"],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        digests.append(
+            [(tmp_path / str(k) / f).read_bytes() for f in ("vocals.wav", "vocals_16k.wav")]
+        )
+    assert digests[0] == digests[1]
+
+
 def test_auto_falls_back_to_spleeter_without_demucs_and_says_why(music_video, tmp_path):
     result = separate_vocals(
         music_video.path, tmp_path, SeparationSettings(model="no_such_model_name")
