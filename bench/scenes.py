@@ -30,6 +30,8 @@ Results go to ``bench/out/scenes.json``; a table is printed.
         --json bench/out/scenes_size_ratio3.json                      # try a level-1 setting
     uv run --frozen python bench/scenes.py --fidelity                 # detectors: P/R/F1, time
     uv run --frozen python bench/scenes.py --containers               # cascade == full per container
+    uv run --frozen python bench/scenes.py --only fast-cut --no-split --no-recipe \
+        --detect-repeats 3 --json bench/out/scenes_fast-cut_x3.json     # medians of interleaved runs
 
 ``--fidelity`` runs only the detector table instead: generated fast-cut footage (shots of
 1-4 s with shots of 3 to 12 frames between them, and camera flashes of one or two frames
@@ -427,6 +429,22 @@ def bench_detect(path: Path, mode: Mode, cascade: CascadeSettings | None = None)
     return DetectRun.of(result, t)
 
 
+def bench_detect_pair(
+    path: Path, repeats: int, cascade: CascadeSettings | None = None
+) -> tuple[DetectRun, DetectRun]:
+    """Full and cascade detection, one after the other ``repeats`` times, so load that drifts
+    during the bench falls on both alike; of each, the run with the median wall time."""
+    fulls, cascades = [], []
+    for _ in range(max(1, repeats)):
+        fulls.append(bench_detect(path, "full"))
+        cascades.append(bench_detect(path, "cascade", cascade))
+
+    def median(runs: list[DetectRun]) -> DetectRun:
+        return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+
+    return median(fulls), median(cascades)
+
+
 @dataclass
 class SplitRun:
     """One split of the ground-truth scenes into clips."""
@@ -751,6 +769,7 @@ def bench_video(
     prepared: PreparedVideo,
     *,
     repeats: int = 5,
+    detect_repeats: int = 1,
     cascade_settings: CascadeSettings | None = None,
     split: bool = True,
     recipe: bool = True,
@@ -762,6 +781,7 @@ def bench_video(
     Args:
         prepared: The video and its ground truth.
         repeats: Index timings to take the median of.
+        detect_repeats: Full and cascade detections, interleaved; the median of each counts.
         cascade_settings: Level-1 settings of the cascade; None takes the library's defaults.
         split: Whether to compare stream copy with re-encoding (the slow part).
         recipe: Whether to run the tutorial recipe's video stage beside ours.
@@ -775,10 +795,8 @@ def bench_video(
     say(
         f"{label}: index {index_result.index_s:.3f} s, full decode {index_result.full_decode_s:.1f} s; detect full"
     )
-    full = bench_detect(prepared.path, "full")
-    say(f"{label}: full {full.wall_s:.1f} s; detect cascade")
-    cascade = bench_detect(prepared.path, "cascade", cascade_settings)
-    say(f"{label}: cascade {cascade.wall_s:.1f} s ({cascade.mode})")
+    full, cascade = bench_detect_pair(prepared.path, detect_repeats, cascade_settings)
+    say(f"{label}: full {full.wall_s:.1f} s, cascade {cascade.wall_s:.1f} s ({cascade.mode})")
     copy = reencode = None
     if split:
         work = work or prepared.path.parent
@@ -1097,6 +1115,12 @@ def main(argv: list[str] | None = None) -> int:
         help="timings to take the median of (index: 5; --fidelity: 3 runs of every detector)",
     )
     parser.add_argument(
+        "--detect-repeats",
+        type=int,
+        default=1,
+        help="full and cascade detections per video, interleaved; the medians count (default 1)",
+    )
+    parser.add_argument(
         "--size-ratio",
         type=float,
         default=None,
@@ -1173,6 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_video(
                 prepared,
                 repeats=args.repeats or 5,
+                detect_repeats=args.detect_repeats,
                 cascade_settings=cascade,
                 split=not args.no_split,
                 recipe=not args.no_recipe,

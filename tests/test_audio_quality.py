@@ -134,6 +134,9 @@ def crafted_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     words = pd.DataFrame(
         rows, columns=["video_id", "segment", "word", "start", "end", "score", "speaker"]
     )
+    # what timed each word: the aligner, except one word no backend could place
+    words["aligner"] = "pocketsphinx"
+    words.loc[(words.segment == 1) & (words.word == "letter"), "aligner"] = "interpolated"
     # another video
     words = pd.concat([words, words.assign(video_id="v2", score=0.95)], ignore_index=True)
     segments = words.groupby(["video_id", "segment"], as_index=False).agg(
@@ -194,6 +197,9 @@ def test_low_confidence_check_reports_words_and_counts():
     assert first.low_share == pytest.approx(5 / 19)
     assert (first.n_low_run_segments, first.n_dropped_segments) == (1, 2)
     assert rows["segment_kept"].tolist() == [False, False, False, True, True]
+    # an interpolated word is told apart from one an aligner timed
+    assert rows["interpolated"].tolist() == [False, False, True, False, False]
+    assert first.n_interpolated_words == 1
     assert con.execute(sql, {"video_id": "v2", "min_score": 0.4}).fetchdf().empty
     # threshold is a parameter
     assert len(con.execute(sql, {"video_id": "v1", "min_score": 0.25}).fetchdf()) == 3
@@ -249,3 +255,30 @@ def test_clip_words_view_keeps_only_words_inside_each_clip_with_relative_times()
         "speaker",
         "segment_kept",
     }
+
+
+def test_partitions_written_before_the_new_columns_still_read_and_check(tmp_path):
+    """Words without `aligner`, segments without the language columns, stems without
+    `origin` (as written before those columns existed): the catalog's views give NULL there,
+    and the checks that read them run."""
+    from video_assets.catalog import connect as catalog
+    from video_assets.catalog import sql_text
+    from video_assets.store import DataRoot
+
+    words, segments = crafted_tables()
+    root = DataRoot(tmp_path / "data")
+    old_words = words[words.video_id == "v1"].drop(columns=["aligner"])
+    root.write_table("words", "v1", old_words)
+    root.write_table("segments", "v1", segments[segments.video_id == "v1"])
+    root.write_table("stems", "v1", pd.DataFrame([{"video_id": "v1", "backend": "demucs"}]))
+    with catalog(root) as con:
+        assert con.execute("SELECT count(*) FROM words WHERE aligner IS NULL").fetchone() == (19,)
+        assert con.execute(
+            "SELECT count(*) FROM segments WHERE language_probability IS NULL"
+        ).fetchone() == (4,)
+        assert con.execute("SELECT origin FROM stems").fetchall() == [(None,)]
+        rows = con.execute(
+            sql_text("checks/low_confidence_words.sql"), {"video_id": "v1", "min_score": 0.4}
+        ).fetchdf()
+    assert rows["word"].tolist() == ["opened", "the", "letter", "our", "will"]
+    assert rows["interpolated"].tolist() == [False] * 5  # nothing says they were
