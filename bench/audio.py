@@ -659,29 +659,26 @@ def print_alignment_fallback(rows: dict) -> None:
         f"{'interp.':>9}{'median ms':>11}{'<=50 ms':>9}{'align RTF':>11}"
     )
     for name, row in rows["conditions"].items():
-        for variant in ("aligner alone", "fallback chain"):
-            r = row[variant]
-            share = {k: v["share"] for k, v in r["by_aligner"].items()}
-            print(
-                f"  {name:<18}{variant:<16}{_fmt(r['aligned_share'], '.1%'):>8}"
-                f"{_fmt(share.get('pocketsphinx', 0.0), '.1%'):>13}{_fmt(share.get('whisper', 0.0), '.1%'):>9}"
-                f"{_fmt(share.get('interpolated', 0.0), '.1%'):>9}{_fmt(r['onset']['median_ms']):>11}"
-                f"{_fmt(r['onset']['within_50ms'], '.0%'):>9}{_fmt(r['align_rtf'], '.3f'):>11}"
-            )
+        _print_alignment_variants(name, row)
     print(
         f"\nThe exact text as one segment ({rows['one_segment_audio_s']:.1f} s, en-us+f3 at 190 wpm, "
         "looped without pauses): where pocketsphinx fails on the whole segment"
     )
     for name, row in rows["one_segment"].items():
-        for variant in ("aligner alone", "fallback chain"):
-            r = row[variant]
-            share = {k: v["share"] for k, v in r["by_aligner"].items()}
-            print(
-                f"  {name:<18}{variant:<16}{_fmt(r['aligned_share'], '.1%'):>8}"
-                f"{_fmt(share.get('pocketsphinx', 0.0), '.1%'):>13}{_fmt(share.get('whisper', 0.0), '.1%'):>9}"
-                f"{_fmt(share.get('interpolated', 0.0), '.1%'):>9}{_fmt(r['onset']['median_ms']):>11}"
-                f"{_fmt(r['onset']['within_50ms'], '.0%'):>9}{_fmt(r['align_rtf'], '.3f'):>11}"
-            )
+        _print_alignment_variants(name, row)
+
+
+def _print_alignment_variants(name: str, row: dict) -> None:
+    """One line per variant (the aligner alone, the fallback chain) of one condition."""
+    for variant in ("aligner alone", "fallback chain"):
+        r = row[variant]
+        share = {k: v["share"] for k, v in r["by_aligner"].items()}
+        print(
+            f"  {name:<18}{variant:<16}{_fmt(r['aligned_share'], '.1%'):>8}"
+            f"{_fmt(share.get('pocketsphinx', 0.0), '.1%'):>13}{_fmt(share.get('whisper', 0.0), '.1%'):>9}"
+            f"{_fmt(share.get('interpolated', 0.0), '.1%'):>9}{_fmt(r['onset']['median_ms']):>11}"
+            f"{_fmt(r['onset']['within_50ms'], '.0%'):>9}{_fmt(r['align_rtf'], '.3f'):>11}"
+        )
 
 
 def print_diarization(rows: dict) -> None:

@@ -525,6 +525,13 @@ def _temps(folder: Path) -> list[str]:
     )
 
 
+def _prepare_out(cmd: Command, out: Path) -> None:
+    """A command writing into a folder gets one holding a sentinel file it must not lose."""
+    if cmd.out == "dir":
+        out.mkdir()
+        (out / SENTINEL).write_text("before\n")
+
+
 def _outputs_whole(cmd: Command, rc: int, stdout: str, out: Path) -> list[str]:
     """What is wrong with the files a run left at its output path."""
     problems = []
@@ -647,9 +654,7 @@ def run_case(
             continue
         cmd = COMMAND_BY_NAME[name]
         out = run_dir / ("out" if cmd.out == "dir" else "tokens.safetensors")
-        if cmd.out == "dir":
-            out.mkdir()
-            (out / SENTINEL).write_text("before\n")
+        _prepare_out(cmd, out)
         argv = [
             a.replace("{file}", str(case.path))
             .replace("{out}", str(out))
@@ -664,9 +669,7 @@ def run_case(
             # The worker has run many commands; a hang is confirmed by the real CLI alone.
             shutil.rmtree(run_dir)
             run_dir.mkdir()
-            if cmd.out == "dir":
-                out.mkdir()
-                (out / SENTINEL).write_text("before\n")
+            _prepare_out(cmd, out)
             t0 = time.perf_counter()
             rc, stdout, stderr = run_fresh(argv, run_dir, timeout_s, worker.env)
             note = "hung in the worker, not in a fresh process" if rc is not None else ""
