@@ -62,7 +62,7 @@ from video_assets.audio.metrics import (  # noqa: E402
     word_speaker_accuracy,
 )
 from video_assets.audio.wavfile import read_wav, write_wav  # noqa: E402
-from video_assets.speech import Line, make_dialogue, make_speech_track, mix_with_music  # noqa: E402
+from video_assets.generate.speech import Line, make_dialogue, make_speech_track, mix_with_music  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -96,9 +96,9 @@ def sentence_segments(track, sentences: list[str], pad: float = 0.2) -> list[Tex
 
 
 def bench_separation(seconds: float, tmp: Path) -> dict:
-    from video_assets.audio.random_models import save_random_htdemucs
     from video_assets.audio.separators.demucs import DemucsSeparator
     from video_assets.audio.separators.passthrough import PassthroughSeparator
+    from video_assets.generate.audio_models import save_random_htdemucs
 
     track = make_speech_track(SENTENCES, lead_s=0.3, gap_s=0.5)
     mix = mix_with_music(track.as_float(44100), 44100, music_db=-10.0, seed=1)[
@@ -216,7 +216,7 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
 
 
 def track_16k(audio44: np.ndarray) -> np.ndarray:
-    from video_assets.speech import resample
+    from video_assets.generate.speech import resample
 
     return resample(audio44, 44100, 16000)
 
@@ -339,7 +339,7 @@ def _wav2vec2_base(folder: Path) -> Path:
     """A random wav2vec2 with the base (WAV2VEC2_ASR_BASE_960H) architecture, for its speed."""
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-    from video_assets.audio.random_models import WAV2VEC2_EN_VOCAB, save_random_wav2vec2
+    from video_assets.generate.audio_models import WAV2VEC2_EN_VOCAB, save_random_wav2vec2
 
     save_random_wav2vec2(folder)  # processor and vocabulary
     torch.manual_seed(0)
@@ -488,7 +488,7 @@ def _fmt(x, spec=".1f") -> str:
 def print_separation_quality(rows: dict) -> None:
     print(
         "\nSpleeter 2 stems (real weights) on espeak speech over the synthetic music bed; SI-SDR "
-        "in dB of vocals.wav and of vocals_16k.wav (the ASR stem, a tenth of the accompaniment "
+        "in dB of vocals.wav and of vocals_16k.wav (the ASR stem, asr_residual of the accompaniment "
         "mixed back); transcripts (VAD + tiny.en + pocketsphinx) of the mix and of the ASR stem"
     )
     print(

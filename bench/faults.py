@@ -1,6 +1,6 @@
 """Fault injection: every file of the bad-input corpus through the CLI and ingest registration.
 
-Builds the corpus of ``tests/bad_media.py`` (empty, random, truncated and corrupt files,
+Builds the corpus of ``video_assets/generate/bad_media.py`` (empty, random, truncated and corrupt files,
 audio-only, video-only, variable frame rate, rotated, 10-bit, odd sizes, 0.5 s, several
 audio streams, awkward names), runs ``keyframes``, ``scenes`` and ``split`` on each file as
 ``python -m video_assets.cli``, registers each one as the landing sensor would, scans a
@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dagster_project.defs.ingest.registry import landing_candidates, register  # noqa: E402
 from dagster_project.defs.resources import StoreResource  # noqa: E402
 from dagster_project.defs.sensors import scan_landing  # noqa: E402
-from tests.bad_media import (  # noqa: E402
+from video_assets.errors import VideoAssetsError  # noqa: E402
+from video_assets.generate.bad_media import (  # noqa: E402
     CASE_BY_ID,
     CASES,
     COMMANDS,
@@ -46,7 +46,7 @@ from tests.bad_media import (  # noqa: E402
     sha256,
     summary,
 )
-from video_assets.errors import VideoAssetsError  # noqa: E402
+from video_assets.registry import landing_candidates, register  # noqa: E402
 from video_assets.store import DataRoot  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -85,7 +85,6 @@ def run_partition(
     import dagster as dg
 
     from dagster_project.definitions import ASSETS
-    from dagster_project.defs.ingest.registry import register
     from dagster_project.defs.partitions import videos
     from dagster_project.defs.resources import (
         AudioStageConfig,
@@ -94,6 +93,7 @@ def run_partition(
         VideoStageConfig,
     )
     from video_assets.errors import VideoAssetsError
+    from video_assets.registry import register
 
     m = case.mutation
     run_dir = work / f"dagster-{m.case_id}"

@@ -2,7 +2,7 @@
 
 Side by side in one run, on one generated 9-minute 720p H.264 MP4 (shots of 2-20 s, x264
 scene-cut keyframes and B-frames, an AAC tone track, ``+faststart``, as
-:func:`video_assets.synth.make_shots_video` writes it):
+:func:`video_assets.generate.synth.make_shots_video` writes it):
 
 - ``header``: :func:`video_assets.keyframes.header_index`, the sample tables read from the
   ``moov`` box, no media data read;
@@ -41,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from video_assets.generate.synth import make_shots_video, random_shot_lengths  # noqa: E402
 from video_assets.keyframes import (  # noqa: E402
     KeyframeIndex,
     build_index,
@@ -48,7 +49,6 @@ from video_assets.keyframes import (  # noqa: E402
     header_index,
     open_input,
 )
-from video_assets.synth import make_shots_video, random_shot_lengths  # noqa: E402
 from video_assets.tools import ffmpeg_base, media_arg, run_tool  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -38,7 +38,7 @@ from video_assets.audio.asr import MAX_LOOP_SHARE, MIN_LANGUAGE_PROBABILITY, MIN
 from video_assets.audio.metrics import word_error_rate
 from video_assets.audio.transcription import TranscriptionSettings, transcribe
 from video_assets.catalog import sql_text
-from video_assets.speech import synthesize
+from video_assets.generate.speech import synthesize
 
 TEXTS = {
     "en": ("en-us", "The train leaves the station at nine. We carry two bags and a map. "

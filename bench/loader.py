@@ -5,7 +5,7 @@ and decode them the same way (PyAV, in memory, every frame at the stored size), 
 ``torch.utils.data.DataLoader`` with 1 and 2 worker processes and batches of 8:
 
 - ``shards``: :class:`video_assets.loader.ClipShardDataset` over the shards written by
-  :func:`video_assets.shards.write_shards` (sequential reads of a few large tars);
+  :func:`video_assets.shards.write.write_shards` (sequential reads of a few large tars);
 - ``files``: an ``IterableDataset`` that opens four files per clip (``clip.mp4``,
   ``clip.words.json``, ``clip.safetensors``, ``clip.json``), split across workers the same
   way.
@@ -46,13 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from video_assets.loader import ClipShardDataset, DecodeSettings, collate_clips, decode_clip  # noqa: E402
-from video_assets.shards import (  # noqa: E402
-    ExclusionRules,
-    ShardSample,
-    ShardSettings,
-    select_samples,
-    write_shards,
-)
+from video_assets.shards.sample import ShardSample  # noqa: E402
+from video_assets.shards.selection import select_samples  # noqa: E402
+from video_assets.shards.settings import ExclusionRules, ShardSettings  # noqa: E402
+from video_assets.shards.write import write_shards  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 # Moving, mostly smooth content (like most footage); light noise so frames are not identical.
@@ -128,7 +125,7 @@ class FilesDataset(IterableDataset):
         self.base, self.keys, self.decode, self.seed = base, keys, decode, seed
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        from video_assets.shards import read_token_file
+        from video_assets.tokens.files import read_tokens
 
         keys = list(self.keys)
         random.Random(self.seed).shuffle(keys)
@@ -139,7 +136,7 @@ class FilesDataset(IterableDataset):
             data = (self.base / f"{key}.mp4").read_bytes()
             words = json.loads((self.base / f"{key}.words.json").read_text())
             facts = json.loads((self.base / f"{key}.json").read_text())
-            ids, _ = read_token_file(self.base / f"{key}.safetensors")
+            ids = read_tokens(self.base / f"{key}.safetensors").ids
             item = {"key": key, "bucket": "all", "words": words, "facts": facts, "fps": 25.0,
                     "tokens": torch.from_numpy(ids)}  # fmt: skip
             if self.decode:

@@ -6,7 +6,10 @@ pan, a tilt, a zoom, a roll, and a static camera watching a moving subject), eac
 footage rather than of a synthetic picture:
 
 - ``vectors``: :func:`video_assets.motion.measure_clip` as the pipeline runs it (the P-frames'
-  exported motion vectors, the deblocking filter skipped, frame threads);
+  exported motion vectors, the deblocking filter skipped, frame threads, H.264's
+  non-reference frames left undecoded);
+- ``every_frame``: the same with ``skip_nonref=False``: every frame decoded, as the vector
+  path did before (and as it still does for a clip where a cut or flash must be placed);
 - ``framediff``: the same with ``method="framediff"`` (DIS optical flow at 320 wide: the
   fallback for codecs without vectors);
 - ``farneback``: every frame decoded in full and ``cv2.calcOpticalFlowFarneback`` (OpenCV's
@@ -197,6 +200,7 @@ def summary(m: ClipMotion, wall: float, cpu: float, case: Case) -> dict:
         "mean_motion_px": m.mean_motion_px and round(m.mean_motion_px, 3),
         "static_reason": m.static_reason,
         "worst_kind": m.worst_kind,
+        "mean_similarity": m.mean_similarity and round(m.mean_similarity, 4),
     }
 
 
@@ -210,9 +214,9 @@ def windows_bench(out_json: Path, max_clip_s: float = 20.0) -> dict:
     import tempfile
 
     from video_assets.clips import ClipSettings, split_video
+    from video_assets.generate.synth import make_shots_video
     from video_assets.keyframes import build_index
     from video_assets.scenes import scenes_from_cuts
-    from video_assets.synth import make_shots_video
 
     folder = OUT / "motion"
     folder.mkdir(parents=True, exist_ok=True)
@@ -288,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = MotionSettings()
     methods = {
         "vectors": lambda p: measure_clip(p, settings),
+        "every_frame": lambda p: measure_clip(p, MotionSettings(skip_nonref=False)),
         "framediff": lambda p: measure_clip(p, MotionSettings(method="framediff")),
     }
     if not args.no_farneback:
@@ -302,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             m, wall, cpu = timed(lambda fn=fn, path=path: fn(path), repeat)
             row[name] = summary(m, wall, cpu, case)
         if "farneback" in row:
-            for name in ("vectors", "framediff"):
+            for name in ("vectors", "every_frame", "framediff"):
                 row[name]["agrees_with_farneback"] = (
                     row[name]["camera"] == row["farneback"]["camera"]
                 )
@@ -327,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(r[name]['agrees_with_farneback'] for r in rows)}/{len(rows)}"
             )
     if "farneback" in totals:
-        for name in ("vectors", "framediff"):
+        for name in ("vectors", "every_frame", "framediff"):
             totals[name]["speedup_vs_farneback"] = round(
                 totals["farneback"]["wall_s"] / totals[name]["wall_s"], 1
             )

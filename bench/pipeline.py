@@ -49,8 +49,8 @@ def _cpu_s() -> float:
 
 def make_video(out: Path, minutes: float, height: int) -> Path:
     """The benchmark video, reused while its name (length and height) matches."""
-    from video_assets.speech import make_speech_video
-    from video_assets.synth import make_shots_video, random_shot_lengths
+    from video_assets.generate.speech import make_speech_video
+    from video_assets.generate.synth import make_shots_video, random_shot_lengths
 
     if out.exists():
         return out
@@ -91,7 +91,6 @@ def run(video: Path, work: Path) -> dict:
     import dagster as dg
 
     from dagster_project.definitions import ASSETS, CHECKS
-    from dagster_project.defs.ingest.registry import register
     from dagster_project.defs.partitions import VIDEOS
     from dagster_project.defs.resources import (
         ShardStageConfig,
@@ -101,6 +100,7 @@ def run(video: Path, work: Path) -> dict:
         audio_config_from_env,
     )
     from video_assets.probe import probe
+    from video_assets.registry import register
 
     store = StoreResource(data_root=str(work / "data"), landing_dir=str(work / "landing"))
     reg = register(store.root(), video.absolute())

@@ -42,10 +42,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dagster_project.defs.ingest.registry import register  # noqa: E402
-from video_assets.speech import make_speech_video  # noqa: E402
+from video_assets.generate.speech import make_speech_video  # noqa: E402
+from video_assets.generate.synth import make_shots_video, random_shot_lengths  # noqa: E402
+from video_assets.registry import register  # noqa: E402
 from video_assets.store import DataRoot  # noqa: E402
-from video_assets.synth import make_shots_video, random_shot_lengths  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 SENTENCES = [

@@ -64,6 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from video_assets.clips import Clip, ClipSettings, SplitMode, split_video  # noqa: E402
+from video_assets.generate.synth import Encoding, make_shots_video, random_shot_lengths  # noqa: E402
 from video_assets.keyframes import KeyframeIndex, build_index, open_input  # noqa: E402
 from video_assets.scenes import (  # noqa: E402
     CascadeSettings,
@@ -72,7 +73,6 @@ from video_assets.scenes import (  # noqa: E402
     scenes_from_cuts,
 )
 from video_assets.scenes.detect import Mode  # noqa: E402
-from video_assets.synth import Encoding, make_shots_video, random_shot_lengths  # noqa: E402
 from video_assets.tools import ffmpeg_base, media_arg, run_tool  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -176,7 +176,7 @@ class VideoSpec:
 
     Args:
         profile: ``long-take`` or ``fast-cut``; picks the shot length range and the seed.
-        encoding: ``scenecut`` or ``fixed_gop`` (see :func:`video_assets.synth.make_shots_video`).
+        encoding: ``scenecut`` or ``fixed_gop`` (see :func:`video_assets.generate.synth.make_shots_video`).
         minutes: Duration.
         height: Frame height; the width keeps 16:9.
         fps: Frame rate.
@@ -1027,7 +1027,11 @@ def bench_fidelity(
 
 def bench_containers(out_dir: Path) -> list[dict]:
     """Cascade against full pass on every case of the container matrix."""
-    from video_assets.synth import CONTAINER_MATRIX, CONTAINER_MATRIX_SHOTS, make_container_case
+    from video_assets.generate.synth import (
+        CONTAINER_MATRIX,
+        CONTAINER_MATRIX_SHOTS,
+        make_container_case,
+    )
 
     folder = out_dir / "containers"
     folder.mkdir(parents=True, exist_ok=True)
@@ -1150,7 +1154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--containers",
         action="store_true",
-        help="only cascade vs full over the container matrix (video_assets.synth)",
+        help="only cascade vs full over the container matrix (video_assets.generate.synth)",
     )
     args = parser.parse_args(argv)
     if args.containers:

@@ -2,7 +2,7 @@
 
 Both sides ingest the same N generated videos, one after another, into data roots of their
 own (each video's clips, words, segments and random token files, written as the pipeline
-writes them but without the models: ``tests/shards_support.add_video``), and after each
+writes them but without the models: ``video_assets.generate.shard_data.add_video``), and after each
 ingest bring the shards up to date as ``training_shards`` does:
 
 - ``rewrite`` (before; the asset up to issue 22): read every video's tables, judge every
@@ -42,18 +42,17 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from tests.shards_support import CHECKPOINT, add_video  # noqa: E402
-from video_assets.shard_update import INPUT_TABLES, compact_shards, refresh_shards  # noqa: E402
-from video_assets.shards import (  # noqa: E402
-    ExclusionRules,
-    ShardSettings,
-    candidates_from_tables,
-    read_manifest,
-    select_samples,
-    verify_dir,
-    write_shard_tables,
-    write_shards,
-)
+from video_assets.generate.shard_data import CHECKPOINT, add_video  # noqa: E402
+from video_assets.shards.candidates import candidates_from_tables  # noqa: E402
+from video_assets.shards.compact import compact_shards  # noqa: E402
+from video_assets.shards.manifest import read_manifest  # noqa: E402
+from video_assets.shards.selection import select_samples  # noqa: E402
+from video_assets.shards.settings import ExclusionRules, ShardSettings  # noqa: E402
+from video_assets.shards.stamps import INPUT_TABLES  # noqa: E402
+from video_assets.shards.tables import write_shard_tables  # noqa: E402
+from video_assets.shards.update import refresh_shards  # noqa: E402
+from video_assets.shards.verify import verify_dir  # noqa: E402
+from video_assets.shards.write import write_shards  # noqa: E402
 from video_assets.store import DataRoot  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -22,8 +22,8 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_project.console import LOG_FILE, materialize
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import VIDEOS
 from dagster_project.defs.resources import (
     ShardStageConfig,
@@ -32,9 +32,10 @@ from dagster_project.defs.resources import (
     VideoStageConfig,
     audio_config_from_env,
 )
-from dagster_project.defs.tokens.assets import CURRENT_FILE, current_tokenizer
 from video_assets.catalog import connect, sql_text
 from video_assets.errors import VideoAssetsError
+from video_assets.layout import current_tokenizer, has_tokenizer
+from video_assets.registry import register
 from video_assets.store import S3_ENV, DataRoot
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         token_config = TokenStageConfig.from_env()
         video = args.video
         if video is None:
-            from video_assets.sample import make_sample
+            from video_assets.generate.sample import make_sample
 
             video = landing / "sample.mp4"
             if not video.exists():
@@ -103,17 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         by_group.setdefault(a.group_names_by_key[a.key], []).append(a)
     token_keys = {a.key for a in by_group["tokens"]}
     events: list[dg.DagsterEvent] = []
+    run_ids: list[str] = []
 
     def run(assets: list, partition: str | None, report: bool = True) -> bool:
         keys = {a.key for a in assets}
         checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
-        result = dg.materialize(
-            [*assets, *checks],
-            partition_key=partition,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
+        result = materialize(
+            [*assets, *checks], partition_key=partition, instance=instance, resources=resources
         )
+        run_ids.append(result.run_id)
         if report:  # the check verdicts printed below are this video's and the shared assets'
             events.extend(result.all_events)
         if not result.success:
@@ -170,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         "catalog.duckdb",
     ):
         print(f"  {data_root}/{sub}")
+    runs = ", ".join(r[:8] for r in run_ids)
+    print(f"every event of the {len(run_ids)} runs ({runs}): the instance at {home.absolute()}")
+    print(f"what the steps printed: {home.absolute() / LOG_FILE} (and each step's logs in the UI)")
     print("\nopen the UI on this instance and data root (http://127.0.0.1:3000):")
     print("  " + ui_command(home.absolute(), data_root, landing))
     return 0
@@ -194,7 +196,7 @@ def ui_command(home: Path, data_root: str, landing: Path) -> str:
 
 def _needs_tokenizer(root: DataRoot, token_config: TokenStageConfig, retrain: bool) -> bool:
     """Train (or record) a tokenizer: asked to, none yet, or another checkpoint configured."""
-    if retrain or not root.exists(CURRENT_FILE):
+    if retrain or not has_tokenizer(root):
         return True
     configured = token_config.checkpoint
     return bool(configured) and current_tokenizer(root)["path"] != str(Path(configured).absolute())

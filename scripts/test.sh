@@ -6,4 +6,6 @@ bash scripts/setup.sh
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy
-uv run --frozen pytest "$@"
+# Test files run in parallel processes (pytest-xdist), each file whole on one worker so its
+# module fixtures (generated media, one materialized sample) are made once.
+uv run --frozen pytest -n "${VIDEO_ASSETS_TEST_WORKERS:-3}" --dist loadfile "$@"

@@ -45,7 +45,7 @@ def ffmpeg(*args: str) -> None:
 @functools.cache
 def speech_track():
     """The test sentences as one espeak track (22050 Hz) with its word truth."""
-    from video_assets.speech import make_speech_track
+    from video_assets.generate.speech import make_speech_track
 
     return make_speech_track(SENTENCES, lead_s=0.5, gap_s=0.7, tail_s=0.5)
 
@@ -57,21 +57,21 @@ def speech_wav_16k() -> Path:
 
 @functools.cache
 def tiny_demucs_repo() -> Path:
-    from video_assets.audio.random_models import save_random_htdemucs
+    from video_assets.generate.audio_models import save_random_htdemucs
 
     return save_random_htdemucs(workdir("demucs_repo"), name="htdemucs_tiny", size="tiny", seed=0)
 
 
 @functools.cache
 def tiny_wav2vec2() -> Path:
-    from video_assets.audio.random_models import save_random_wav2vec2
+    from video_assets.generate.audio_models import save_random_wav2vec2
 
     return save_random_wav2vec2(workdir("wav2vec2_en"), seed=0)
 
 
 @functools.cache
 def random_diarization_pipeline() -> Path:
-    from video_assets.audio.random_models import save_random_diarization_pipeline
+    from video_assets.generate.audio_models import save_random_diarization_pipeline
 
     return save_random_diarization_pipeline(workdir("diarization"), seed=0)
 

@@ -14,7 +14,7 @@ import pytest
 # (tests/hub_support.py), with this variable removed for that test only.
 os.environ.setdefault("VIDEO_ASSETS_OFFLINE", "1")
 
-from video_assets.synth import SyntheticVideo, make_shots_video
+from video_assets.generate.synth import SyntheticVideo, make_shots_video
 
 # Shot lengths in frames at 25 fps: cuts at 60, 105, 185, 215, 285, 375.
 SHOTS = [60, 45, 80, 30, 70, 90, 50]
@@ -51,3 +51,12 @@ def long_take_video(media) -> SyntheticVideo:
     return make_shots_video(
         media / "long_take.mp4", [400, 310, 520, 270], encoding="fixed_gop", gop=50, seed=3
     )
+
+
+@pytest.fixture(scope="module")
+def bad_corpus(tmp_path_factory) -> dict[str, Path]:
+    """The bad-media corpus files by case id (``video_assets.generate.bad_media``), built once
+    per test module."""
+    from video_assets.generate.bad_media import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("bad media"))

@@ -22,7 +22,6 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import (
     AudioStageConfig,
@@ -34,6 +33,7 @@ from dagster_project.defs.resources import (
 from dagster_project.defs.shards.assets import training_shards
 from dagster_project.defs.tokens.assets import token_tensors, tokenizer_model
 from dagster_project.defs.tokens.checks import token_mismatch
+from video_assets.registry import register
 from video_assets.store import DataRoot
 
 KILLED_EXIT = -signal.SIGKILL

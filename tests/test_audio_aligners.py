@@ -65,7 +65,7 @@ def test_words_after_a_pause_under_music_start_on_their_sound(speech, monkeypatc
     aligner's own 0.3 s pad the audio reaches just short of the previous sentence) the forced
     alignment alone starts a first word 0.5 s early. Tightening stretched words puts every
     onset within 0.2 s (the worst left, "and" at 0.15 s, is as far off on clean speech)."""
-    from video_assets.speech import mix_with_music
+    from video_assets.generate.speech import mix_with_music
 
     track, audio, _ = speech
     noisy = mix_with_music(audio, 16000, music_db=-10.0, seed=1)

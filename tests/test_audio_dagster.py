@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import (
     AudioStageConfig,
@@ -19,7 +18,8 @@ from dagster_project.defs.resources import (
 )
 from video_assets.audio.metrics import matched_onset_errors
 from video_assets.catalog import connect
-from video_assets.sample import make_sample
+from video_assets.generate.sample import make_sample
+from video_assets.registry import register
 from video_assets.store import DataRoot
 
 

@@ -28,7 +28,7 @@ from video_assets.audio.transcription import TranscriptionSettings, transcribe
 from video_assets.audio.wavfile import write_wav
 from video_assets.catalog import SQL_DIR
 from video_assets.errors import ConfigError
-from video_assets.speech import Dialogue, Line, make_dialogue, mix_with_music
+from video_assets.generate.speech import Dialogue, Line, make_dialogue, mix_with_music
 
 torch.set_num_threads(1)
 

@@ -214,7 +214,7 @@ def test_fallback_settings_are_validated(kwargs, message):
 
 
 def test_ordered_onset_errors_pair_repetitions_in_time():
-    from video_assets.speech import SpeechWord
+    from video_assets.generate.speech import SpeechWord
 
     truth = [
         SpeechWord(w, float(i), float(i) + 0.5)
@@ -230,7 +230,7 @@ def test_ordered_onset_errors_pair_repetitions_in_time():
 
 @pytest.fixture(scope="module")
 def run_on_speech():
-    from video_assets.speech import make_speech_track, mix_with_music
+    from video_assets.generate.speech import make_speech_track, mix_with_music
 
     utterance = (
         "The weather was cold and the wind blew across the open field, and she opened the "

@@ -27,7 +27,7 @@ from video_assets.audio.transcription import (
     transcribe,
 )
 from video_assets.catalog import sql_text
-from video_assets.speech import synthesize
+from video_assets.generate.speech import synthesize
 
 SPEECH = {
     "de": ("de", "Der Zug fährt um neun Uhr ab. Wir tragen zwei Taschen und eine Karte. "

@@ -21,7 +21,12 @@ from video_assets.audio.separators.passthrough import PassthroughSeparator
 from video_assets.audio.separators.spleeter import SpleeterSeparator
 from video_assets.audio.wavfile import read_wav
 from video_assets.errors import ConfigError
-from video_assets.speech import make_speech_track, make_speech_video, mix_with_music, music_bed
+from video_assets.generate.speech import (
+    make_speech_track,
+    make_speech_video,
+    mix_with_music,
+    music_bed,
+)
 
 torch.set_num_threads(1)
 
@@ -195,6 +200,8 @@ def test_a_segment_longer_than_the_transformer_saw_is_refused():
         pytest.param(dict(model=""), "model must be", id="model"),
         pytest.param(dict(separator="spleeter4"), "separator must be one of", id="separator"),
         pytest.param(dict(asr_residual=1.5), "asr_residual must be in", id="residual"),
+        pytest.param(dict(sustain_frames=30), "sustain_frames must be 0 or odd", id="sustain-even"),
+        pytest.param(dict(sustain_frames=65), "sustain_frames must be 0 or odd", id="sustain-long"),
     ],
 )
 def test_settings_are_validated(kwargs, message):
@@ -242,16 +249,27 @@ def test_spleeter_separates_speech_from_music(spleeter, speech44, speech_to_musi
     assert np.allclose(stems.vocals + stems.accompaniment, np.stack([mix, mix]), atol=1e-6)
 
 
-def test_spleeter_keeps_length_and_timing_to_the_sample_across_windows(spleeter, speech44):
+@pytest.mark.parametrize(
+    "sustain_frames, floor_db",
+    [
+        pytest.param(0, 30.0, id="spleeter-masks"),
+        # espeak holds its pitch flat, so some voiced bins count as held: measured 20.5 dB
+        pytest.param(spleeter_module.SUSTAIN_FRAMES, 17.0, id="held-tones-suppressed"),
+    ],
+)
+def test_spleeter_keeps_length_and_timing_to_the_sample_across_windows(
+    speech44, sustain_frames, floor_db
+):
     """Speech alone comes back as itself, at lag 0, over a file long enough (26 s, odd length)
     for three network windows and two crossfades."""
     speech = np.concatenate([speech44, speech44[: len(speech44) // 2 + 7], speech44])[
         : 26 * 44100 + 7
     ]
-    stems = spleeter.separate(np.stack([speech, speech]))
+    with SpleeterSeparator(sustain_frames=sustain_frames) as spleeter:
+        stems = spleeter.separate(np.stack([speech, speech]))
     assert stems.vocals.shape == (2, len(speech)) and stems.vocals.dtype == np.float32
     vocals = stems.vocals.mean(axis=0)
-    assert si_sdr(vocals, speech) > 30.0
+    assert si_sdr(vocals, speech) > floor_db
     inner = slice(2000, len(speech) - 2000)
     corr = [float(np.dot(np.roll(vocals, k)[inner], speech[inner])) for k in range(-3, 4)]
     assert int(np.argmax(corr)) == 3  # lag 0
@@ -261,7 +279,7 @@ def test_spleeter_keeps_length_and_timing_to_the_sample_across_windows(spleeter,
     for seam in range(core, len(speech), core):  # no click where windows meet
         around = slice(seam - 22050, seam + 22050)
         if np.abs(speech[around]).max() > 0.01:
-            assert si_sdr(vocals[around], speech[around]) > 20.0, seam
+            assert si_sdr(vocals[around], speech[around]) > min(20.0, floor_db - 5.0), seam
 
 
 def test_spleeter_stems_are_bit_identical_whatever_the_callers_threads(spleeter, speech44):
@@ -366,8 +384,23 @@ def test_music_alone_mostly_leaves_the_vocal_stem(spleeter):
     assert ratio_db < -6.0, ratio_db
 
 
+def test_a_held_tone_in_the_voices_range_leaves_the_vocal_stem(spleeter):
+    """Spleeter alone keeps much of a lead melody as "vocals"; the held-tone suppression
+    (on by default) takes it out, and ``sustain_frames=0`` gives Spleeter's own masks back."""
+    bed = music_bed(8.0, 44100, seed=4, lead=True)
+    stereo = np.stack([bed, bed])
+
+    def left_db(stems):
+        return 10 * np.log10(np.sum(stems.vocals**2) / np.sum(stereo**2))
+
+    with SpleeterSeparator(sustain_frames=0) as plain:
+        spleeter_alone = left_db(plain.separate(stereo))
+    suppressed = left_db(spleeter.separate(stereo))
+    assert suppressed < spleeter_alone - 3.0, (suppressed, spleeter_alone)
+
+
 def test_the_asr_stem_gets_a_tenth_of_the_accompaniment_back(spleeter, music_video, tmp_path):
-    from video_assets.speech import resample
+    from video_assets.generate.speech import resample
 
     pure = separate_vocals(
         music_video.path,
@@ -382,5 +415,7 @@ def test_the_asr_stem_gets_a_tenth_of_the_accompaniment_back(spleeter, music_vid
     asr_default, _ = read_wav(default.vocals_16k_path)
     assert np.array_equal(read_wav(default.vocals_path)[0], vocals)  # the stem itself is unchanged
     expected = resample(acc.mean(axis=0), 44100, 16000)[: asr_pure.shape[1]]
-    assert np.allclose(asr_default[0] - asr_pure[0], 0.1 * expected, atol=3 / 32768)
+    share = SeparationSettings().asr_residual
+    assert 0.0 < share < 1.0
+    assert np.allclose(asr_default[0] - asr_pure[0], share * expected, atol=3 / 32768)
     assert np.abs(expected).max() > 0.05  # there was music to put back

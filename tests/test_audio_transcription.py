@@ -292,7 +292,7 @@ def test_word_error_rate(ref, hyp, expected):
 
 
 def test_onset_errors_match_words_by_text():
-    from video_assets.speech import SpeechWord
+    from video_assets.generate.speech import SpeechWord
 
     truth = [
         SpeechWord("Hello", 1.0, 1.4),

@@ -1,4 +1,5 @@
-"""The bad-input corpus (tests/bad_media.py) through the CLI, registration and the landing scan.
+"""The bad-input corpus (video_assets.generate.bad_media) through the CLI, registration and
+the landing scan.
 
 Each CLI run must end as its case says (exit 2 naming the file and the problem with stdout
 empty, or exit 0 with a correct result), within a timeout, with the source unchanged and,
@@ -17,22 +18,21 @@ import dagster as dg
 import pytest
 
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.ingest.registry import landing_candidates, lookup, register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource
 from dagster_project.defs.sensors import landing_sensor, scan_landing
-from tests.bad_media import (
+from video_assets.errors import MediaError
+from video_assets.generate.bad_media import (
     CASE_BY_ID,
     CASES,
     CLI_TIMEOUT_S,
-    bad_corpus_fixture,  # noqa: F401 - the bad_corpus fixture
     ffmpeg_killed_mid_write,
     judge,
     run_cli,
     sha256,
 )
-from video_assets.errors import MediaError
 from video_assets.ids import video_id_from_sha256
+from video_assets.registry import landing_candidates, lookup, register
 from video_assets.store import DataRoot
 
 # Odd sizes (re-encoded with an even crop), rotated video (re-encoded without autorotate, so

@@ -16,15 +16,15 @@ import pytest
 
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from video_assets.catalog import connect
 from video_assets.clips import ClipSettings, split_video, window_bounds
 from video_assets.errors import ConfigError
+from video_assets.generate.synth import SyntheticVideo, make_shots_video
 from video_assets.keyframes import build_index
+from video_assets.registry import register
 from video_assets.scenes import Scene
-from video_assets.synth import SyntheticVideo, make_shots_video
 
 FPS = 25
 FRAMES = 1400

@@ -120,7 +120,7 @@ def test_short_scenes_are_not_cut(fixed_gop_video, tmp_path):
 
 
 def test_video_without_audio(media, tmp_path):
-    from video_assets.synth import make_shots_video
+    from video_assets.generate.synth import make_shots_video
 
     video = make_shots_video(
         media / "silent.mp4", [80, 90], audio="none", encoding="fixed_gop", gop=40

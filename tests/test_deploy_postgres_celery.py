@@ -26,7 +26,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from tests.services_support import (
     REPO,
@@ -38,8 +37,9 @@ from tests.services_support import (
     wait_for_text,
 )
 from video_assets.catalog import CATALOG_FILE, connect
+from video_assets.generate.synth import make_shots_video
+from video_assets.registry import register
 from video_assets.store import DataRoot
-from video_assets.synth import make_shots_video
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(900)]
 

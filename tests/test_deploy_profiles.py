@@ -236,7 +236,7 @@ def test_each_local_executor_runs_a_partition(executor, tmp_path, fixed_gop_vide
     import subprocess
     import sys
 
-    from dagster_project.defs.ingest.registry import register
+    from video_assets.registry import register
     from video_assets.store import DataRoot
 
     home, data, landing = tmp_path / "home", tmp_path / "data", tmp_path / "landing"

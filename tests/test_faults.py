@@ -24,13 +24,13 @@ import pytest
 
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
 from tests.audio_support import tiny_demucs_repo
 from tests.conftest import sha256
 from video_assets.catalog import connect
+from video_assets.registry import register
 from video_assets.store import DataRoot, sweep_dead_temps, tmp_name
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,18 +21,17 @@ import numpy as np
 import pytest
 
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource
-from tests.bad_media import CASES as BAD_CASES
-from tests.bad_media import (
-    _rotation,
-    bad_corpus_fixture,  # noqa: F401 - the bad_corpus fixture
-)
 from tests.conftest import ffmpeg
 from video_assets.errors import MediaError
+from video_assets.generate.bad_media import CASES as BAD_CASES
+from video_assets.generate.bad_media import (
+    _rotation,
+)
 from video_assets.keyframes import KeyframeIndex, build_index, demux_index, header_index
 from video_assets.mp4index import HeaderUnsupported, av_reduce, rescale
+from video_assets.registry import register
 
 SRC = ["-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=4"]
 TONE = ["-f", "lavfi", "-i", "sine=f=440:d=4"]

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tests.shards_support import make_samples
 from video_assets.errors import MediaError
+from video_assets.generate.shard_data import make_samples
 from video_assets.loader import (
     ClipShardDataset,
     DecodeSettings,
@@ -22,14 +22,11 @@ from video_assets.loader import (
     collate_clips,
     decode_clip,
 )
-from video_assets.shards import (
-    ExclusionRules,
-    ShardError,
-    ShardSettings,
-    read_token_file,
-    select_samples,
-    write_shards,
-)
+from video_assets.shards.schema import ShardError
+from video_assets.shards.selection import select_samples
+from video_assets.shards.settings import ExclusionRules, ShardSettings
+from video_assets.shards.write import write_shards
+from video_assets.tokens.files import read_tokens
 
 SMALL_BUCKET = "64x48_4-3_f16-31"
 WIDE_BUCKET = "96x48_2-1_f32-63"
@@ -75,7 +72,7 @@ def test_single_process_yields_frames_tokens_words(shards):
         s = samples[item["key"]]
         assert item["frames"].dtype == torch.uint8
         assert tuple(item["frames"].shape) == (s.frame_count, 3, s.height, s.width)
-        ids, _ = read_token_file(s.token_path)
+        ids = read_tokens(s.token_path).ids
         assert item["tokens"].dtype == torch.int32 and np.array_equal(item["tokens"].numpy(), ids)
         assert [w["word"] for w in item["words"]] == [w["word"] for w in s.words]
         assert item["facts"]["video_id"] == s.video_id and item["bucket"] == item["facts"]["bucket"]
@@ -275,7 +272,7 @@ def test_matroska_clips_are_packed_verified_and_decoded(tmp_path):
     import subprocess
     from dataclasses import replace
 
-    from video_assets.shards import verify_dir
+    from video_assets.shards.verify import verify_dir
 
     made = make_samples(tmp_path, [("m0", (64, 48), 20), ("m1", (64, 48), 20)])
     mkv = tmp_path / "m1.mkv"
@@ -314,3 +311,17 @@ def test_matroska_clips_are_packed_verified_and_decoded(tmp_path):
     shard.write_bytes(bytes(data))
     problems = verify_dir(out).problems
     assert any("m1.mkv does not start with an EBML header" in p.detail for p in problems), problems
+
+
+def test_decoding_turns_off_the_python_log_callback_that_deadlocks_threaded_decoders(shards):
+    """Importing torchvision.io turns PyAV's Python log callback on; with it, freeing a
+    frame-threaded decoder hung this suite (a decoder thread logging, waiting for the GIL
+    that the freeing thread holds). Decoding a clip turns it off again."""
+    import av.logging
+    import torchvision.io  # noqa: F401 - the import is what turns the callback on
+
+    out, _, _ = shards
+    av.logging.set_level(av.logging.ERROR)  # as torchvision.io does, whatever the import order
+    item = next(iter(ClipShardDataset(out, seed=1)))
+    assert item["frames"].shape[0] > 0
+    assert av.logging.get_level() is None

@@ -3,6 +3,7 @@ generated sample, in a fresh folder, as a user starts it."""
 
 import itertools
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -13,9 +14,11 @@ import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from dagster_project.definitions import ASSETS
+from tests.test_catalog_install import duckdb_query
 from tests.ui_support import webserver
 from video_assets.catalog import connect
-from video_assets.sample import SAMPLE_FPS, SAMPLE_SENTENCES, SAMPLE_SHOTS
+from video_assets.generate.sample import SAMPLE_FPS, SAMPLE_SENTENCES, SAMPLE_SHOTS
 from video_assets.store import DataRoot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +50,7 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    reads_like_a_tool(proc.stdout, proc.stderr)
 
     # The defaults a user gets: data and the Dagster instance under the current folder.
     data = tmp_path / "data"
@@ -59,6 +63,8 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     # the voice offline, so no check warns (separation_fallback warns only on a passthrough).
     assert verdicts == dict.fromkeys(CHECKS, "passed")
     assert "http://127.0.0.1:3000" in proc.stdout
+    # The README's way to query the catalog, on the catalog the main job built.
+    assert duckdb_query(data, "SELECT count(*) AS n FROM videos") == ["n", "1"]
     ui_runs_on_the_main_jobs_instance(proc.stdout, tmp_path / ".dagster_home", env, tmp_path)
 
     bounds = [0, *itertools.accumulate(SAMPLE_SHOTS)]
@@ -90,6 +96,36 @@ def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     # every clip measured; the sample's shots are a still camera watching a moving object
     assert motion == [(c[0], "static") for c in clips]
     assert all(c[0].startswith(vid) for c in clips)
+
+
+ASSET_LINE = re.compile(
+    r"^(?P<asset>[a-z_]+) +(?P<time>\d+\.\d s|\d+ min \d\d s)  (?P<figures>\S.*)$"
+)
+
+
+def reads_like_a_tool(stdout: str, stderr: str) -> None:
+    """One line per asset as it completes (its time and key figures), then the verdicts,
+    the outputs and the UI command; no Dagster event or framework warning on the console."""
+    lines = stdout.splitlines()
+    assert lines[0].startswith("generating the sample video at "), lines[0]
+    blank = lines.index("")
+    asset_lines = [ASSET_LINE.match(line) for line in lines[1:blank]]
+    assert all(asset_lines), lines[1:blank]
+    # Each asset once (one video: the tokens are encoded for it alone); no other line.
+    assert sorted(m["asset"] for m in asset_lines if m) == sorted(a.key.path[-1] for a in ASSETS)
+    figures = {m["asset"]: m["figures"] for m in asset_lines if m}
+    assert re.search(r"\b\d+ scenes\b", figures["scene_table"]), figures
+    assert re.search(r"\b\d+ clips\b", figures["clips"]), figures
+    assert re.search(r"\b\d+ words\b", figures["aligned_transcripts"]), figures
+    # after them: the partition, the verdicts, the outputs (9), where the events and the
+    # steps' own output are, the UI command
+    assert len(lines) - blank == 1 + 1 + len(CHECKS) + 1 + 9 + 2 + 1 + 2, lines[blank:]
+    log = re.search(r"^what the steps printed: (\S+) ", stdout, re.M)
+    assert log and Path(log[1]).is_file(), stdout
+    assert Path(log[1]).stat().st_size > 0  # the models' chatter (whisperx, Lightning) is there
+    console = stdout + stderr
+    assert " DEBUG " not in console and " - dagster - " not in console, stderr[-3000:]
+    assert "Warning" not in stderr, stderr[-3000:]
 
 
 def ui_runs_on_the_main_jobs_instance(stdout: str, home: Path, env: dict, tmp: Path) -> None:

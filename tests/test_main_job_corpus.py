@@ -11,9 +11,9 @@ import pytest
 
 from dagster_project.main import main
 from video_assets.catalog import connect
-from video_assets.shards import verify_dir
+from video_assets.generate.synth import make_shots_video
+from video_assets.shards.verify import verify_dir
 from video_assets.store import DataRoot
-from video_assets.synth import make_shots_video
 
 # The real tokenizer code path at a size that trains in seconds on a CPU.
 TINY_TOKENIZER = {

@@ -217,7 +217,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory) -> Path:
     """The folder every repository of the local hub serves: a small random wav2vec2."""
-    from video_assets.audio.random_models import save_random_wav2vec2
+    from video_assets.generate.audio_models import save_random_wav2vec2
 
     folder = save_random_wav2vec2(tmp_path_factory.mktemp("tiny_repo"), seed=0)
     # What the other stages look for in a cached snapshot: Whisper's model.bin, the bag

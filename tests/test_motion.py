@@ -13,26 +13,26 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import dagster as dg
 import pytest
 
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.ingest.assets import iframe_index, source_video
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.motion.assets import clip_motion
 from dagster_project.defs.motion.checks import inner_discontinuity, static_clips
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
-from tests.bad_media import CASES as BAD_CASES
-from tests.bad_media import bad_corpus_fixture  # noqa: F401 - the bad_corpus fixture
 from video_assets import cli
 from video_assets.catalog import TABLE_COLUMNS, connect
 from video_assets.errors import MediaError
+from video_assets.generate.bad_media import CASES as BAD_CASES
 from video_assets.motion import MotionSettings, measure_clip, static_reason
 from video_assets.motion.result import ROW_COLUMNS
 from video_assets.motion.table import TABLE_COLUMNS as MOTION_COLUMNS
 from video_assets.motion.vectors import h264_is_reference
+from video_assets.registry import register
 
 TEXTURE = (
     "color=c=gray:s=48x27:r=25,format=yuv420p,noise=c0s=100:c1s=60:c2s=60:allf=0,"
@@ -164,6 +164,44 @@ def test_forced_frame_differences_agree(motion_clips):
     m = measure_clip(motion_clips["pan"], MotionSettings(method="framediff"))
     assert m.method == "framediff" and m.camera == "pan"
     assert m.camera_speed_px == pytest.approx(4.0, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, id=n) for n in ("pan", "zoom", "frozen-middle", "flash", "hard-cut")]
+)
+def test_skipping_nonreference_frames_agrees_with_decoding_all(name, motion_clips, measured):
+    fast, full = measured[name], measure_clip(motion_clips[name], MotionSettings(skip_nonref=False))
+    assert fast.camera == full.camera and fast.frames == full.frames
+    assert fast.camera_speed_px == pytest.approx(full.camera_speed_px, rel=0.02, abs=1e-6)
+    assert (fast.worst_kind, fast.cuts, fast.flashes) == (full.worst_kind, full.cuts, full.flashes)
+    if full.worst_kind:
+        assert fast.worst_frame == full.worst_frame
+    assert fast.mean_similarity == pytest.approx(full.mean_similarity, abs=0.01)
+    assert fast.static_reason == full.static_reason
+
+
+# A fixed B-pyramid (no adaptive B-frames, no scene cuts): frames 4k+1 and 4k+3 are
+# non-reference B-frames, which the fast pass does not decode.
+FIXED_PYRAMID = (*X264, "-x264-params", "scenecut=0:b-adapt=0:bframes=3:b-pyramid=normal")
+
+
+@pytest.mark.parametrize(
+    ("graph", "kind"),
+    [
+        pytest.param(f"{PAN},drawbox=c=white:t=fill:enable='eq(n,41)'", "flash", id="flash"),
+        pytest.param("crop=320:180:x='100+n*4':y='if(lt(n,41),20,340)'", "cut", id="cut"),
+    ],
+)
+def test_transition_on_a_skipped_frame_is_placed(graph, kind, tmp_path):
+    path = make(tmp_path / f"{kind}.mp4", graph, 75, FIXED_PYRAMID)
+    with av.open(str(path)) as container:
+        refs = sorted(
+            (p.pts, h264_is_reference(bytes(p), 4)) for p in container.demux(video=0) if p.size
+        )
+    assert [ref for _, ref in refs[40:43]] == [True, False, True]  # frame 41 is skipped
+    m = measure_clip(path)
+    assert (m.worst_frame, m.worst_kind) == (41, kind), m.to_json()
+    assert m.camera == "pan" and m.camera_speed_px == pytest.approx(4.0, rel=0.15)
 
 
 def test_rows_are_stable_and_rejudged_from_the_table(motion_clips, measured):

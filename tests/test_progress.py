@@ -241,8 +241,8 @@ def test_terminal_progress_throttles_per_medium():
 
 
 def test_is_the_scene_detector_callback(tmp_path):
+    from video_assets.generate.synth import make_shots_video
     from video_assets.scenes import detect_scenes
-    from video_assets.synth import make_shots_video
 
     video = make_shots_video(tmp_path / "v.mp4", [40, 35], size=(160, 90), audio="none")
     lines: list[str] = []

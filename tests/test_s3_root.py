@@ -18,7 +18,6 @@ import duckdb
 import pytest
 
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import (
     AudioStageConfig,
@@ -29,6 +28,7 @@ from dagster_project.defs.resources import (
 )
 from video_assets.catalog import CATALOG_FILE, connect
 from video_assets.errors import ConfigError
+from video_assets.registry import register
 from video_assets.store import DataRoot, RemoteMedia, s3_storage_options
 
 pytestmark = pytest.mark.services
@@ -322,7 +322,8 @@ def test_whole_graph_on_s3_then_the_loader_streams_the_shards(
 ):
     """Transcripts, tokenizer, tokens and shards on the bucket too; the loader reads the shards by s3:// URL."""
     from video_assets.loader import ClipShardDataset
-    from video_assets.shards import read_manifest, verify_shards
+    from video_assets.shards.manifest import read_manifest
+    from video_assets.shards.verify import verify_shards
 
     name, client = bucket
     landing = tmp_path / "landing"

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from video_assets.keyframes import build_index
-from video_assets.scenes import DetectorSettings, detect_scenes
-from video_assets.synth import (
+from video_assets.generate.synth import (
     CONTAINER_MATRIX,
     CONTAINER_MATRIX_SHOTS,
     SyntheticVideo,
     make_container_case,
     make_shots_video,
 )
+from video_assets.keyframes import build_index
+from video_assets.scenes import DetectorSettings, detect_scenes
 
 
 @pytest.fixture(scope="module")

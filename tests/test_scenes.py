@@ -1,7 +1,11 @@
-import pytest
+import random
 
-from video_assets.scenes import CascadeSettings, DetectorSettings, detect_scenes
-from video_assets.synth import make_shots_video
+import pytest
+from scenedetect.detector import SceneDetector
+
+from video_assets.generate.synth import make_shots_video
+from video_assets.scenes import CascadeSettings, Detector, DetectorSettings, detect_scenes
+from video_assets.scenes.detectors import DEFAULT_THRESHOLDS, DETECTORS, detector_for
 
 
 def assert_cuts_match(found: list[int], truth: list[int], tol: int = 1) -> None:
@@ -93,6 +97,47 @@ def test_fast_cuts_in_a_fixed_gop_go_straight_to_a_full_pass(media):
     assert_cuts_match(result.cuts, video.cuts)
 
 
+def test_level1_stops_once_a_full_pass_is_likely(media):
+    """Fast cuts with keyframes on them: every GOP judged so far is marked, so level 1 stops
+    after its probe instead of decoding every keyframe before the full pass."""
+    rng = random.Random(4)
+    video = make_shots_video(
+        media / "fast_scenecut.mp4",
+        [rng.randint(28, 40) for _ in range(48)],
+        size=(160, 90),
+        encoding="scenecut",
+        audio="none",
+        seed=4,
+    )
+    full = detect_scenes(str(video.path), mode="full")
+    probed = detect_scenes(str(video.path), mode="cascade")
+    no_probe = detect_scenes(
+        str(video.path), mode="cascade", cascade=CascadeSettings(probe_share=1.0)
+    )
+    assert probed.mode == no_probe.mode == "cascade->full"
+    assert probed.cuts == no_probe.cuts == full.cuts
+    assert_cuts_match(full.cuts, video.cuts)
+    stopped = probed.level1["stopped_at_gop"]
+    assert CascadeSettings().probe_gops <= stopped < probed.level1["gops"] - 1
+    assert "projected" in probed.level1["fallback"]
+    assert probed.level1["keyframes_decoded"] < no_probe.level1["keyframes_decoded"]
+    assert probed.frames_decoded < no_probe.frames_decoded
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"probe_share": 0.0}, id="probe-share-zero"),
+        pytest.param({"probe_share": 1.5}, id="probe-share-over-one"),
+        pytest.param({"probe_gops": 0}, id="probe-gops-zero"),
+        pytest.param({"max_coverage": 0.0}, id="max-coverage-zero"),
+    ],
+)
+def test_cascade_settings_are_validated(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        CascadeSettings(**kwargs)
+
+
 @pytest.mark.parametrize("mode", ["full", "cascade"])
 def test_adaptive_detector(fixed_gop_video, mode):
     result = detect_scenes(
@@ -129,3 +174,16 @@ def test_settings_are_validated():
         CascadeSettings(size_ratio=0.5)
     with pytest.raises(ValueError, match="mode must be"):
         detect_scenes("x.mp4", mode="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_every_detector_is_one_class_behind_the_interface(name):
+    settings = DetectorSettings(detector=name)  # type: ignore[arg-type]
+    det = detector_for(settings)
+    assert isinstance(det, Detector) and det.name == name
+    assert settings.effective_threshold == det.default_threshold == DEFAULT_THRESHOLDS[name]
+    assert settings.effective_min_scene_len == det.default_min_scene_len
+    assert isinstance(det.build(det.min_scene_len, 100), SceneDetector)
+    before, after = det.context_frames
+    assert before >= 0 and after >= 0
+    assert det.filter_cuts([30, 60, 61, 90], 120) == [30, 60, 90]

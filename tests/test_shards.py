@@ -13,30 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.shards_support import CHECKPOINT, build_root, make_samples
 from video_assets.catalog import connect
+from video_assets.generate.shard_data import CHECKPOINT, build_root, make_samples
 from video_assets.motion import MotionSettings
-from video_assets.shards import (
-    MANIFEST_FILE,
-    REASONS,
-    SHARDS_TABLE_REL,
-    ExclusionRules,
-    ShardError,
-    ShardSample,
-    ShardSettings,
-    aspect_label,
-    bucket_of,
-    candidates_from_tables,
-    frame_window,
-    plan_shards,
-    read_manifest,
-    read_token_file,
-    select_samples,
-    verify_dir,
-    verify_shards,
-    write_shard_tables,
-    write_shards,
-)
+from video_assets.shards.candidates import candidates_from_tables
+from video_assets.shards.manifest import read_manifest
+from video_assets.shards.plan import aspect_label, bucket_of, frame_window, plan_shards
+from video_assets.shards.sample import ShardSample
+from video_assets.shards.schema import MANIFEST_FILE, REASONS, ShardError
+from video_assets.shards.selection import select_samples
+from video_assets.shards.settings import ExclusionRules, ShardSettings
+from video_assets.shards.tables import SHARDS_TABLE_REL, write_shard_tables
+from video_assets.shards.verify import verify_dir, verify_shards
+from video_assets.shards.write import write_shards
+from video_assets.tokens.files import TokensError, read_tokens
 
 SMALL = 30_000  # bytes: a few clips per shard, so buckets split into several shards
 # clip_motion rows (the figures static_reason reads): a still clip and a moving one.
@@ -302,9 +292,7 @@ def test_round_trip_every_kept_clip_once_with_catalog_words_and_tokens(
             # cut by the clip's end: not the clip's
             assert all(w["word"] != "straddle" for w in words)
             ids = np.load(io.BytesIO(members["tokens.npy"]))
-            want, _ = read_token_file(
-                fx.root.local_path(f"tokens/{row.video_id}/{key}.safetensors")
-            )
+            want = read_tokens(fx.root.local_path(f"tokens/{row.video_id}/{key}.safetensors")).ids
             assert ids.dtype == np.int32 and np.array_equal(ids, want)
             assert facts["token_shape"] == list(want.shape)
     assert sorted(seen) == sorted(kept)
@@ -460,19 +448,17 @@ def test_shard_sample_validates():
 
 
 def test_reads_the_token_stage_files(tmp_path):
-    """A file written by the token stage's writer is read back as it wrote it."""
-    from video_assets.tokens.encode import read_tokens, write_tokens_safetensors
+    """A file written by the token stage's writer is read back by the one reader the shards use."""
+    from video_assets.tokens.encode import write_tokens_safetensors
 
     ids = np.arange(2 * 3 * 4, dtype=np.int32).reshape(2, 3, 4)
     write_tokens_safetensors(tmp_path / "t.safetensors", ids, {"temporal_stride": "4"})
-    got, meta = read_token_file(tmp_path / "t.safetensors")
-    assert np.array_equal(got, ids) and np.array_equal(
-        got, read_tokens(tmp_path / "t.safetensors").ids
-    )
-    assert meta["temporal_stride"] == "4"
+    got = read_tokens(tmp_path / "t.safetensors")
+    assert np.array_equal(got.ids, ids)
+    assert got.metadata["temporal_stride"] == "4"
     (tmp_path / "bad.safetensors").write_bytes(b"xx")
-    with pytest.raises(ShardError, match="not a readable"):
-        read_token_file(tmp_path / "bad.safetensors")
+    with pytest.raises(TokensError, match="not a readable"):
+        read_tokens(tmp_path / "bad.safetensors")
 
 
 def test_shards_under_a_data_root_prefix(fx, selection):

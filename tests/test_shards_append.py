@@ -8,28 +8,34 @@ import hashlib
 import json
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.shards_support import CHECKPOINT, add_video
-from video_assets.catalog import connect
+from video_assets.audio.transcription import TRANSCRIPTS_SCHEMA, WORDS_SCHEMA
+from video_assets.catalog import connect, sql_text
+from video_assets.generate.shard_data import (
+    CHECKPOINT,
+    _file_schema,
+    _in_schema,
+    add_video,
+    words_for,
+)
 from video_assets.motion import MotionSettings
 from video_assets.motion.table import ARROW_SCHEMA, TABLE_COLUMNS
-from video_assets.shard_update import INPUT_TABLES, compact_shards, refresh_shards
-from video_assets.shards import (
-    MANIFEST_FILE,
-    ExclusionRules,
-    ShardSettings,
-    ShardWriter,
-    candidates_from_tables,
-    read_manifest,
-    select_samples,
-    verify_dir,
-    verify_shards,
-    write_shards,
-)
+from video_assets.shards.candidates import candidates_from_tables
+from video_assets.shards.compact import compact_shards
+from video_assets.shards.manifest import read_manifest
+from video_assets.shards.schema import MANIFEST_FILE
+from video_assets.shards.selection import select_samples
+from video_assets.shards.settings import DoubtfulTranscripts, ExclusionRules, ShardSettings
+from video_assets.shards.stamps import INPUT_TABLES
+from video_assets.shards.tar import ShardWriter
+from video_assets.shards.update import refresh_shards
+from video_assets.shards.verify import verify_dir, verify_shards
+from video_assets.shards.write import write_shards
 from video_assets.store import DataRoot
 
 RULES = ExclusionRules(checkpoint_hash=CHECKPOINT)
@@ -391,3 +397,94 @@ def test_static_clips_leave_the_shards_once_their_motion_is_measured(source, tmp
         checkpoint_hash=CHECKPOINT, motion=MotionSettings(min_motion_px=0.01, max_static_share=1.0)
     )
     assert sorted(keys_of(refresh(root, rules=loose).manifest, A)) == kept
+
+
+def samples_in(root: DataRoot, manifest) -> dict[str, dict[str, bytes]]:
+    """Every sample in the listed shards: key -> {suffix: bytes}."""
+    out: dict[str, dict[str, bytes]] = {}
+    for info in manifest.shards:
+        for name, data in members(root.local_path(f"shards/{info.path}")).items():
+            key, _, suffix = name.partition(".")
+            out.setdefault(key, {})[suffix] = data
+    return out
+
+
+@pytest.mark.parametrize(
+    ("probability", "loop", "reason"),
+    [
+        pytest.param(0.31, False, "low_language_probability", id="unsure-language"),
+        pytest.param(None, True, "repeated_loop", id="loop-english-only-model"),
+        pytest.param(0.93, False, None, id="sure"),
+    ],
+)
+def test_words_of_a_doubtful_transcript_are_withheld(source, tmp_path, probability, loop, reason):
+    """A transcript the doubtful_transcripts check flags is not passed on: the video's clips
+    stay in the shards with their tokens, without words, and shard_exclusions says why."""
+    root = DataRoot(tmp_path / "data")
+    ingest(source, root, A)
+    kept = keys_of(refresh(root).manifest, A)
+    assert len(kept) == 2
+    if loop:  # as an English-only model writes "Chinese later" for speech it cannot follow
+        clips = root.read_table("clips", A)
+        looped = [
+            {"video_id": A, "segment": segment, "word": "Chinese" if i % 2 == 0 else "later.",
+             "start": c.start_s + w["start"], "end": c.start_s + w["end"], "score": 0.9, "speaker": None}
+            for segment, c in enumerate(clips.itertuples(index=False))
+            for i, w in enumerate(words_for(6, c.end_s - c.start_s, seed=segment))
+        ]  # fmt: skip
+        root.write_table("words", A, _in_schema(pd.DataFrame(looped), WORDS_SCHEMA),
+                         schema=_file_schema(WORDS_SCHEMA))  # fmt: skip
+    transcript = pd.DataFrame([{
+        "video_id": A, "has_audio": True, "language": "en" if loop else "de",
+        "language_source": "model" if probability is None else "detected",
+        "language_probability": probability, "whisper_model": "tiny.en" if loop else "base",
+    }])  # fmt: skip
+    root.write_table("transcripts", A, _in_schema(transcript, TRANSCRIPTS_SCHEMA),
+                     schema=_file_schema(TRANSCRIPTS_SCHEMA))  # fmt: skip
+    result = refresh(root)
+    assert result.judged == [A]  # the transcripts table is an input of the shards
+    assert sorted(keys_of(result.manifest, A)) == kept  # the clips stay, whatever the transcript
+    samples = samples_in(root, result.manifest)
+    with connect(root) as con:
+        # The shards judge by the check's own rule: the check flags exactly these videos.
+        flagged = con.execute(
+            sql_text("checks/doubtful_transcripts.sql"),
+            {"video_id": A, **DoubtfulTranscripts().params()},
+        ).fetchall()
+        withheld = con.execute(
+            "SELECT clip_id, detail FROM shard_exclusions WHERE reason = 'doubtful_transcript' "
+            "ORDER BY clip_id"
+        ).fetchall()
+        in_shards, left_out_for = con.execute(
+            "SELECT in_shards, left_out_for FROM video_shards WHERE video_id = ?", [A]
+        ).fetchone()
+    assert [row[-1] for row in flagged] == ([reason] if reason else [])
+    assert (in_shards, left_out_for) == (
+        2,
+        "too_short: 1",
+    )  # kept clips are not counted as left out
+    for key in kept:
+        facts = json.loads(samples[key]["json"])
+        words = json.loads(samples[key]["words.json"])
+        assert "tokens.npy" in samples[key] and "mp4" in samples[key]
+        if reason:
+            assert words == [] and facts["n_words"] == 0
+            assert facts["words_withheld"] == "doubtful_transcript"
+        else:
+            assert len(words) == 3 and "words_withheld" not in facts
+    if reason is None:
+        assert withheld == [] and result.written == []  # nothing changed in the samples
+        return
+    assert [c for c, _ in withheld] == kept
+    assert all(d.startswith(f"words withheld: {reason}") for _, d in withheld)
+    if probability is not None:
+        assert "at probability 0.31 (min 0.5)" in withheld[0][1]
+    else:
+        assert "of word trigrams repeated over 18 words" in withheld[0][1]
+    # Selection counts the clips as kept; the reason is still reported.
+    assert result.selection.excluded_clips == 1
+    assert result.selection.reason_counts()["doubtful_transcript"] == 2
+    # Without the rule the words are passed on again.
+    passed_on = refresh(root, rules=replace(RULES, doubtful_transcripts=None))
+    again = samples_in(root, passed_on.manifest)
+    assert all(json.loads(again[k]["words.json"]) for k in kept)

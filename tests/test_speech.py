@@ -7,8 +7,7 @@ import pytest
 
 from tests.audio_support import SENTENCES, speech_track, workdir
 from video_assets.audio.extract import decode_audio
-from video_assets.probe import probe
-from video_assets.speech import (
+from video_assets.generate.speech import (
     active_rms,
     make_speech_track,
     make_speech_video,
@@ -17,6 +16,7 @@ from video_assets.speech import (
     mux_audio,
     synthesize,
 )
+from video_assets.probe import probe
 
 
 def test_every_word_of_the_text_is_reported_in_order():

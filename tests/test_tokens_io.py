@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.tokens_support import make_clip, tiny_config
 from video_assets.errors import MediaError
+from video_assets.generate.tokens import make_clip, tiny_config
 from video_assets.tokens import (
     CheckpointError,
     TokensError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.tokens_support import tiny_config
+from video_assets.generate.tokens import tiny_config
 from video_assets.tokens import TokenizerConfig, VideoTokenizer
 
 

@@ -7,7 +7,6 @@ import dagster as dg
 import pytest
 
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import (
     AudioStageConfig,
@@ -17,9 +16,10 @@ from dagster_project.defs.resources import (
     VideoStageConfig,
 )
 from dagster_project.defs.sqlcheck import sql_check_result
-from dagster_project.defs.tokens.assets import current_tokenizer
 from video_assets.catalog import connect
-from video_assets.shards import verify_dir
+from video_assets.layout import current_tokenizer
+from video_assets.registry import register
+from video_assets.shards.verify import verify_dir
 from video_assets.store import DataRoot
 from video_assets.tokens import read_tokens
 

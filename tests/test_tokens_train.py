@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.tokens_support import make_clip, tiny_config
 from video_assets.errors import MediaError
+from video_assets.generate.tokens import make_clip, tiny_config
 from video_assets.tokens import (
     TrainSettings,
     VideoTokenizer,

@@ -11,10 +11,10 @@ from PIL import Image
 
 from video_assets.clips import ClipSettings, split_video
 from video_assets.errors import MediaError
+from video_assets.generate.synth import make_shots_video
 from video_assets.keyframes import build_index
 from video_assets.scenes import scenes_from_cuts
 from video_assets.scenes.frames import DecodeStats
-from video_assets.synth import make_shots_video
 from video_assets.visuals import (
     catalog_summary_markdown,
     clip_boundary_strip,

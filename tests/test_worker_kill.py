@@ -25,7 +25,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from tests.conftest import sha256
 from tests.services_support import (
@@ -38,8 +37,9 @@ from tests.services_support import (
     wait_for_text,
 )
 from tests.test_faults import hidden_temps, same_file, visible_files
+from video_assets.generate.synth import make_shots_video
+from video_assets.registry import register
 from video_assets.store import DataRoot
-from video_assets.synth import make_shots_video
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(1500)]
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.definitions import ASSETS, CHECKS
-from dagster_project.defs.ingest.registry import register
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import (
     ShardStageConfig,
@@ -30,7 +29,8 @@ from dagster_project.defs.resources import (
     VideoStageConfig,
     audio_config_from_env,
 )
-from video_assets.synth import make_shots_video
+from video_assets.generate.synth import make_shots_video
+from video_assets.registry import register
 
 REPO = Path(__file__).resolve().parent.parent
 

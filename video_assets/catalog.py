@@ -2,7 +2,7 @@
 
 Views live in ``catalog.duckdb`` at the data root and read ``tables/<table>/*/*.parquet``
 by relative path, so the catalog stays valid wherever the root is mounted: open it from the
-data root (``cd $ROOT && duckdb catalog.duckdb``), or let :func:`connect` set DuckDB's
+data root (``cd $ROOT && uv run --frozen duckdb catalog.duckdb``), or let :func:`connect` set DuckDB's
 ``file_search_path``. On an object-store root (``s3://...``) :func:`connect` registers the
 root's fsspec filesystem with DuckDB and the views name ``s3://bucket/prefix/tables/...``;
 ``catalog.duckdb`` is built in a local temporary file and uploaded to the root whole. The SQL lives in ``sql/views`` and ``sql/checks``, one statement per
@@ -24,8 +24,13 @@ from video_assets.errors import ConfigError
 from video_assets.motion.result import ROW_COLUMNS as MOTION_COLUMNS
 from video_assets.store import DataRoot
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PACKAGE = Path(__file__).resolve().parent
+SQL_DIR = _PACKAGE / "sql" if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent / "sql"
+"""``sql/``: the copy an installed wheel carries inside the package, else the repository's."""
 CATALOG_FILE = "catalog.duckdb"
+CATALOG_STORAGE_VERSION = "v1.5.0"
+"""DuckDB storage format of ``catalog.duckdb``: the newest the ``duckdb`` command of the
+locked ``duckdb-cli`` (1.5) opens; the Python ``duckdb`` (2.0) writes a newer one by default."""
 
 # Columns of each table, used to define an empty view until a partition exists.
 TABLE_COLUMNS: dict[str, dict[str, str]] = {
@@ -295,22 +300,21 @@ def connect(root: DataRoot, *, persistent: bool = False) -> Iterator[duckdb.Duck
         persistent: Write the views into ``catalog.duckdb`` (the catalog asset does);
             otherwise an in-memory connection is used, so checks never contend for the file.
     """
-    if persistent and not root.is_local:
-        # DuckDB writes its file in place, which an object store cannot do: the catalog is
-        # built in a local temporary file and uploaded whole when the caller is done.
+    if persistent:
+        # Built whole in a temporary file, then renamed into place (or uploaded: an object
+        # store cannot take DuckDB's in-place writes), so a reader never sees half a catalog
+        # and every build is in the storage format the `duckdb` command reads.
         with root.atomic_file(CATALOG_FILE) as tmp:
-            con = duckdb.connect(str(tmp))
+            con = duckdb.connect(
+                str(tmp), config={"storage_compatibility_version": CATALOG_STORAGE_VERSION}
+            )
             try:
                 create_views(con, root)
                 yield con
             finally:
                 con.close()
         return
-    if persistent:
-        path = root.local_path(CATALOG_FILE)
-        con = duckdb.connect(str(path))
-    else:
-        con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:")
     try:
         create_views(con, root)
         yield con

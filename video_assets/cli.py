@@ -20,6 +20,11 @@ def _emit(args: argparse.Namespace, payload: dict, human: str) -> None:
         print(human)
 
 
+def _given(**values: object) -> dict:
+    """The options given on the command line; the others keep the settings' own defaults."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _probed(path: str) -> None:
     """Every command first probes its file, so a header's false claims (an absurd duration
     or size) are refused the same way whichever command meets the file first."""
@@ -90,7 +95,7 @@ def cmd_split(args: argparse.Namespace) -> int:
         args.out,
         settings=ClipSettings(
             mode=args.mode,
-            min_duration_s=args.min_duration,
+            **_given(min_duration_s=args.min_duration),
             audio_codec=args.audio_codec,
             container=args.container,
             decode_check=args.decode_check,
@@ -157,7 +162,7 @@ def cmd_motion(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from video_assets.sample import make_sample
+    from video_assets.generate.sample import make_sample
 
     sample = make_sample(Path(args.out))
     _emit(
@@ -221,7 +226,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         diarize=args.diarize or args.speakers is not None,
         diarization_dir=args.diarization_dir,
         num_speakers=args.speakers,
-        quality=QualitySettings(min_score=args.min_score, low_run=args.low_run),
+        quality=QualitySettings(**_given(min_score=args.min_score, low_run=args.low_run)),
     )
     result = transcribe(args.file, settings)
     payload = result.to_json_dict()
@@ -309,7 +314,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_shards_verify(args: argparse.Namespace) -> int:
-    from video_assets.shards import verify_dir
+    from video_assets.shards.verify import verify_dir
 
     result = verify_dir(args.dir)
     status = "ok" if result.ok else f"{len(result.problems)} problems"
@@ -323,7 +328,7 @@ def cmd_shards_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_shards_compact(args: argparse.Namespace) -> int:
-    from video_assets.shard_update import compact_shards
+    from video_assets.shards.compact import compact_shards
     from video_assets.store import DataRoot
 
     result = compact_shards(
@@ -477,7 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--mode", choices=["copy", "reencode"], default="copy")
     p.add_argument("--scene-mode", choices=["cascade", "full"], default="cascade")
-    p.add_argument("--min-duration", type=float, default=3.0, help="minimum clip length in seconds")
+    p.add_argument(
+        "--min-duration",
+        type=float,
+        help="minimum clip length in seconds (default: ClipSettings.min_duration_s)",
+    )
     p.add_argument(
         "--max-clip",
         type=float,
@@ -604,10 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the number of speakers, when known (default: estimated)",
     )
     p.add_argument(
-        "--min-score", type=float, default=0.4, help="words below this score are low-confidence"
+        "--min-score",
+        type=float,
+        help="words below this score are low-confidence (default: QualitySettings.min_score)",
     )
     p.add_argument(
-        "--low-run", type=int, default=3, help="consecutive low words that drop a segment"
+        "--low-run",
+        type=int,
+        help="consecutive low words that drop a segment (default: QualitySettings.low_run)",
     )
     common(p)
     p.set_defaults(func=cmd_transcribe)

@@ -43,13 +43,14 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
+import pandas as pd
 
 from video_assets.errors import MediaError, ToolError, VideoAssetsError
 from video_assets.keyframes import KeyframeIndex, build_index, open_input
@@ -60,6 +61,8 @@ from video_assets.tools import ffmpeg_base, media_arg, run_tool, timeout_for
 SplitMode = Literal["copy", "reencode"]
 AudioCodec = Literal["alac", "aac"]
 Container = Literal["auto", "mp4", "mkv"]
+MIN_CLIP_S = 3.0
+"""Shortest clip in seconds by default: scenes shorter are kept as rows, flagged, and not cut."""
 """``auto``: MP4 where it holds the codec, Matroska otherwise; ``mp4`` or ``mkv``: only that."""
 CONTAINERS: tuple[Container, ...] = ("auto", "mp4", "mkv")
 AUDIO_CODEC_ARGS: dict[str, list[str]] = {
@@ -119,7 +122,7 @@ class ClipSettings:
     """
 
     mode: SplitMode = "copy"
-    min_duration_s: float = 3.0
+    min_duration_s: float = MIN_CLIP_S
     crf: int = 18
     preset: str = "veryfast"
     audio_codec: AudioCodec = "alac"
@@ -192,6 +195,76 @@ class Clip:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def table_row(self, video_id: str, folder: str) -> dict[str, Any]:
+        """The clip's row of the ``clips`` table (columns :data:`CLIP_COLUMNS`), its file
+        named under ``folder`` (relative to the data root)."""
+        row = {f: getattr(self, f) for f in CLIP_COLUMNS if f in _CLIP_FIELDS}
+        row.update(
+            video_id=video_id,
+            path=f"{folder}/{Path(self.path).name}",
+            start_s=round(self.start_s, 6),
+            end_s=round(self.end_s, 6),
+            duration_s=round(self.duration_s, 6),
+        )
+        return {c: row[c] for c in CLIP_COLUMNS}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Clip:
+        """A clip from a row of the ``clips`` table (or of :meth:`to_json`); counts a row
+        lacks are 0."""
+
+        def count(name: str) -> int:
+            value = row.get(name)
+            return 0 if value is None or pd.isna(value) else int(value)
+
+        return cls(
+            clip_id=str(row["clip_id"]),
+            path=str(row["path"]),
+            scene_index=int(row["scene_index"]),
+            scene_start_frame=int(row["scene_start_frame"]),
+            scene_end_frame=int(row["scene_end_frame"]),
+            start_frame=int(row["start_frame"]),
+            end_frame=int(row["end_frame"]),
+            start_s=float(row["start_s"]),
+            end_s=float(row["end_s"]),
+            method=str(row["method"]),
+            container=str(row.get("container") or Path(str(row["path"])).suffix.lstrip(".")),
+            leaked_frames=int(row["leaked_frames"]),
+            lost_frames=count("lost_frames"),
+            damaged_frames=count("damaged_frames"),
+            bytes=count("bytes"),
+            window_index=count("window_index"),
+        )
+
+
+_CLIP_FIELDS = frozenset(Clip.__dataclass_fields__)
+CLIP_COLUMNS = (
+    "video_id",
+    "clip_id",
+    "scene_index",
+    "window_index",
+    "path",
+    "scene_start_frame",
+    "scene_end_frame",
+    "start_frame",
+    "end_frame",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "method",
+    "container",
+    "leaked_frames",
+    "lost_frames",
+    "damaged_frames",
+    "bytes",
+)
+"""Columns of the ``clips`` table, in order: a :class:`Clip` and where its file is."""
+
+
+def clips_frame(video_id: str, clips: Sequence[Clip], folder: str) -> pd.DataFrame:
+    """The ``clips`` table rows of one video's clips (see :meth:`Clip.table_row`)."""
+    return pd.DataFrame([c.table_row(video_id, folder) for c in clips], columns=CLIP_COLUMNS)
 
 
 def copy_container(codec: str, container: Container = "auto") -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import av
+import av.logging
 import numpy as np
 
 from video_assets.errors import MediaError
@@ -109,9 +110,23 @@ class KeyframeIndex:
         }
 
 
+def detach_av_logging() -> None:
+    """Keep FFmpeg's log lines away from Python while decoding.
+
+    PyAV's Python log callback deadlocks threaded decoders: a decoder thread that logs
+    waits for the GIL, while the thread holding it frees the decoder and waits for that
+    thread (PyAV issues 751 and 909). PyAV ships with it off, but importing
+    ``torchvision.io`` turns it on (``av.logging.set_level(ERROR)``), so every open turns
+    it off again. Errors still reach us as exceptions.
+    """
+    if av.logging.get_level() is not None:
+        av.logging.set_level(None)
+
+
 def open_input(path: str | Path | RemoteMedia) -> av.container.InputContainer:
     """Open a media file with PyAV through the ``file:`` protocol (no protocol injection),
     or a :class:`RemoteMedia` through its presigned URL, limited to HTTP(S)."""
+    detach_av_logging()
     if isinstance(path, RemoteMedia):
         if path.size == 0:
             raise MediaError(path, "is empty (0 bytes)")

@@ -1,7 +1,7 @@
 """A PyTorch loader over the training shards: shuffled, split, bucketed, decoded on the fly.
 
 :class:`ClipShardDataset` is an ``IterableDataset`` that reads the WebDataset shards written
-by :func:`video_assets.shards.write_shards` sequentially and yields one dict per clip
+by :func:`video_assets.shards.write.write_shards` sequentially and yields one dict per clip
 (``frames``, ``tokens``, ``words``, ``facts``, ``key``, ``bucket``), or, with
 ``batch_size``, one collated batch of clips from a single bucket.
 
@@ -44,7 +44,9 @@ from torch.utils.data import IterableDataset, get_worker_info
 from webdataset.tariterators import group_by_keys
 
 from video_assets.errors import MediaError, VideoAssetsError
-from video_assets.shards import CLIP_MEMBERS, TOKENS_MEMBER, ShardError, read_manifest
+from video_assets.keyframes import detach_av_logging
+from video_assets.shards.manifest import read_manifest
+from video_assets.shards.schema import CLIP_MEMBERS, TOKENS_MEMBER, ShardError
 
 Layout = Literal["TCHW", "THWC"]
 
@@ -167,6 +169,7 @@ def _decode_pyav(
 ) -> tuple[torch.Tensor, float]:
     import av
 
+    detach_av_logging()
     kept: list[np.ndarray] = []
     try:
         with av.open(io.BytesIO(data), mode="r") as container:

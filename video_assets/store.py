@@ -1,6 +1,6 @@
 """The data root: one folder (or fsspec URL) holding every output of the pipeline.
 
-Layout (see DESIGN.md):
+Layout (see DESIGN.md; :mod:`video_assets.layout` names each path):
 
     videos/<video_id>/source.<ext>
     tables/<table>/video_id=<id>/part.parquet

@@ -29,4 +29,9 @@ def stored_image(
     with root.atomic_file(rel) as tmp:
         draw(tmp)
         image = png_markdown(tmp, alt)
+    return image_md(root, rel, image)
+
+
+def image_md(root: DataRoot, rel: str, image: str) -> dg.MetadataValue:
+    """An inline image (Markdown from ``png_markdown``) with its stored path ``rel`` below."""
     return dg.MetadataValue.md(f"{image}\n\n`{root.uri(rel)}`")

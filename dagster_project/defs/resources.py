@@ -65,6 +65,10 @@ _MOTION = MotionSettings()
 """The motion stage's defaults, declared once in the library."""
 _CLIPS = ClipSettings()
 """The clip stage's defaults, declared once in the library."""
+_SEPARATION = SeparationSettings()
+_TRANSCRIPTION = TranscriptionSettings()
+_QUALITY = QualitySettings()
+"""The audio stages' defaults, declared once in the library."""
 
 
 class VideoStageConfig(dg.ConfigurableResource):
@@ -76,13 +80,13 @@ class VideoStageConfig(dg.ConfigurableResource):
     threshold: float | None = None
     min_scene_len: int | None = None
     """None: the detector's own default (3 frames for hybrid and transnetv2, 15 otherwise)."""
-    split_mode: str = "copy"
-    min_clip_s: float = 3.0
-    clip_audio_codec: str = "alac"
+    split_mode: str = _CLIPS.mode
+    min_clip_s: float = _CLIPS.min_duration_s
+    clip_audio_codec: str = _CLIPS.audio_codec
     """Clip audio: ``alac`` (lossless) or ``aac`` (128 kb/s); see ClipSettings."""
-    clip_container: str = "auto"
+    clip_container: str = _CLIPS.container
     """Clip files: ``auto`` (MP4, Matroska for copies MP4 cannot hold), ``mp4`` or ``mkv``."""
-    clip_decode_check: bool = True
+    clip_decode_check: bool = _CLIPS.decode_check
     """Decode each stream-copied clip once; a damaged frame makes its scene re-encoded."""
     max_clip_s: float = _CLIPS.max_clip_s
     """A scene longer than this is cut into windows at keyframes, a clip each; 0: whole scenes."""
@@ -143,43 +147,45 @@ class VideoStageConfig(dg.ConfigurableResource):
 class AudioStageConfig(dg.ConfigurableResource):
     """Settings of the separation and transcription stages (see docs/audio.md for each one)."""
 
-    device: str = "cpu"
-    separator: str = "auto"
+    device: str = _SEPARATION.device
+    separator: str = _SEPARATION.separator
     """``auto`` (Demucs when a model is found, else Spleeter from its wheel), ``demucs``, ``spleeter`` or ``passthrough``."""
-    demucs_model: str = "htdemucs"
+    demucs_model: str = _SEPARATION.model
     demucs_repo: str = ""
-    demucs_segment_s: float | None = None
-    demucs_overlap: float = 0.25
-    demucs_shifts: int = 1
-    allow_passthrough: bool = False
+    demucs_segment_s: float | None = _SEPARATION.segment_s
+    demucs_overlap: float = _SEPARATION.overlap
+    demucs_shifts: int = _SEPARATION.shifts
+    allow_passthrough: bool = _SEPARATION.allow_passthrough
     """When no separation model loads, pass the mix through as the vocal stem (a check warns) instead of failing."""
-    audio_stream: int | None = None
+    audio_stream: int | None = _SEPARATION.audio_stream
     whisper_model: str = ""
     """faster-whisper folder or model name (cache, else hub); empty: the packaged multilingual base (tiny.en when language is en)."""
-    compute_type: str = "default"
-    batch_size: int = 8
+    compute_type: str = _TRANSCRIPTION.compute_type
+    batch_size: int = _TRANSCRIPTION.batch_size
     language: str = ""
     """ISO code; empty: detect (per speech chunk, with the multilingual model)."""
-    allow_download: bool = True
+    allow_download: bool = _TRANSCRIPTION.allow_download
     """Download a named model that is not cached (VIDEO_ASSETS_OFFLINE=1 or HF_HUB_OFFLINE=1 forbid it anyway)."""
     min_language_probability: float = MIN_LANGUAGE_PROBABILITY
     """doubtful_transcripts flags a video whose language probability is below this ..."""
     max_loop_share: float = MAX_LOOP_SHARE
     """... or whose word trigrams repeat more than this share over at least MIN_LOOP_WORDS words."""
-    aligner: str = "auto"
+    aligner: str = _TRANSCRIPTION.aligner
     align_model_dir: str = ""
-    diarize: bool = True
+    diarize: bool = True  # the library's default is off; the pipeline finds speakers
     """Find speakers (offline: the whisperx wheel's segmentation model + Resemblyzer) and fill words.speaker."""
     diarization_dir: str = ""
     """A pyannote pipeline folder; it takes precedence over the offline diarizer."""
-    num_speakers: int | None = None
+    num_speakers: int | None = _TRANSCRIPTION.num_speakers
     """Exact speaker count when known; None: estimated."""
     min_overlap_cover: float = OVERLAP_COVER
     """speaker_overlap counts a word when two speakers' turns each cover at least this share of it (0.5)."""
     max_overlap_share: float = 0.05
     """The speaker_overlap check passes while at most this share of words is spoken over by a second speaker."""
-    min_word_score: float = 0.4
-    low_word_run: int = 3
+    min_word_score: float = _QUALITY.min_score
+    """Words below this score are low-confidence: in the transcript marks, the low_confidence_words
+    check, the shard rules (training_shards) and the previews."""
+    low_word_run: int = _QUALITY.low_run
     max_low_share: float = 0.25
     """The low_confidence_words check passes while at most this share of words score below min_word_score."""
     max_hallucinated_share: float = 0.0
@@ -325,11 +331,12 @@ class ShardStageConfig(dg.ConfigurableResource):
 
     target_bytes: int = 1 << 30
     frame_window: int = 0
-    min_clip_s: float = 3.0
+    min_clip_s: float = _CLIPS.min_duration_s
     max_leaked_frames: int = 0
     require_tokens: bool = True
-    min_word_score: float = 0.4
     max_low_word_share: float = 0.25
+    """Leave out a clip with more than this share of low-confidence words (below
+    ``audio_config.min_word_score``, the one word-score setting)."""
     max_dropped_segments: int = 0
     require_current_tokenizer: bool = True
     compact: bool = False
@@ -345,12 +352,14 @@ class ShardStageConfig(dg.ConfigurableResource):
     """Static (or, with a cut inside, a slideshow): at least this share of near-static frames."""
 
     def shard_settings(self):  # noqa: ANN201 - ShardSettings
-        from video_assets.shards import ShardSettings
+        from video_assets.shards.settings import ShardSettings
 
         return ShardSettings(target_bytes=self.target_bytes, frame_window=self.frame_window)
 
-    def rules(self, checkpoint_hash: str | None):  # noqa: ANN201 - ExclusionRules
-        from video_assets.shards import ExclusionRules
+    def rules(self, checkpoint_hash: str | None, min_word_score: float):  # noqa: ANN201 - ExclusionRules
+        """The exclusion rules; ``min_word_score`` is ``audio_config``'s, so the shards judge
+        words by the score the transcripts were marked with."""
+        from video_assets.shards.settings import ExclusionRules
 
         try:
             motion = (
@@ -368,7 +377,7 @@ class ShardStageConfig(dg.ConfigurableResource):
             max_leaked_frames=self.max_leaked_frames,
             min_duration_s=self.min_clip_s,
             require_tokens=self.require_tokens,
-            min_word_score=self.min_word_score,
+            min_word_score=min_word_score,
             max_low_word_share=self.max_low_word_share,
             max_dropped_segments=self.max_dropped_segments,
             checkpoint_hash=checkpoint_hash if self.require_current_tokenizer else None,
@@ -376,15 +385,17 @@ class ShardStageConfig(dg.ConfigurableResource):
         )
 
 
-def _env_str(name: str, default: str) -> str | dg.EnvVar:
-    """``dg.EnvVar(name)`` when the variable is set (resolved at run time), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def _env_set(variables: dict[str, str]) -> dict[str, Any]:
+    """``field: dg.EnvVar(variable)`` for each variable that is set (resolved at run time);
+    the fields of unset ones keep their defaults."""
+    return {field: dg.EnvVar(var) for field, var in variables.items() if os.environ.get(var)}
 
 
-def _env_flag(name: str, default: bool) -> bool:
+def _env_flag(name: str) -> bool | None:
+    """A yes/no variable (Dagster has no boolean EnvVar); None when unset."""
     value = os.environ.get(name)
     if value is None or value == "":
-        return default
+        return None
     if value.lower() in ("1", "true", "yes", "on"):
         return True
     if value.lower() in ("0", "false", "no", "off"):
@@ -392,27 +403,36 @@ def _env_flag(name: str, default: bool) -> bool:
     raise ConfigError(name, f"must be 1/true/yes/on or 0/false/no/off, got {value!r}")
 
 
+_AUDIO_ENV = {
+    "device": "VIDEO_ASSETS_DEVICE",
+    "separator": "VIDEO_ASSETS_SEPARATOR",
+    "demucs_model": "VIDEO_ASSETS_DEMUCS_MODEL",
+    "demucs_repo": "VIDEO_ASSETS_DEMUCS_REPO",
+    "whisper_model": "VIDEO_ASSETS_WHISPER_MODEL",
+    "compute_type": "VIDEO_ASSETS_WHISPER_COMPUTE_TYPE",
+    "language": "VIDEO_ASSETS_LANGUAGE",
+    "aligner": "VIDEO_ASSETS_ALIGNER",
+    "align_model_dir": "VIDEO_ASSETS_ALIGN_MODEL_DIR",
+    "diarization_dir": "VIDEO_ASSETS_DIARIZATION_DIR",
+}
+_AUDIO_FLAGS = {
+    "allow_passthrough": "VIDEO_ASSETS_ALLOW_PASSTHROUGH",
+    "diarize": "VIDEO_ASSETS_DIARIZE",
+}
+"""AudioStageConfig field -> environment variable, as docs/audio.md lists them."""
+
+
 def audio_config_from_env() -> AudioStageConfig:
     """The audio settings with the ``VIDEO_ASSETS_*`` variables of docs/audio.md applied."""
+    flags: dict[str, Any] = {field: _env_flag(var) for field, var in _AUDIO_FLAGS.items()}
     return AudioStageConfig(
-        device=_env_str("VIDEO_ASSETS_DEVICE", "cpu"),
-        separator=_env_str("VIDEO_ASSETS_SEPARATOR", "auto"),
-        demucs_model=_env_str("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"),
-        demucs_repo=_env_str("VIDEO_ASSETS_DEMUCS_REPO", ""),
-        allow_passthrough=_env_flag("VIDEO_ASSETS_ALLOW_PASSTHROUGH", False),
-        whisper_model=_env_str("VIDEO_ASSETS_WHISPER_MODEL", ""),
-        compute_type=_env_str("VIDEO_ASSETS_WHISPER_COMPUTE_TYPE", "default"),
-        language=_env_str("VIDEO_ASSETS_LANGUAGE", ""),
-        aligner=_env_str("VIDEO_ASSETS_ALIGNER", "auto"),
-        align_model_dir=_env_str("VIDEO_ASSETS_ALIGN_MODEL_DIR", ""),
-        diarize=_env_flag("VIDEO_ASSETS_DIARIZE", True),
-        diarization_dir=_env_str("VIDEO_ASSETS_DIARIZATION_DIR", ""),
+        **_env_set(_AUDIO_ENV), **{k: v for k, v in flags.items() if v is not None}
     )
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources as deployed: paths and models come from the environment (see README)."""
-    s3: dict[str, Any] = {field: _env_str(var, "") for field, var in S3_ENV.items()}
+    s3: dict[str, Any] = _env_set(S3_ENV)
     return {
         "store": StoreResource(
             data_root=dg.EnvVar("VIDEO_ASSETS_DATA_ROOT"),
@@ -423,7 +443,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "audio_config": audio_config_from_env(),
         "shard_config": ShardStageConfig(),
         "token_config": TokenStageConfig(
-            checkpoint=_env_str("VIDEO_ASSETS_TOKENIZER_CHECKPOINT", ""),
-            device=_env_str("VIDEO_ASSETS_DEVICE", "auto"),
+            **_env_set(
+                {"checkpoint": "VIDEO_ASSETS_TOKENIZER_CHECKPOINT", "device": "VIDEO_ASSETS_DEVICE"}
+            )
         ),
     }

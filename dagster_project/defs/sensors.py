@@ -8,11 +8,11 @@ import time
 
 import dagster as dg
 
-from dagster_project.defs.ingest.registry import landing_candidates, register
 from dagster_project.defs.jobs import video_job
 from dagster_project.defs.partitions import VIDEOS, videos
 from dagster_project.defs.resources import StoreResource
 from video_assets.errors import VideoAssetsError
+from video_assets.registry import landing_candidates, register
 
 
 def scan_landing(

@@ -54,7 +54,7 @@ def matched_onset_errors(truth: Sequence[Any], words: Sequence[_Timed]) -> np.nd
 
     Args:
         truth: Ground-truth words with ``word``, ``start`` and ``has_event`` (only words with
-            their own onset count), e.g. :class:`video_assets.speech.SpeechWord`.
+            their own onset count), e.g. :class:`video_assets.generate.speech.SpeechWord`.
         words: Hypothesis words with ``word`` and ``start``; words the transcript got wrong
             have no match and are left out.
     """

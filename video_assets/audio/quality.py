@@ -29,6 +29,11 @@ REPEATED_NGRAM = "repeated_ngram"
 OUTSIDE_VAD = "outside_vad"
 
 
+MIN_WORD_SCORE = 0.4
+"""A word whose alignment score is below this is low-confidence: the one default of the
+transcript quality marks, the low_confidence_words check, the shard rules and the previews."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class QualitySettings:
     """Thresholds of the segment drop logic.
@@ -46,7 +51,7 @@ class QualitySettings:
             (exclusive of 0).
     """
 
-    min_score: float = 0.4
+    min_score: float = MIN_WORD_SCORE
     low_run: int = 3
     ngram_max_n: int = 4
     ngram_repeats: int = 3

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from video_assets.audio.extract import decoded_pcm
 from video_assets.audio.separators.base import ModelUnavailable, Separator
+from video_assets.audio.separators.spleeter import SUSTAIN_FRAMES, check_sustain_frames
 from video_assets.audio.wavfile import WavWriter
 from video_assets.errors import ConfigError
 from video_assets.probe import probe
@@ -42,7 +44,29 @@ ASR_SAMPLE_RATE = 16000
 VOCALS_FILE = "vocals.wav"
 ACCOMPANIMENT_FILE = "accompaniment.wav"
 VOCALS_16K_FILE = "vocals_16k.wav"
+_STEM_FILES = {
+    "vocals_path": VOCALS_FILE,
+    "accompaniment_path": ACCOMPANIMENT_FILE,
+    "vocals_16k_path": VOCALS_16K_FILE,
+}
 SeparatorName = Literal["auto", "demucs", "spleeter", "passthrough"]
+STEMS_COLUMNS = (
+    "video_id",
+    "has_audio",
+    "backend",
+    "model",
+    "origin",
+    "fallback",
+    "stream_index",
+    "audio_duration_s",
+    "sample_rate",
+    "channels",
+    "device",
+    "vocals_path",
+    "accompaniment_path",
+    "vocals_16k_path",
+)
+"""Columns of the ``stems`` table, in order (see :meth:`SeparationResult.table_frame`)."""
 SEPARATORS = ("auto", "demucs", "spleeter", "passthrough")
 
 
@@ -76,7 +100,12 @@ class SeparationSettings:
             (``vocals_16k.wav``), 0 to 1; ``vocals.wav`` stays the separated voice. A faint
             bed (0.1: 20 dB down) costs the recogniser less than the spectral holes a mask
             leaves: measured with Spleeter and tiny.en, it brought the word error rate from
-            the stem back to or below that from the mix (docs/audio.md).
+            the stem below that from the mix in five conditions of six (docs/audio.md; 0.3
+            was tried: worse with a lead melody, no better at 0 dB).
+        sustain_frames: Spleeter only: window (STFT frames of 23.2 ms, odd, 3 to 63) of the
+            held-tone suppression, which takes out of the vocal stem what holds one pitch
+            longer than the window (a lead melody, a sung note; speech does not); 0 keeps
+            Spleeter's own masks (for singing). See :mod:`.separators.spleeter`.
     """
 
     separator: SeparatorName = "auto"
@@ -92,6 +121,7 @@ class SeparationSettings:
     block_s: float = 600.0
     margin_s: float = 10.0
     asr_residual: float = 0.1
+    sustain_frames: int = SUSTAIN_FRAMES
 
     def __post_init__(self) -> None:
         if self.separator not in SEPARATORS:
@@ -114,6 +144,7 @@ class SeparationSettings:
             raise ValueError(f"block_s must be in [1, 7200] seconds, got {self.block_s}")
         if not 0.0 <= self.asr_residual <= 1.0:
             raise ValueError(f"asr_residual must be in [0, 1], got {self.asr_residual}")
+        check_sustain_frames(self.sustain_frames)
         if not 0.0 <= self.margin_s <= 60.0:
             raise ValueError(f"margin_s must be in [0, 60] seconds, got {self.margin_s}")
 
@@ -178,6 +209,30 @@ class SeparationResult:
             "device": self.device,
         }
 
+    def table_frame(self, video_id: str, folder: str) -> pd.DataFrame:
+        """The video's row of the ``stems`` table, its files named under ``folder`` (relative
+        to the data root). Timings are left out: a re-run writes the same row."""
+        facts = self.metadata()
+        row = {
+            "video_id": video_id,
+            **{k: facts[k] for k in STEMS_COLUMNS if k in facts},
+            "fallback": self.fallback,
+            **{
+                key: (f"{folder}/{name}" if self.has_audio else None)
+                for key, name in _STEM_FILES.items()
+            },
+        }
+        return pd.DataFrame([row], columns=list(STEMS_COLUMNS)).astype(
+            {
+                "stream_index": "Int64",
+                "origin": "string",
+                "fallback": "string",
+                "vocals_path": "string",
+                "accompaniment_path": "string",
+                "vocals_16k_path": "string",
+            }
+        )
+
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (paths as strings), as ``video-assets separate --json`` prints."""
         out = asdict(self)
@@ -226,7 +281,7 @@ def load_separator(settings: SeparationSettings) -> tuple[Separator, str | None]
         from video_assets.audio.separators.spleeter import SpleeterSeparator
 
         try:
-            sep = SpleeterSeparator(device=settings.device)
+            sep = SpleeterSeparator(device=settings.device, sustain_frames=settings.sustain_frames)
             return sep, (f"spleeter: {failures[0]}" if failures else None)
         except ModelUnavailable as exc:
             failures.append(str(exc))

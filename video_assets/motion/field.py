@@ -148,17 +148,22 @@ class GlobalMotion:
 def _solve(
     xc: np.ndarray, yc: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray
 ) -> np.ndarray:
-    """Weighted least squares for (tx, ty, zoom, roll), by the model's 4x4 normal equations."""
-    sw, sx, sy = w.sum(), w @ xc, w @ yc
-    srr = w @ (xc * xc + yc * yc)
-    normal = np.array(
-        [[sw, 0.0, sx, -sy], [0.0, sw, sy, sx], [sx, sy, srr, 0.0], [-sy, sx, 0.0, srr]]
-    )
-    rhs = np.array([w @ u, w @ v, w @ (xc * u + yc * v), w @ (xc * v - yc * u)])
-    try:
-        return np.linalg.solve(normal, rhs)
-    except np.linalg.LinAlgError:  # all vectors at one point: translation only
-        return np.array([rhs[0] / sw, rhs[1] / sw, 0.0, 0.0])
+    """Weighted least squares for (tx, ty, zoom, roll).
+
+    About the vectors' weighted centroid the model's normal equations decouple (translation
+    from the mean motion, zoom and roll from the first moments), so no 4x4 system is solved;
+    the translation is then restated about the frame's centre.
+    """
+    sw = float(w.sum())
+    mx, my = float(w @ xc) / sw, float(w @ yc) / sw
+    mu, mv = float(w @ u) / sw, float(w @ v) / sw
+    x0, y0 = xc - mx, yc - my
+    srr = float(w @ (x0 * x0 + y0 * y0))
+    if srr <= 0.0:  # all vectors at one point: translation only
+        return np.array([mu, mv, 0.0, 0.0])
+    zoom = float(w @ (x0 * u + y0 * v)) / srr
+    roll = float(w @ (x0 * v - y0 * u)) / srr
+    return np.array([mu - zoom * mx + roll * my, mv - roll * mx - zoom * my, zoom, roll])
 
 
 def fit_global_motion(field: VectorField, width: int, height: int) -> GlobalMotion:
@@ -174,11 +179,12 @@ def fit_global_motion(field: VectorField, width: int, height: int) -> GlobalMoti
     params = np.array([_weighted_median(u, w), _weighted_median(v, w), 0.0, 0.0])
     for _ in range(_FIT_ROUNDS):
         res = _residual(params, xc, yc, u, v)
-        cut = max(2.5 * float(np.median(res)), _MIN_TOL_PX)
+        cut = max(2.5 * _median(res), _MIN_TOL_PX)
         keep = res <= cut
-        if keep.sum() < 3:
+        if np.count_nonzero(keep) < 3:
             break
-        params = _solve(xc[keep], yc[keep], u[keep], v[keep], w[keep])
+        # The trimmed vectors weigh nothing (cheaper than copying the kept ones out).
+        params = _solve(xc, yc, u, v, w * keep)
     tx, ty, zoom, roll = (float(p) for p in params)
     pu = tx + zoom * xc - roll * yc
     pv = ty + roll * xc + zoom * yc
@@ -201,6 +207,16 @@ def _residual(
 ) -> np.ndarray:
     tx, ty, zoom, roll = params
     return np.hypot(u - (tx + zoom * xc - roll * yc), v - (ty + roll * xc + zoom * yc))
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array without its overhead (a partition, no full sort)."""
+    n = len(values)
+    k = n // 2
+    if n % 2:
+        return float(np.partition(values, k)[k])
+    part = np.partition(values, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

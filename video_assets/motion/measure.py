@@ -1,14 +1,25 @@
 """Measuring a clip: one decoding pass feeding a motion source and the thumbnails.
 
 Decoding dominates the cost, so the pass does as little else as it can: the luma plane is
-read in place (no colour conversion), thumbnails are area-averaged from a strided view,
-H.264's deblocking is skipped (the pixels only become thumbnails), and FFmpeg decodes with
-frame threads. Only the P-frames' vectors are used, and those are deterministic under frame
-threading (see :mod:`video_assets.motion.vectors`).
+read in place (no colour conversion), each frame is scaled down once to the size its motion
+source needs (the vectors need only half the analysis resolution) by area-averaging a
+strided view, the thumbnails are area-averaged from that, H.264's deblocking is skipped (the
+pixels only become thumbnails), and FFmpeg decodes with frame threads. Only the P-frames'
+vectors are used, and those are deterministic under frame threading (see
+:mod:`video_assets.motion.vectors`).
+
+H.264's non-reference frames (half the frames of x264's B-pyramid) are not decoded at all
+(``skip_frame=noref``, a quarter less decoding): P-frames never reference them, so the
+vectors are the same, and the consistency profile bridges each gap (see
+:func:`~video_assets.motion.consistency.profile`). Where it cannot (a transition that looks
+like a cut or a flash, a non-reference frame far larger or smaller than its neighbours, a
+timestamp out of order, a decoding error), the clip is decoded again with every frame, so
+a cut or flash is placed on its own frame as before.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +46,10 @@ class _NoVectors(Exception):
     pass
 
 
+class _NeedsEveryFrame(Exception):
+    """A pass that skipped non-reference frames cannot place what it saw."""
+
+
 @dataclass
 class _Pass:
     method: str
@@ -44,8 +59,14 @@ class _Pass:
     height: int
     fps: float
     analysis: tuple[int, int]
-    thumbs: list[np.ndarray] = field(default_factory=list)
+    thumbs: list[np.ndarray | None] = field(default_factory=list)
+    """One per frame in display order; None for a frame left undecoded."""
     fields: list[VectorField] = field(default_factory=list)
+    fits: list[GlobalMotion] = field(default_factory=list)
+    """The camera model of each field, fitted as it arrives (while the decoder's threads
+    decode the next frames) rather than after the last frame."""
+    patches: list[np.ndarray] = field(default_factory=list)
+    """Each field's per-patch mean motion, likewise."""
     decode_errors: int = 0
 
 
@@ -58,9 +79,16 @@ def _decode(
     settings: MotionSettings,
     fallback: str = "",
     source_type: type[MotionSource] | None = None,
+    skip_nonref: bool = False,
 ) -> _Pass:
     """One decoding pass; frame differences when ``fallback`` says why, when the settings
-    ask for them, or when the codec exports no vectors; ``source_type`` when given."""
+    ask for them, or when the codec exports no vectors; ``source_type`` when given.
+
+    With ``skip_nonref``, H.264's non-reference frames are not decoded. Frames then come
+    out with gaps, so each one's display position is counted from the packets' timestamps:
+    a frame's position is the number of packets shown before it (every packet before it
+    in display order has been read by the time the decoder hands it out, which the pass
+    checks). Raises _NeedsEveryFrame where that or the skipped frames cannot be trusted."""
     with open_input(path) as container:
         stream = first_video_stream(container, path)
         ctx = stream.codec_context
@@ -87,32 +115,58 @@ def _decode(
         options = source.open(ctx)
         if settings.skip_loop_filter:
             options["skip_loop_filter"] = "all"
+        skip = skip_nonref and method == "vectors" and ctx.name == "h264"
+        if skip:
+            options["skip_frame"] = "noref"
         ctx.options = options
         stream.thread_type = "AUTO"
         stream.thread_count = settings.threads
         thumb = _scaled(width, height, settings.thumb_width)
+        picture = source.picture_size
         index = 0
+        unshown: list[int] = []  # timestamps read but not yet shown, a heap
+        shown = -1 << 62
         try:
             for packet in container.demux(stream):
                 source.packet(packet)
+                if skip and packet.size:
+                    if packet.pts is None or packet.pts <= shown:
+                        raise _NeedsEveryFrame
+                    heapq.heappush(unshown, packet.pts)
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
                     run.decode_errors += 1
                     continue
                 for frame in frames:
-                    small = shrink(luma(frame), *run.analysis)
-                    run.thumbs.append(shrink(small, *thumb))
+                    if skip:
+                        while unshown and frame.pts is not None and unshown[0] < frame.pts:
+                            heapq.heappop(unshown)  # a frame that was not decoded
+                            run.thumbs.append(None)
+                            index += 1
+                        if not unshown or unshown[0] != frame.pts:
+                            raise _NeedsEveryFrame
+                        shown = heapq.heappop(unshown)
+                    gray = luma(frame)
+                    small = shrink(gray, *picture)
+                    run.thumbs.append(shrink(small if picture[0] >= thumb[0] else gray, *thumb))
                     motion = source.field(frame, small, index)
                     if motion is not None:
                         run.fields.append(motion)
+                        run.fits.append(fit_global_motion(motion, *run.analysis))
+                        run.patches.append(_patch_means(motion, *run.analysis, settings.patches))
                     index += 1
                     if method == "vectors" and index >= _PROBE_FRAMES and not run.fields:
                         raise _NoVectors
                     run.width, run.height = frame.width, frame.height
         except av.FFmpegError:
             run.decode_errors += 1  # a truncated or damaged container: keep what was read
-    if not run.thumbs:
+        if skip:
+            assert isinstance(source, CodecVectors)
+            if run.decode_errors or source.nonref_outlier():
+                raise _NeedsEveryFrame
+            run.thumbs.extend([None] * len(unshown))
+    if all(t is None for t in run.thumbs):
         raise MediaError(path, "has no decodable video frame")
     return run
 
@@ -144,18 +198,40 @@ def measure_clip(
     t0 = time.perf_counter()
     if source is not None:
         run = _decode(path, settings, source_type=source)
-        result = _summarize(path, run, settings)
-        result.elapsed_s = time.perf_counter() - t0
-        return result
-    try:
-        run = _decode(path, settings)
-    except _NoVectors:
-        run = _decode(path, settings, f"no motion vectors in the first {_PROBE_FRAMES} frames")
-    if run.method == "vectors" and not run.fields and len(run.thumbs) > 1:
-        run = _decode(path, settings, "no motion vectors in the stream")
-    result = _summarize(path, run, settings)
+    else:
+        run = _decode_clip(path, settings, settings.skip_nonref)
+    consistency = _consistency(run, settings)
+    if consistency is None:
+        # Frames were skipped where a transition has to be placed: decode every frame.
+        run = _decode_clip(path, settings, skip_nonref=False)
+        consistency = _consistency(run, settings)
+    assert consistency is not None  # every frame decoded
+    result = _summarize(path, run, consistency, settings)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _decode_clip(path: Path, settings: MotionSettings, skip_nonref: bool) -> _Pass:
+    """The pass :func:`measure_clip` reads: vectors where there are any, else frame
+    differences; every frame decoded where skipping non-reference ones cannot be trusted."""
+    try:
+        run = _decode(path, settings, skip_nonref=skip_nonref)
+    except _NoVectors:
+        run = _decode(path, settings, f"no motion vectors in the first {_PROBE_FRAMES} frames")
+    except _NeedsEveryFrame:
+        return _decode_clip(path, settings, skip_nonref=False)
+    if run.method == "vectors" and not run.fields and len(run.thumbs) > 1:
+        run = _decode(path, settings, "no motion vectors in the stream")
+    return run
+
+
+def _consistency(run: _Pass, settings: MotionSettings) -> Consistency | None:
+    return profile(
+        run.thumbs,
+        cut_similarity=settings.cut_similarity,
+        min_drop=settings.min_drop,
+        flash_frames=settings.flash_frames,
+    )
 
 
 def measure_clips(
@@ -173,37 +249,37 @@ def measure_clips(
     return out
 
 
-def _summarize(path: Path, run: _Pass, settings: MotionSettings) -> ClipMotion:
+def _summarize(
+    path: Path, run: _Pass, consistency: Consistency, settings: MotionSettings
+) -> ClipMotion:
     n = len(run.thumbs)
     aw, ah = run.analysis
-    consistency = profile(
-        run.thumbs,
-        cut_similarity=settings.cut_similarity,
-        min_drop=settings.min_drop,
-        flash_frames=settings.flash_frames,
-    )
     # A field reaching across a cut or a flash measures the jump, not motion.
     broken = np.zeros(n, bool)
     for t in consistency.transitions:
         broken[t.frame : t.frame + t.frames + 1] = True
-    kept = [f for f in run.fields if not broken[max(0, f.index - f.span + 1) : f.index + 1].any()]
-    fits = [fit_global_motion(f, aw, ah) for f in kept]
+    kept = [
+        i
+        for i, f in enumerate(run.fields)
+        if not broken[max(0, f.index - f.span + 1) : f.index + 1].any()
+    ]
+    fits = [run.fits[i] for i in kept]
 
     # Per frame: the global motion, and the stillest and most moving patch. A frame is
     # near-static when no patch moves: a small subject crossing a still background moves.
     motion = np.full(n, np.nan)
     lows = np.full(n, np.nan)
     highs = np.full(n, np.nan)
-    for f, g in zip(kept, fits, strict=True):
+    for i, g in zip(kept, fits, strict=True):
+        f, patches = run.fields[i], run.patches[i]
         covered = slice(max(0, f.index - f.span + 1), f.index + 1)
-        patches = _patch_means(f, aw, ah, settings.patches)
         motion[covered] = g.magnitude
         lows[covered] = patches.min()
         highs[covered] = patches.max()
     measured = ~np.isnan(motion)
     still = measured & (highs < settings.static_frame_px)
     freeze_start, freeze_frames = _longest_run(still)
-    camera = _camera(fits, [f.span for f in kept], settings)
+    camera = _camera(fits, [run.fields[i].span for i in kept], settings)
     result = ClipMotion(
         path=str(path),
         method=run.method,

@@ -32,6 +32,12 @@ class MotionSettings:
         threads: Decoder threads; 0 lets FFmpeg choose (0 to 64).
         skip_loop_filter: Skip H.264's deblocking filter while decoding: faster, and the
             pixels are only looked at as thumbnails (the vectors are not affected).
+        skip_nonref: Read H.264 with its non-reference frames left undecoded (FFmpeg's
+            ``skip_frame=noref``; half the frames of a B-pyramid, a quarter of the decoding
+            time): the vectors come from P-frames, which never reference them, and the
+            consistency profile bridges each one-frame gap. A clip is decoded again in full
+            where that is not enough to place a transition (anything that looks like a cut
+            or a flash, or a non-reference frame much larger than its neighbours).
         static_frame_px: A frame in which no patch moves this much is near-static (0 to 10).
         min_motion_px: A clip whose mean motion is below this, with no patch moving at
             ``min_patch_motion_px`` or more, is static (0 to 10).
@@ -56,6 +62,7 @@ class MotionSettings:
     patches: int = 8
     threads: int = 0
     skip_loop_filter: bool = True
+    skip_nonref: bool = True
     static_frame_px: float = 0.1
     min_motion_px: float = 0.25
     min_patch_motion_px: float = 0.5

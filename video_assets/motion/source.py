@@ -71,6 +71,13 @@ class MotionSource(ABC):
         self.width = width
         self.height = height
 
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        """Size of the grey picture :meth:`field` is handed (default: the analysis
+        resolution). A source that needs only a smaller one says so: scaling a decoded frame
+        down is the largest cost per frame after decoding it."""
+        return self.width, self.height
+
     def open(self, ctx: VideoCodecContext) -> dict[str, str]:
         """Called once with the stream's decoder before the first packet; returns the
         FFmpeg decoder options this source needs."""
@@ -85,6 +92,6 @@ class MotionSource(ABC):
 
         Args:
             frame: The decoded frame.
-            small: Its luma at the analysis resolution (``width`` x ``height``).
+            small: Its luma at :attr:`picture_size` (by default the analysis resolution).
             index: Its position in display order.
         """

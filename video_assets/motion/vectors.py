@@ -27,13 +27,15 @@ which frame that was, and that is the hard part:
 
 from __future__ import annotations
 
+import statistics
+
 import av
 import cv2
 import numpy as np
 from av.video.codeccontext import VideoCodecContext
 
 from video_assets.motion.field import GlobalMotion, VectorField, fit_global_motion
-from video_assets.motion.source import MotionSource, shrink
+from video_assets.motion.source import MotionSource
 
 VECTOR_CODECS = frozenset(
     {
@@ -71,6 +73,13 @@ _RECENT = 40
 """Frames kept (at half the analysis resolution) for the reference check."""
 _PIXEL_CHECK_PX = 0.2
 """Below this much displacement the pictures cannot tell references apart."""
+
+_OUTLIER = 3.0
+_SLACK = 32
+_AROUND = 8
+"""A non-reference frame over three times the median size of the eight on each side, or
+under a third of it (with 32 bytes of slack either way), is an outlier: on a 320x180 pan
+whose non-reference frames take 23 bytes, a white flash takes 156."""
 
 _I, _P, _S, _SI, _SP = 1, 2, 4, 5, 6
 """``AVPictureType`` values: anchors are I/SI (no vectors) and P/S/SP (vectors back)."""
@@ -117,11 +126,17 @@ class CodecVectors(MotionSource):
         self._last_anchor: int | None = None
         self._length_size: int | None = None
         self._decode_order: list[tuple[int | None, bool | None, bool]] = []
+        self._nonref_sizes: list[int] = []
         """Per packet in decoding order: pts, reference picture or not, keyframe."""
         self._position: dict[int, int] = {}
         self._display: dict[int, int] = {}
         self._recent: dict[int, np.ndarray] = {}
         self._check_size = (max(2, width // 2), max(2, height // 2))
+
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        # The pictures only serve the reference check, at half the analysis resolution.
+        return self._check_size
 
     def open(self, ctx: VideoCodecContext) -> dict[str, str]:
         if ctx.name == "h264":
@@ -137,6 +152,25 @@ class CodecVectors(MotionSource):
         if packet.pts is not None:
             self._position[packet.pts] = len(self._decode_order)
         self._decode_order.append((packet.pts, ref, bool(packet.is_keyframe)))
+        if ref is False:
+            self._nonref_sizes.append(packet.size)
+
+    def nonref_outlier(self) -> bool:
+        """Whether a non-reference frame is far larger or far smaller than those around it
+        (or a packet could not be read): a flash coded into it (intra blocks where its
+        neighbours predict, or a flat picture where they carry detail), which a pass that
+        skips such frames would not see. Its neighbours are decoded, so a cut shows there."""
+        if any(ref is None for _, ref, _ in self._decode_order):
+            return True
+        sizes = self._nonref_sizes
+        for i, size in enumerate(sizes):
+            around = sizes[max(0, i - _AROUND) : i] + sizes[i + 1 : i + 1 + _AROUND]
+            if not around:
+                continue
+            usual = statistics.median(around)
+            if size > _OUTLIER * usual + _SLACK or _OUTLIER * size + _SLACK < usual:
+                return True
+        return False
 
     def _candidates(self, frame: av.VideoFrame, index: int, span: int) -> list[int]:
         """Distances back to the frames this P-frame may reference, the likeliest first."""
@@ -162,7 +196,7 @@ class CodecVectors(MotionSource):
             self._display[frame.pts] = index
         if self._length_size is not None:
             # Recent pictures, to tell which reference a P-frame's vectors point to.
-            self._recent[index] = shrink(small, *self._check_size)
+            self._recent[index] = small
             self._recent.pop(index - _RECENT, None)
         kind = int(frame.pict_type)
         if kind in (_I, _SI):
@@ -183,13 +217,14 @@ class CodecVectors(MotionSource):
         span = index - previous
         sx = self.width / frame.width
         sy = self.height / frame.height
-        scale = np.maximum(mv["motion_scale"], 1).astype(np.float32)
         # FFmpeg states motion_x = (src - dst) * motion_scale: the block at dst in this frame
-        # came from src in the reference, so the content moved by -motion / scale.
-        x = mv["dst_x"].astype(np.float32) * sx
-        y = mv["dst_y"].astype(np.float32) * sy
-        du = -mv["motion_x"] / scale * sx
-        dv = -mv["motion_y"] / scale * sy
+        # came from src in the reference, so the content moved by -motion / scale. All in
+        # float32: a 720p frame has thousands of vectors, each tried at several distances.
+        scale = np.maximum(mv["motion_scale"], 1).astype(np.float32)
+        x = mv["dst_x"].astype(np.float32) * np.float32(sx)
+        y = mv["dst_y"].astype(np.float32) * np.float32(sy)
+        du = mv["motion_x"].astype(np.float32) * (np.float32(-sx) / scale)
+        dv = mv["motion_y"].astype(np.float32) * (np.float32(-sy) / scale)
         w = mv["w"].astype(np.float32) * mv["h"]
         distances = (
             self._candidates(frame, index, span) if self._length_size is not None else [span]
@@ -211,7 +246,7 @@ class CodecVectors(MotionSource):
         if len(distances) == 1:
             return np.full(len(du), float(distances[0]), np.float32)
         dist = np.asarray(distances, np.float32)[:, None]
-        xc, yc = x - self.width / 2.0, y - self.height / 2.0
+        xc, yc = x - np.float32(self.width / 2.0), y - np.float32(self.height / 2.0)
         sub = slice(None, None, max(1, len(du) // _SAMPLE))
         moved = fit_global_motion(
             VectorField(0, 1, x[sub], y[sub], du[sub], dv[sub], w[sub]), self.width, self.height

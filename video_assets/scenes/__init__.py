@@ -7,13 +7,15 @@ from video_assets.scenes.detect import (
     detect_scenes,
     scenes_from_cuts,
 )
-from video_assets.scenes.detectors import DetectorSettings
+from video_assets.scenes.detectors import Detector, DetectorSettings, detector_for
 
 __all__ = [
     "CascadeSettings",
+    "Detector",
     "DetectorSettings",
     "Scene",
     "SceneResult",
     "detect_scenes",
+    "detector_for",
     "scenes_from_cuts",
 ]

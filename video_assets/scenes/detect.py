@@ -14,7 +14,9 @@ marked GOP is left early once nothing can remain in it: every packet-size jump o
 lies behind, and the frame just decoded already looks like the keyframe that ends the GOP
 (the same two tests level 1 uses, so a cut still ahead would have marked it). When the keyframe layout
 carries no information (one keyframe, or a keyframe every few frames) or the marked GOPs
-cover most of the video, level 2 simply becomes a full pass.
+cover most of the video, level 2 simply becomes a full pass. Level 1 stops as soon as that
+is certain or likely (projected from the keyframes compared so far), so fast-cut footage
+costs the full pass and little more.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
-from scenedetect.common import FrameTimecode
 
 from video_assets.keyframes import KeyframeIndex, build_index
-from video_assets.scenes.detectors import DetectorSettings, content_distance, hsv_histogram
+from video_assets.scenes.detectors import (
+    Detector,
+    DetectorSettings,
+    content_distance,
+    detector_for,
+    hsv_histogram,
+)
 from video_assets.scenes.frames import DecodeStats, FrameReader, SeekUnreliable
 
 Mode = Literal["cascade", "full"]
@@ -74,7 +81,16 @@ class CascadeSettings:
         min_mean_gop: Below this mean GOP length (frames) the layout carries no information
             and a full pass runs instead.
         max_coverage: When marked GOPs cover more than this share of frames, a full pass
-            runs instead (one sequential decode beats many seeks).
+            runs instead. Level 2 costs about what a full pass costs per frame it decodes,
+            and leaves many marked GOPs early, so it pays off up to a high coverage: on
+            fast-cut footage with 81% covered it decoded 67% of the frames at 0.70x the full
+            pass's CPU time (``bench/scenes.py``).
+        probe_share: Level 1 stops as soon as a full pass is certain (the GOPs marked so far
+            already cover more than ``max_coverage``) or likely: once it has compared the
+            keyframes of at least this share of the frames (and ``probe_gops`` GOPs), the
+            share of those frames it marked, projected over the GOPs still ahead, exceeds
+            ``max_coverage``. The keyframes it does not decode are the cost it saves.
+        probe_gops: The fewest GOPs level 1 compares before it projects.
     """
 
     keyframe_ratio: float = 1.0
@@ -83,7 +99,9 @@ class CascadeSettings:
     size_window: int = 8
     early_stop: bool = True
     min_mean_gop: float = 4.0
-    max_coverage: float = 0.8
+    max_coverage: float = 0.9
+    probe_share: float = 0.1
+    probe_gops: int = 16
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keyframe_ratio <= 4.0:
@@ -96,6 +114,10 @@ class CascadeSettings:
             raise ValueError(f"size_window must be >= 1, got {self.size_window}")
         if not 0.0 < self.max_coverage <= 1.0:
             raise ValueError(f"max_coverage must be in (0, 1], got {self.max_coverage}")
+        if not 0.0 < self.probe_share <= 1.0:
+            raise ValueError(f"probe_share must be in (0, 1], got {self.probe_share}")
+        if self.probe_gops < 1:
+            raise ValueError(f"probe_gops must be >= 1, got {self.probe_gops}")
 
 
 @dataclass
@@ -154,7 +176,7 @@ def scenes_from_cuts(cuts: list[int], index: KeyframeIndex) -> list[Scene]:
 
 def _run_detector(
     reader: FrameReader,
-    settings: DetectorSettings,
+    det: Detector,
     start: int,
     stop: int,
     fps: float,
@@ -170,17 +192,14 @@ def _run_detector(
     (:class:`SeekUnreliable` otherwise), as level 2 must. ``report`` keeps only the cuts
     in that range: the frames around it are context the detector needs to judge it.
     """
-    detector = settings.build(min_scene_len=min_scene_len, frame_count=reader.index.frame_count)
-    cuts: list[int] = []
-    last = start
-    for n, img in reader.frames(start, stop, exact=exact):
-        cuts.extend(tc.frame_num for tc in detector.process_frame(FrameTimecode(n, fps), img))
-        last = n
-        if progress is not None:
-            progress(1)
-        if leave is not None and not getattr(detector, "busy", False) and leave(n, img):
-            break
-    cuts.extend(tc.frame_num for tc in detector.post_process(FrameTimecode(last, fps)))
+    cuts = det.cuts(
+        reader.frames(start, stop, exact=exact),
+        fps,
+        min_scene_len=min_scene_len,
+        frame_count=reader.index.frame_count,
+        on_frame=progress,
+        leave=leave,
+    )
     if report is not None:
         cuts = [c for c in cuts if report[0] <= c < report[1]]
     return cuts
@@ -197,6 +216,8 @@ class _Level1:
     closing: dict[int, tuple[np.ndarray, np.ndarray]]
     """For each marked GOP that ends on a keyframe: that keyframe's histogram and image."""
     stats: dict
+    stopped: str | None = None
+    """Why level 1 stopped before the last keyframe: a full pass is certain or likely."""
 
 
 def _looks_alike(
@@ -204,23 +225,18 @@ def _looks_alike(
     a_hist: np.ndarray,
     b_img: np.ndarray,
     b_hist: np.ndarray,
-    settings: DetectorSettings,
+    det: Detector,
     cascade: CascadeSettings,
 ) -> bool:
     """The negation of level 1's keyframe test: no sign of a cut between two frames."""
     if 0.5 * float(np.abs(a_hist - b_hist).sum()) >= cascade.hist_threshold:
         return False
-    return content_distance(a_img, b_img, settings.luma_only) < _keyframe_threshold(
-        settings, cascade
-    )
-
-
-def _keyframe_threshold(settings: DetectorSettings, cascade: CascadeSettings) -> float:
-    return cascade.keyframe_ratio * settings.keyframe_score
+    threshold = cascade.keyframe_ratio * det.keyframe_score
+    return content_distance(a_img, b_img, det.settings.luma_only) < threshold
 
 
 def _mark_gops(
-    index: KeyframeIndex, reader: FrameReader, settings: DetectorSettings, cascade: CascadeSettings
+    index: KeyframeIndex, reader: FrameReader, det: Detector, cascade: CascadeSettings
 ) -> _Level1:
     """Level 1: which GOPs may hold a cut, and what level 2 needs to leave them early."""
     kfs = index.keyframe_frames
@@ -247,7 +263,7 @@ def _mark_gops(
     marked[gop_of[gop_of >= 0]] = True
     jumps = [hit_frames[gop_of == g] for g in range(n_gops)]
     stats = {"size_jumps": int(len(hit_frames)), "keyframe_changes": 0}
-    covered = sum(b - a for a, b in _regions(index, marked, settings))
+    covered = sum(b - a for a, b in _regions(index, marked, det))
     if covered > cascade.max_coverage * index.frame_count:
         # Size jumps alone already send level 2 to a full pass: decoding the keyframes
         # would only add to its cost.
@@ -262,6 +278,7 @@ def _mark_gops(
     prev: tuple[int, np.ndarray, np.ndarray] | None = None
     kf_hits = 0
     missing = 0
+    probe = _Probe(index, marked, cascade)
     for n, img in reader.keyframes():
         k = int(np.searchsorted(kfs, n))
         hist = hsv_histogram(img)
@@ -269,18 +286,60 @@ def _mark_gops(
             first = 0 if prev is None else prev[0]
             marked[first:k] = True
             missing += k - first - (0 if prev is None else 1)
-        elif not _looks_alike(prev[2], prev[1], img, hist, settings, cascade):
+        elif not _looks_alike(prev[2], prev[1], img, hist, det, cascade):
             marked[k - 1] = True
             kf_hits += 1
         if k > 0 and marked[k - 1]:
             closing[k - 1] = (hist, img)
         prev = (k, hist, img)
+        stopped = probe.full_pass_expected(marked, k)
+        if stopped is not None:
+            stats.update(keyframe_changes=kf_hits, keyframes_missing=missing, stopped_at_gop=k)
+            return _Level1(marked, jumps, closing, stats, stopped=stopped)
     last_seen = -1 if prev is None else prev[0]
     missing += n_gops - 1 - last_seen
     marked[max(last_seen, 0) :] = True
     stats["keyframe_changes"] = kf_hits
     stats["keyframes_missing"] = missing
     return _Level1(marked=marked, jumps=jumps, closing=closing, stats=stats)
+
+
+class _Probe:
+    """Level 1's running estimate of the share of frames level 2 will have to decode.
+
+    After keyframe ``k`` the GOPs before it are judged; the GOPs ahead are marked already
+    where a packet-size jump or the end of the video marks them, and the rest are projected
+    to be marked as often, by frames, as the judged GOPs that no size jump had marked.
+    """
+
+    def __init__(self, index: KeyframeIndex, jump_marked: np.ndarray, cascade: CascadeSettings):
+        self.lens = np.diff(np.append(index.keyframe_frames, index.frame_count)).astype(np.int64)
+        self.ahead_marked = jump_marked.copy()
+        self.ahead_marked[-1] = True  # the last GOP has no closing keyframe: always marked
+        self.total = max(int(self.lens.sum()), 1)
+        self.cascade = cascade
+        self.min_frames = cascade.probe_share * self.total
+
+    def full_pass_expected(self, marked: np.ndarray, k: int) -> str | None:
+        """Why a full pass is certain or likely once GOPs ``[0, k)`` are judged, or None."""
+        limit = self.cascade.max_coverage * self.total
+        lens = self.lens
+        known = int(lens[:k][marked[:k]].sum()) + int(lens[k:][self.ahead_marked[k:]].sum())
+        if known > limit:
+            return f"GOPs marked by then already cover {known / self.total:.0%} of frames"
+        seen = int(lens[:k].sum())
+        if k < self.cascade.probe_gops or seen < self.min_frames:
+            return None
+        open_ = ~self.ahead_marked[:k]  # judged GOPs no size jump had marked
+        open_frames = int(lens[:k][open_].sum())
+        rate = int(lens[:k][open_ & marked[:k]].sum()) / open_frames if open_frames else 1.0
+        projected = known + rate * int(lens[k:][~self.ahead_marked[k:]].sum())
+        if projected > limit:
+            return (
+                f"marked GOPs would cover {projected / self.total:.0%} of frames "
+                f"(projected from the first {seen / self.total:.0%})"
+            )
+        return None
 
 
 class _GopExit:
@@ -296,12 +355,12 @@ class _GopExit:
         self,
         index: KeyframeIndex,
         level1: _Level1,
-        settings: DetectorSettings,
+        det: Detector,
         cascade: CascadeSettings,
     ):
         self.kfs = index.keyframe_frames
         self.level1 = level1
-        self.settings, self.cascade = settings, cascade
+        self.det, self.cascade = det, cascade
         self.resume: int | None = None
         self.left = 0
 
@@ -314,7 +373,7 @@ class _GopExit:
         if (len(jumps) and n <= int(jumps[-1])) or n >= end_kf - 1:
             return False
         kf_hist, kf_img = self.level1.closing[g]
-        if not _looks_alike(img, hsv_histogram(img), kf_img, kf_hist, self.settings, self.cascade):
+        if not _looks_alike(img, hsv_histogram(img), kf_img, kf_hist, self.det, self.cascade):
             return False
         self.resume = end_kf
         self.left += 1
@@ -326,7 +385,7 @@ def _level2(
     index: KeyframeIndex,
     level1: _Level1,
     regions: list[tuple[int, int]],
-    settings: DetectorSettings,
+    det: Detector,
     cascade: CascadeSettings,
     tick: Callable[[int], None],
 ) -> tuple[list[int], int]:
@@ -339,9 +398,9 @@ def _level2(
     that keyframe looks like the frame just left, so no cut lies across the gap.
     """
     n = index.frame_count
-    before, after = settings.context_frames
-    early = cascade.early_stop and settings.looks_back_only
-    exit_ = _GopExit(index, level1, settings, cascade) if early else None
+    before, after = det.context_frames
+    early = cascade.early_stop and det.looks_back_only
+    exit_ = _GopExit(index, level1, det, cascade) if early else None
     raw: list[int] = []
     for a, b in regions:
         # The marked frames of the region, without the context it was widened by.
@@ -351,7 +410,7 @@ def _level2(
             if exit_ is not None:
                 exit_.resume = None
             raw += _run_detector(
-                reader, settings, pos, b, index.fps, 0, tick, exit_, exact=True, report=core
+                reader, det, pos, b, index.fps, 0, tick, exit_, exact=True, report=core
             )
             pos = exit_.resume if exit_ is not None else None
     return raw, exit_.left if exit_ is not None else 0
@@ -360,7 +419,7 @@ def _level2(
 def _cascade(
     index: KeyframeIndex,
     reader: FrameReader,
-    settings: DetectorSettings,
+    det: Detector,
     cascade: CascadeSettings,
     level1: dict,
     tick: Callable[[int], None],
@@ -378,9 +437,15 @@ def _cascade(
             f"mean GOP {mean_gop:.1f} frames)"
         )
         return None
-    found = _mark_gops(index, reader, settings, cascade)
+    found = _mark_gops(index, reader, det, cascade)
     level1.update(found.stats)
-    regions = _regions(index, found.marked, settings)
+    if found.stopped is not None:
+        level1.update(gops=gops, keyframes_decoded=reader.stats.frames_decoded)
+        level1["fallback"] = (
+            f"level 1 stopped at keyframe {found.stats['stopped_at_gop']}: {found.stopped}"
+        )
+        return None
+    regions = _regions(index, found.marked, det)
     covered = sum(b - a for a, b in regions)
     level1.update(
         gops=gops,
@@ -392,9 +457,9 @@ def _cascade(
     if covered / n > cascade.max_coverage:
         level1["fallback"] = f"marked GOPs cover {covered / n:.0%} of frames"
         return None
-    raw, left_early = _level2(reader, index, found, regions, settings, cascade, tick)
+    raw, left_early = _level2(reader, index, found, regions, det, cascade, tick)
     level1["gops_left_early"] = left_early
-    return settings.filter_cuts(raw, n)
+    return det.filter_cuts(raw, n)
 
 
 def detect_scenes(
@@ -422,6 +487,7 @@ def detect_scenes(
     if mode not in ("cascade", "full"):
         raise ValueError(f"mode must be 'cascade' or 'full', got {mode!r}")
     settings = detector or DetectorSettings()
+    det = detector_for(settings)
     cascade = cascade or CascadeSettings()
     t0 = time.perf_counter()
     index = index or build_index(path)
@@ -440,14 +506,14 @@ def detect_scenes(
         cuts: list[int] | None = None
         if mode == "cascade":
             try:
-                cuts = _cascade(index, reader, settings, cascade, level1, tick)
+                cuts = _cascade(index, reader, det, cascade, level1, tick)
             except SeekUnreliable as exc:
                 # Level 2 could not prove that a GOP decoded after a seek equals what a
                 # sequential pass decodes: the whole file gets the sequential pass.
                 level1["fallback"] = f"decoding after a seek cannot be trusted: {exc}"
         used_mode = mode if cuts is not None or mode == "full" else "cascade->full"
         if cuts is None:
-            cuts = _run_detector(reader, settings, 0, n, index.fps, None, tick)
+            cuts = _run_detector(reader, det, 0, n, index.fps, None, tick)
     if progress is not None:
         progress(n, n)
     return SceneResult(
@@ -465,25 +531,23 @@ def detect_scenes(
     )
 
 
-def _regions(
-    index: KeyframeIndex, marked: np.ndarray, settings: DetectorSettings
-) -> list[tuple[int, int]]:
+def _regions(index: KeyframeIndex, marked: np.ndarray, det: Detector) -> list[tuple[int, int]]:
     """Frame ranges ``[start, stop)`` to decode for the marked GOPs.
 
     A marked GOP i spans keyframe i to keyframe i+1 inclusive (a cut on keyframe i+1 needs
     the frame before it), widened by the frames the detector must see around a frame to
-    judge it (:attr:`DetectorSettings.context_frames`). AdaptiveDetector compares each frame
-    with ``window_width`` frames on either side, so its ranges also start one GOP earlier.
+    judge it (:attr:`Detector.context_frames`), and started :attr:`Detector.gops_before`
+    GOPs earlier (AdaptiveDetector's rolling average reaches back over the keyframe).
     """
     kfs = index.keyframe_frames
     n = index.frame_count
-    before, after = settings.context_frames
+    before, after = det.context_frames
     spans: list[tuple[int, int]] = []
     for i in np.flatnonzero(marked):
         start = int(kfs[i])
+        if det.gops_before:
+            start = int(kfs[i - det.gops_before]) if i >= det.gops_before else 0
         stop = int(kfs[i + 1]) + 1 if i + 1 < len(kfs) else n
-        if settings.detector == "adaptive":
-            start = int(kfs[i - 1]) if i > 0 else 0
         spans.append((max(start - before, 0), min(stop + after, n)))
     merged: list[tuple[int, int]] = []
     for a, b in sorted(spans):

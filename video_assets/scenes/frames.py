@@ -118,12 +118,24 @@ class FrameReader:
         """
         if self.index.timestamps == "index":
             raise SeekUnreliable(f"{self.index.path} has no timestamps to number frames by")
-        if self.stats.frames_decoded or self.stats.seeks:
-            self._container.seek(0, stream=self._stream)
-            self.stats.seeks += 1
-        cc = self._stream.codec_context
+        # A decoder of its own, without frame threading: with one packet in flight a frame
+        # thread has nothing to overlap, and draining and resetting it after every keyframe
+        # costs hand-offs between threads (slice threads still split a multi-slice frame).
+        container = open_input(self.index.path)
         try:
-            for packet in self._container.demux(self._stream):
+            stream = first_video_stream(container, self.index.path)
+            stream.thread_type = "SLICE"
+            stream.codec_context.thread_count = self.threads
+            yield from self._keyframes_of(container, stream)
+        finally:
+            container.close()
+
+    def _keyframes_of(
+        self, container: av.container.InputContainer, stream: av.VideoStream
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        cc = stream.codec_context
+        try:
+            for packet in container.demux(stream):
                 if not packet.size or not packet.is_keyframe:
                     continue
                 try:

@@ -12,47 +12,64 @@ See docs/tokens.md. Public API:
   :func:`ssim`; :func:`preview_image`, :func:`plot_training`.
 """
 
-from video_assets.tokens.checkpoint import (
-    CheckpointError,
-    CheckpointInfo,
-    LoadedCheckpoint,
-    TokensError,
-    load_checkpoint,
-    model_hash,
-    read_checkpoint_info,
-    resolve_device,
-    save_checkpoint,
-)
-from video_assets.tokens.config import TokenizerConfig
-from video_assets.tokens.encode import (
-    ClipFrames,
-    TokenFile,
-    TokenResult,
-    decode_tokens,
-    encode_clip,
-    read_clip_frames,
-    read_tokens,
-    target_size,
-    token_file_problems,
-    write_tokens_safetensors,
-)
-from video_assets.tokens.metrics import (
-    CodebookUsage,
-    bit_balance,
-    code_perplexity,
-    codebook_usage,
-    psnr,
-    ssim,
-)
-from video_assets.tokens.model import VideoTokenizer
-from video_assets.tokens.report import plot_training, preview_image
-from video_assets.tokens.train import (
-    TrainHistory,
-    TrainProgress,
-    TrainResult,
-    TrainSettings,
-    train_tokenizer,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from video_assets.tokens.checkpoint import (
+        CheckpointError,
+        CheckpointInfo,
+        LoadedCheckpoint,
+        load_checkpoint,
+        model_hash,
+        read_checkpoint_info,
+        resolve_device,
+        save_checkpoint,
+    )
+    from video_assets.tokens.config import TokenizerConfig
+    from video_assets.tokens.encode import (
+        ClipFrames,
+        TokenResult,
+        decode_tokens,
+        encode_clip,
+        read_clip_frames,
+        target_size,
+        token_file_problems,
+        write_tokens_safetensors,
+    )
+    from video_assets.tokens.files import TokenFile, TokensError, read_tokens
+    from video_assets.tokens.metrics import (
+        CodebookUsage,
+        bit_balance,
+        code_perplexity,
+        codebook_usage,
+        psnr,
+        ssim,
+    )
+    from video_assets.tokens.model import VideoTokenizer
+    from video_assets.tokens.report import plot_training, preview_image
+    from video_assets.tokens.train import (
+        TrainHistory,
+        TrainProgress,
+        TrainResult,
+        TrainSettings,
+        train_tokenizer,
+    )
+
+# Submodules load on first use of a name, so a torch-free module of this package
+# (``files``: reading token files, for the shards) loads without torch.
+_MODULES = ("files", "config", "checkpoint", "encode", "metrics", "model", "report", "train")
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        for module in _MODULES:
+            value = getattr(importlib.import_module(f"{__name__}.{module}"), name, None)
+            if value is not None:
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError",

@@ -24,17 +24,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
-from video_assets.errors import MediaError
 from video_assets.tokens._safetensors import write_atomic
 from video_assets.tokens.config import TokenizerConfig
+from video_assets.tokens.files import TokensError
 from video_assets.tokens.model import VideoTokenizer
 
 FORMAT = "video-assets-tokenizer"
 FORMAT_VERSION = 1
-
-
-class TokensError(MediaError):
-    """A checkpoint or token file is missing, corrupt, or not what was expected (``path``, ``problem``)."""
 
 
 class CheckpointError(TokensError):

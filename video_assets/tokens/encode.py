@@ -18,18 +18,17 @@ from typing import Any
 import av
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_bytes
 
 from video_assets.errors import MediaError
 from video_assets.keyframes import first_video_stream, open_input
 from video_assets.tokens._safetensors import write_atomic
-from video_assets.tokens.checkpoint import LoadedCheckpoint, TokensError, load_checkpoint
+from video_assets.tokens.checkpoint import LoadedCheckpoint, load_checkpoint
 from video_assets.tokens.config import TokenizerConfig
+from video_assets.tokens.files import TOKENS_KEY, TokensError, read_tokens
 
 TOKEN_FORMAT = "video-assets-tokens"
 TOKEN_FORMAT_VERSION = 1
-TOKENS_KEY = "tokens"
 
 
 @dataclass
@@ -382,43 +381,6 @@ def write_tokens_safetensors(
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ValueError("token metadata keys and values must be strings")
     write_atomic(path, save_bytes({TOKENS_KEY: np.ascontiguousarray(arr)}, metadata=dict(metadata)))
-
-
-@dataclass
-class TokenFile:
-    """A token file read back.
-
-    Attributes:
-        path: The file.
-        ids: ``(T', H', W')`` int32 ids.
-        metadata: Its string metadata.
-    """
-
-    path: str
-    ids: np.ndarray = field(repr=False)
-    metadata: dict[str, str]
-
-
-def read_tokens(path: str | Path) -> TokenFile:
-    """Read a token file written by :func:`write_tokens_safetensors`.
-
-    Raises:
-        TokensError: the file is missing, not safetensors, or has no 3-D int32 ``tokens``.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise TokensError(p, "token file does not exist")
-    try:
-        with safe_open(str(p), framework="np") as fh:
-            meta = dict(sorted((fh.metadata() or {}).items()))
-            if TOKENS_KEY not in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
-                raise TokensError(p, f"has no {TOKENS_KEY!r} tensor")
-            ids = fh.get_tensor(TOKENS_KEY)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise TokensError(p, f"is not a readable safetensors token file ({exc})") from None
-    if ids.ndim != 3 or ids.dtype != np.int32:
-        raise TokensError(p, f"tokens must be 3-D int32, got {ids.dtype} {ids.shape}")
-    return TokenFile(path=str(p), ids=ids, metadata=meta)
 
 
 def token_file_problems(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from video_assets.clips import Clip
+from video_assets.clips import MIN_CLIP_S, Clip
 from video_assets.keyframes import KeyframeIndex, build_index
 from video_assets.scenes import Scene
 from video_assets.scenes.frames import DecodeStats
@@ -61,50 +60,10 @@ def as_scenes(scenes: Sequence[Scene] | pd.DataFrame) -> list[Scene]:
     return sorted(out, key=lambda s: s.start_frame)
 
 
-@dataclass(frozen=True)
-class _ClipRow:
-    clip_id: str
-    path: str
-    scene_index: int
-    scene_start_frame: int
-    scene_end_frame: int
-    start_frame: int
-    end_frame: int
-    start_s: float
-    end_s: float
-    method: str
-    leaked_frames: int
-    damaged_frames: int = 0
-    """Frames of the range the file lacks (they could not be decoded)."""
-    window_index: int = 0
-    """Window of a long scene (see ClipSettings.max_clip_s); 0 for a whole scene."""
-
-
-def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[_ClipRow]:
-    fields = list(_ClipRow.__dataclass_fields__)
+def _as_clips(clips: Sequence[Clip] | pd.DataFrame) -> list[Clip]:
     if isinstance(clips, pd.DataFrame):
-        rows = [{f: r.get(f) for f in fields} for _, r in clips.iterrows()]
-    else:
-        rows = [{f: getattr(c, f, None) for f in fields} for c in clips]
-    out = [
-        _ClipRow(
-            str(r["clip_id"]),
-            str(r["path"]),
-            int(r["scene_index"]),
-            int(r["scene_start_frame"]),
-            int(r["scene_end_frame"]),
-            int(r["start_frame"]),
-            int(r["end_frame"]),
-            float(r["start_s"]),
-            float(r["end_s"]),
-            str(r["method"]),
-            int(r["leaked_frames"]),
-            0 if pd.isna(r["damaged_frames"]) else int(r["damaged_frames"]),
-            0 if pd.isna(r["window_index"]) else int(r["window_index"]),
-        )
-        for r in rows
-    ]
-    return sorted(out, key=lambda c: c.start_frame)
+        clips = [Clip.from_row(r) for r in clips.to_dict("records")]
+    return sorted(clips, key=lambda c: c.start_frame)
 
 
 def _spread(n: int, k: int, *, centred: bool = False) -> list[int]:
@@ -169,7 +128,7 @@ def contact_sheet(
     scenes: Sequence[Scene] | pd.DataFrame,
     out_path: str | Path,
     *,
-    min_duration_s: float = 3.0,
+    min_duration_s: float = MIN_CLIP_S,
     thumb_width: int = 192,
     columns: int = 6,
     max_thumbs: int = 120,
@@ -278,7 +237,7 @@ def contact_sheet(
     return save_png(canvas, out_path)
 
 
-def _pick_clips(clips: list[_ClipRow], k: int) -> list[_ClipRow]:
+def _pick_clips(clips: list[Clip], k: int) -> list[Clip]:
     """Clips that leaked first, then others evenly spread; shown in frame order."""
     leaked = [c for c in clips if c.leaked_frames > 0][:k]
     rest = [c for c in clips if c.leaked_frames <= 0]

@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from video_assets.audio.quality import MIN_WORD_SCORE
+
 _CHECK_NAME_COLUMNS = ("check", "check_name", "name")
 _CHECK_COUNT_COLUMNS = ("count", "violations")
 
@@ -69,7 +71,7 @@ def catalog_summary_markdown(
     tokens: pd.DataFrame | None = None,
     shards: pd.DataFrame | None = None,
     checks: pd.DataFrame | None = None,
-    min_score: float = 0.4,
+    min_score: float = MIN_WORD_SCORE,
     max_videos: int = 50,
 ) -> str:
     """Totals across every partition and a per-video table of counts and check results.

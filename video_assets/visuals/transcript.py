@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 from matplotlib.transforms import blended_transform_factory
 
+from video_assets.audio.quality import MIN_WORD_SCORE
 from video_assets.visuals.common import hms, message_image, save_figure, save_png
 
 _REASON_COLOURS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
@@ -119,7 +120,7 @@ def confidence_plot(
     segments_df: pd.DataFrame | None,
     out_path: str | Path,
     *,
-    min_score: float = 0.4,
+    min_score: float = MIN_WORD_SCORE,
     title: str | None = None,
 ) -> Path:
     """A PNG of word alignment scores over time.
@@ -302,7 +303,7 @@ def transcript_markdown(
     words_df: pd.DataFrame | None,
     segments_df: pd.DataFrame | None,
     *,
-    min_score: float = 0.4,
+    min_score: float = MIN_WORD_SCORE,
     max_segments: int = 20,
 ) -> str:
     """A Markdown excerpt of a transcript that shows where it is weak.

@@ -1,19 +1,13 @@
 """vocal_stems and aligned_transcripts: the voice separated, then transcribed and aligned word by word."""
 
 import dagster as dg
-import pandas as pd
 
 from dagster_project.defs.execution import MODEL_OP_TAGS
-from dagster_project.defs.ingest.assets import source_rel, source_video
+from dagster_project.defs.ingest.assets import source_video
 from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import AudioStageConfig, StoreResource
-from video_assets.audio.separation import (
-    ACCOMPANIMENT_FILE,
-    VOCALS_16K_FILE,
-    VOCALS_FILE,
-    separate_vocals,
-)
+from video_assets.audio.separation import separate_vocals
 from video_assets.audio.transcription import (
     SEGMENTS_SCHEMA,
     TRANSCRIPTS_SCHEMA,
@@ -21,27 +15,10 @@ from video_assets.audio.transcription import (
     WORDS_SCHEMA,
     transcribe,
 )
+from video_assets.layout import preview_rel, source_rel, stem_dir
 from video_assets.progress import Progress
 from video_assets.visuals import confidence_plot, transcript_markdown
 
-# Timings (elapsed, real-time factor) go to the run's metadata, not the table: a re-run must
-# write the same rows.
-STEMS_COLUMNS = [
-    "video_id",
-    "has_audio",
-    "backend",
-    "model",
-    "origin",
-    "fallback",
-    "stream_index",
-    "audio_duration_s",
-    "sample_rate",
-    "channels",
-    "device",
-    "vocals_path",
-    "accompaniment_path",
-    "vocals_16k_path",
-]
 # The video_id column lives in the hive path, not in the Parquet file.
 WORDS_FILE_SCHEMA = WORDS_SCHEMA.remove(WORDS_SCHEMA.get_field_index("video_id"))
 SEGMENTS_FILE_SCHEMA = SEGMENTS_SCHEMA.remove(SEGMENTS_SCHEMA.get_field_index("video_id"))
@@ -66,39 +43,18 @@ def vocal_stems(
     root = store.root()
     vid = context.partition_key
     settings = audio_config.separation_settings()
-    stem_dir = root.rel("stems", vid)
+    stems_rel = stem_dir(vid)
     # The audio is decoded by ffmpeg straight from the store (a presigned URL on an object
     # store, no local copy of the video); the stems are written locally and uploaded whole.
     with (
         root.media_input(source_rel(root, vid)) as media,
-        root.atomic_dir(stem_dir) as tmp,
+        root.atomic_dir(stems_rel) as tmp,
         Progress(
             None, "s of audio", "separation", sink=context.log.info, min_interval_s=15.0
         ) as prog,
     ):
         result = separate_vocals(media, tmp, settings, progress=prog)
-    names = {
-        "vocals_path": VOCALS_FILE,
-        "accompaniment_path": ACCOMPANIMENT_FILE,
-        "vocals_16k_path": VOCALS_16K_FILE,
-    }
-    row = {
-        "video_id": vid,
-        **{k: v for k, v in result.metadata().items() if k in STEMS_COLUMNS},
-        **{k: (f"{stem_dir}/{name}" if result.has_audio else None) for k, name in names.items()},
-    }
-    row["fallback"] = result.fallback
-    df = pd.DataFrame([row], columns=STEMS_COLUMNS).astype(
-        {
-            "stream_index": "Int64",
-            "origin": "string",
-            "fallback": "string",
-            "vocals_path": "string",
-            "accompaniment_path": "string",
-            "vocals_16k_path": "string",
-        }
-    )
-    root.write_table("stems", vid, df)
+    root.write_table("stems", vid, result.table_frame(vid, stems_rel))
     if result.passed_through:
         context.log.warning(
             f"{vid}: the vocal stem is the unseparated mix ({result.fallback or 'asked for'})"
@@ -108,7 +64,7 @@ def vocal_stems(
     if not result.has_audio:
         context.log.info(f"{vid} has no audio stream: empty stems recorded")
     meta = {k: v for k, v in result.metadata().items() if v is not None}
-    meta["folder"] = dg.MetadataValue.path(root.uri(stem_dir))
+    meta["folder"] = dg.MetadataValue.path(root.uri(stems_rel))
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -154,7 +110,7 @@ def aligned_transcripts(
     min_score = audio_config.min_word_score
     meta["word_scores"] = stored_image(
         root,
-        root.rel("previews", vid, "word_scores.png"),
+        preview_rel(vid, "word_scores.png"),
         lambda out: confidence_plot(words, segments, out, min_score=min_score, title=vid),
         f"word alignment scores of {vid}",
     )

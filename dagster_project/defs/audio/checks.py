@@ -5,8 +5,8 @@ import dagster as dg
 from dagster_project.defs.audio.assets import aligned_transcripts, vocal_stems
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import AudioStageConfig, StoreResource
-from dagster_project.defs.sqlcheck import sql_check_result
-from video_assets.audio.asr import MIN_LOOP_WORDS
+from dagster_project.defs.sqlcheck import SQL_CHECKS, StageSettings
+from video_assets.audio.quality import MIN_WORD_SCORE
 from video_assets.catalog import connect, sql_text
 
 
@@ -22,7 +22,7 @@ def _totals(store: StoreResource, video_id: str, min_score: float) -> dict:
 @dg.asset_check(
     asset=aligned_transcripts,
     partitions_def=videos,
-    description="Words scoring below the minimum (0.4); segments holding a run of them are marked dropped. "
+    description=f"Words scoring below the minimum ({MIN_WORD_SCORE}); segments holding a run of them are marked dropped. "
     "Each row says what timed the word (aligner; interpolated words, which no backend could time, "
     "are flagged and counted apart). Passes while the low share stays below audio_config.max_low_share.",
 )
@@ -31,14 +31,10 @@ def low_confidence_words(
 ) -> dg.AssetCheckResult:
     vid = context.partition_key
     totals = _totals(store, vid, audio_config.min_word_score)
-    return sql_check_result(
+    return SQL_CHECKS["low_confidence_words"].result(
         store.root(),
-        "low_confidence_words",
         vid,
-        {"min_score": audio_config.min_word_score},
-        max_share=audio_config.max_low_share,
-        share_of="words",
-        severity=dg.AssetCheckSeverity.WARN,
+        StageSettings(audio=audio_config),
         extra_metadata={
             **totals,
             "min_score": audio_config.min_word_score,
@@ -56,14 +52,8 @@ def low_confidence_words(
 def hallucinated_segments(
     context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
 ) -> dg.AssetCheckResult:
-    return sql_check_result(
-        store.root(),
-        "hallucinated_segments",
-        context.partition_key,
-        {},
-        max_share=audio_config.max_hallucinated_share,
-        share_of="segments",
-        severity=dg.AssetCheckSeverity.WARN,
+    return SQL_CHECKS["hallucinated_segments"].result(
+        store.root(), context.partition_key, StageSettings(audio=audio_config)
     )
 
 
@@ -76,13 +66,7 @@ def hallucinated_segments(
 def separation_fallback(
     context: dg.AssetCheckExecutionContext, store: StoreResource
 ) -> dg.AssetCheckResult:
-    return sql_check_result(
-        store.root(),
-        "separation_fallback",
-        context.partition_key,
-        {},
-        severity=dg.AssetCheckSeverity.WARN,
-    )
+    return SQL_CHECKS["separation_fallback"].result(store.root(), context.partition_key)
 
 
 @dg.asset_check(
@@ -95,14 +79,10 @@ def separation_fallback(
 def speaker_overlap(
     context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
 ) -> dg.AssetCheckResult:
-    return sql_check_result(
+    return SQL_CHECKS["speaker_overlap"].result(
         store.root(),
-        "speaker_overlap",
         context.partition_key,
-        {"min_cover": audio_config.min_overlap_cover},
-        max_share=audio_config.max_overlap_share,
-        share_of="words",
-        severity=dg.AssetCheckSeverity.WARN,
+        StageSettings(audio=audio_config),
         extra_metadata={"min_cover": audio_config.min_overlap_cover},
     )
 
@@ -118,16 +98,7 @@ def speaker_overlap(
 def doubtful_transcripts(
     context: dg.AssetCheckExecutionContext, store: StoreResource, audio_config: AudioStageConfig
 ) -> dg.AssetCheckResult:
-    params = {
-        "min_language_probability": audio_config.min_language_probability,
-        "max_loop_share": audio_config.max_loop_share,
-        "min_loop_words": MIN_LOOP_WORDS,
-    }
-    return sql_check_result(
-        store.root(),
-        "doubtful_transcripts",
-        context.partition_key,
-        params,
-        severity=dg.AssetCheckSeverity.WARN,
-        extra_metadata=params,
+    check, settings = SQL_CHECKS["doubtful_transcripts"], StageSettings(audio=audio_config)
+    return check.result(
+        store.root(), context.partition_key, settings, extra_metadata=check.params(settings)
     )

@@ -11,58 +11,34 @@ from dagster_project.defs.metadata import md_table
 from dagster_project.defs.resources import AudioStageConfig, StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
 from dagster_project.defs.shards.assets import training_shards
-from dagster_project.defs.sqlcheck import sql_check_result
+from dagster_project.defs.sqlcheck import SQL_CHECKS, StageSettings
 from dagster_project.defs.tokens.assets import token_tensors
 from video_assets.catalog import CATALOG_FILE, connect, sql_text
+from video_assets.store import DataRoot
 from video_assets.visuals import catalog_summary_markdown
 
 # The columns the summary reads from each view (not whole tables: words can be millions of rows).
 _SUMMARY_COLUMNS = {
-    "videos": "video_id, original_name, duration_s",
-    "scenes": "video_id, is_short",
-    "clips": "video_id, clip_id, duration_s, leaked_frames",
-    "words": "video_id, score",
-    "segments": "video_id, kept",
-    "shards": "n_samples, bytes",
-    "tokens": "video_id, clip_id, t, h, w",
+    "videos": ["video_id", "original_name", "duration_s"],
+    "scenes": ["video_id", "is_short"],
+    "clips": ["video_id", "clip_id", "duration_s", "leaked_frames"],
+    "words": ["video_id", "score"],
+    "segments": ["video_id", "kept"],
+    "shards": ["n_samples", "bytes"],
+    "tokens": ["video_id", "clip_id", "t", "h", "w"],
 }
 
 
-def _check_rows(
-    store: StoreResource,
-    video_ids: list[str],
-    video_config: VideoStageConfig,
-    audio_config: AudioStageConfig,
-) -> pd.DataFrame:
-    """Every partition's SQL checks, judged as the asset checks judge them."""
-    root = store.root()
-    specs = [
-        ("leaked_frames", {}, {}),
-        ("lost_frames", {"max_lost_share": video_config.max_lost_share}, {}),
-        (
-            "short_scenes",
-            {"min_duration_s": video_config.min_clip_s},
-            {"max_share": video_config.max_short_share, "share_of": "scenes"},
-        ),
-        (
-            "low_confidence_words",
-            {"min_score": audio_config.min_word_score},
-            {"max_share": audio_config.max_low_share, "share_of": "words"},
-        ),
-        (
-            "hallucinated_segments",
-            {},
-            {"max_share": audio_config.max_hallucinated_share, "share_of": "segments"},
-        ),
-    ]
+def _check_rows(root: DataRoot, video_ids: list[str], settings: StageSettings) -> pd.DataFrame:
+    """Every partition's summarized SQL checks, judged as the asset checks judge them."""
     rows = []
     for vid in video_ids:
-        for name, params, how in specs:
-            res = sql_check_result(root, name, vid, params, **how)  # type: ignore[arg-type]
+        for check in (c for c in SQL_CHECKS.values() if c.summarized):
+            res = check.result(root, vid, settings)
             rows.append(
                 {
                     "video_id": vid,
-                    "check": name,
+                    "check": check.name,
                     "passed": res.passed,
                     "count": res.metadata["violations"].value,
                 }
@@ -95,23 +71,19 @@ def catalog(
     """DuckDB views over all partitions' Parquet tables (no copies), with a summary across videos."""
     root = store.root()
     with connect(root, persistent=True) as con:
-        views = [
-            r[0]
-            for r in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
-            ).fetchall()
-        ]
+        views = [r[0] for r in con.execute(sql_text("reports/catalog_views.sql")).fetchall()]
         summary = con.execute(sql_text("reports/video_summary.sql")).df()
         tables = {
-            name: con.execute(f"SELECT {cols} FROM {name}").df()  # noqa: S608 - constant names
+            name: con.execute(
+                sql_text("reports/view_columns.sql"), {"view": name, "columns": cols}
+            ).df()[cols]
             for name, cols in _SUMMARY_COLUMNS.items()
             if name in views
         }
     checks = _check_rows(
-        store,
+        root,
         sorted(tables["videos"]["video_id"]) if "videos" in tables else [],
-        video_config,
-        audio_config,
+        StageSettings(video=video_config, audio=audio_config),
     )
     totals = {
         "videos": len(summary),

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
-from dagster_project.defs.sqlcheck import sql_check_result
+from dagster_project.defs.sqlcheck import SQL_CHECKS, StageSettings
 
 
 @dg.asset_check(
@@ -17,7 +17,7 @@ from dagster_project.defs.sqlcheck import sql_check_result
 def leaked_frames(
     context: dg.AssetCheckExecutionContext, store: StoreResource
 ) -> dg.AssetCheckResult:
-    return sql_check_result(store.root(), "leaked_frames", context.partition_key, {})
+    return SQL_CHECKS["leaked_frames"].result(store.root(), context.partition_key)
 
 
 @dg.asset_check(
@@ -28,10 +28,6 @@ def leaked_frames(
 def lost_frames(
     context: dg.AssetCheckExecutionContext, store: StoreResource, video_config: VideoStageConfig
 ) -> dg.AssetCheckResult:
-    return sql_check_result(
-        store.root(),
-        "lost_frames",
-        context.partition_key,
-        {"max_lost_share": video_config.max_lost_share},
-        severity=dg.AssetCheckSeverity.WARN,
+    return SQL_CHECKS["lost_frames"].result(
+        store.root(), context.partition_key, StageSettings(video=video_config)
     )

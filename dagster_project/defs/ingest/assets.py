@@ -1,30 +1,14 @@
 """source_video and iframe_index: a landing file registered, copied, probed and indexed."""
 
-import dataclasses
-import hashlib
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
-from dagster_project.defs.ingest.registry import lookup
 from dagster_project.defs.metadata import md_table
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource
-from video_assets.errors import MediaError
+from video_assets.ingest import store_source
 from video_assets.keyframes import build_index
-from video_assets.probe import probe
-from video_assets.store import DataRoot
-
-COPY_CHUNK = 8 << 20
-
-
-def source_rel(root: DataRoot, video_id: str) -> str:
-    """Relative path of the stored source of ``video_id``."""
-    names = [n for n in root.listdir(root.rel("videos", video_id)) if n.startswith("source.")]
-    if not names:
-        raise MediaError(video_id, "has no stored source; materialize source_video first")
-    return root.rel("videos", video_id, names[0])
+from video_assets.layout import source_rel
 
 
 @dg.asset(
@@ -38,71 +22,13 @@ def source_video(context: dg.AssetExecutionContext, store: StoreResource) -> dg.
     """Copies a registered landing file into the store (verified by hash) and records its stream facts."""
     root = store.root()
     vid = context.partition_key
-    reg = lookup(root, vid)
-    landing = Path(reg.landing_path)
-    ext = landing.suffix.lower() or ".bin"
-    rel = root.rel("videos", vid, f"source{ext}")
-    copied = False
-    if not root.exists(rel):  # stored sources are immutable: never rewritten
-        if not landing.is_file():
-            raise MediaError(
-                landing, "was registered but is gone from the landing folder, and no copy is stored"
-            )
-        info = probe(landing)  # a bad file fails here, naming the landing file; nothing is copied
-        info.require_video()
-        # Copied while hashed, in one read of the landing file (never moved or changed): to a
-        # temporary name locally, streamed up with no local staging copy on an object store;
-        # a hash mismatch leaves nothing under the final name.
-        with root.atomic_stream(rel) as out, open(landing, "rb") as src:
-            digest = hashlib.sha256()
-            while chunk := src.read(COPY_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            if digest.hexdigest() != reg.sha256:
-                raise MediaError(
-                    landing,
-                    "changed after it was registered (hash differs); it will be registered again",
-                )
-        copied = True
-    # The stored copy, read in place: ffprobe reads an object-store source by range requests.
-    with root.media_input(rel) as stored:
-        try:
-            info = probe(stored)
-        except MediaError as exc:
-            raise MediaError(landing, f"{exc.problem} (stored copy {rel})") from None
-        info = dataclasses.replace(info, path=str(landing))
-    video = info.require_video()
-    row = pd.DataFrame(
-        [
-            {
-                "video_id": vid,
-                "sha256": reg.sha256,
-                "original_name": reg.original_name,
-                "source_path": rel,
-                "bytes": info.size_bytes,
-                "format": info.format_name,
-                "duration_s": info.duration_s,
-                "video_codec": video.codec,
-                "width": video.width,
-                "height": video.height,
-                "fps": video.fps,
-                "rotation": video.rotation,
-                "audio_streams": len(info.audio),
-            }
-        ]
-    )
-    root.write_table("videos", vid, row)
+    stored = store_source(root, vid)
+    root.write_table("videos", vid, stored.frame())
     return dg.MaterializeResult(
         metadata={
-            "original_name": reg.original_name,
-            "stored_at": dg.MetadataValue.path(root.uri(rel)),
-            "copied_now": copied,
-            "duration_s": round(info.duration_s, 3),
-            "resolution": f"{video.width}x{video.height}",
-            "fps": round(video.fps, 3),
-            "video_codec": video.codec,
-            "audio_streams": len(info.audio),
-            "bytes": info.size_bytes,
+            "original_name": stored.registration.original_name,
+            "stored_at": dg.MetadataValue.path(root.uri(stored.rel)),
+            **stored.summary(),
         }
     )
 

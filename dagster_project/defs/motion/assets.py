@@ -6,6 +6,7 @@ from dagster_project.defs.clips.assets import clips
 from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
+from video_assets.layout import preview_rel
 from video_assets.motion.plot import motion_strip
 from video_assets.motion.table import ARROW_SCHEMA, measure_clip_table
 from video_assets.progress import Progress
@@ -46,7 +47,7 @@ def clip_motion(
     root.write_table("clip_motion", vid, df, schema=ARROW_SCHEMA)
     strip = stored_image(
         root,
-        root.rel("previews", vid, "motion_strip.png"),
+        preview_rel(vid, "motion_strip.png"),
         lambda out: motion_strip(table.results, list(df["clip_id"]), out),
         f"motion over time per clip of {vid}",
     )

@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.defs.motion.assets import clip_motion
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
-from dagster_project.defs.sqlcheck import sql_check_result
+from dagster_project.defs.sqlcheck import SQL_CHECKS
 
 
 @dg.asset_check(
@@ -17,12 +17,9 @@ def static_clips(
     context: dg.AssetCheckExecutionContext, store: StoreResource, video_config: VideoStageConfig
 ) -> dg.AssetCheckResult:
     s = video_config.motion_settings()
-    return sql_check_result(
+    return SQL_CHECKS["static_clips"].result(
         store.root(),
-        "static_clips",
         context.partition_key,
-        {},
-        severity=dg.AssetCheckSeverity.WARN,
         extra_metadata={
             "min_motion_px": s.min_motion_px,
             "min_patch_motion_px": s.min_patch_motion_px,
@@ -41,11 +38,8 @@ def inner_discontinuity(
     context: dg.AssetCheckExecutionContext, store: StoreResource, video_config: VideoStageConfig
 ) -> dg.AssetCheckResult:
     s = video_config.motion_settings()
-    return sql_check_result(
+    return SQL_CHECKS["inner_discontinuity"].result(
         store.root(),
-        "inner_discontinuity",
         context.partition_key,
-        {},
-        severity=dg.AssetCheckSeverity.WARN,
         extra_metadata={"cut_similarity": s.cut_similarity, "min_drop": s.min_drop},
     )

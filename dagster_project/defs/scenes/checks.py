@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
-from dagster_project.defs.sqlcheck import sql_check_result
+from dagster_project.defs.sqlcheck import SQL_CHECKS, StageSettings
 
 
 @dg.asset_check(
@@ -16,12 +16,6 @@ from dagster_project.defs.sqlcheck import sql_check_result
 def short_scenes(
     context: dg.AssetCheckExecutionContext, store: StoreResource, video_config: VideoStageConfig
 ) -> dg.AssetCheckResult:
-    return sql_check_result(
-        store.root(),
-        "short_scenes",
-        context.partition_key,
-        {"min_duration_s": video_config.min_clip_s},
-        max_share=video_config.max_short_share,
-        share_of="scenes",
-        severity=dg.AssetCheckSeverity.WARN,
+    return SQL_CHECKS["short_scenes"].result(
+        store.root(), context.partition_key, StageSettings(video=video_config)
     )

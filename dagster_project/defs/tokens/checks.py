@@ -5,7 +5,8 @@ import dagster as dg
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, TokenStageConfig
 from dagster_project.defs.sqlcheck import sql_check_result
-from dagster_project.defs.tokens.assets import current_tokenizer, token_tensors
+from dagster_project.defs.tokens.assets import token_tensors
+from video_assets.layout import current_tokenizer
 
 
 @dg.asset_check(

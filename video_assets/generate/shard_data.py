@@ -1,4 +1,4 @@
-"""Helpers shared by the shard and loader tests: lavfi clips, token files, a small data root."""
+"""Small data roots for the shard and loader tests and benches: lavfi clips, token files, tables."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,11 +15,11 @@ from safetensors.numpy import save_file
 
 from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA
 from video_assets.clips import ClipSettings, split_video
+from video_assets.generate.synth import make_shots_video
 from video_assets.keyframes import build_index
 from video_assets.scenes import scenes_from_cuts
-from video_assets.shards import ShardSample
+from video_assets.shards.sample import ShardSample
 from video_assets.store import DataRoot
-from video_assets.synth import make_shots_video
 
 CHECKPOINT = "c0ffee" * 10
 TEMPORAL_STRIDE = 4
@@ -30,7 +31,7 @@ def lavfi_clip(
 ) -> Path:
     """``frames`` frames of testsrc2 (hue-shifted) as a small H.264 mp4."""
     w, h = size
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - argument list, no shell
         [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=25,hue=h={hue}",
@@ -149,7 +150,7 @@ def build_root(base: Path) -> RootFixture:
         video_rows.append({"video_id": vid, "width": size[0], "height": size[1], "fps": 25.0})
         segment = 0
         for c in clips:
-            row = {
+            row: dict[str, Any] = {
                 "video_id": vid, "clip_id": c.clip_id, "scene_index": c.scene_index,
                 "path": f"clips/{vid}/{c.clip_id}.mp4", "scene_start_frame": c.scene_start_frame,
                 "scene_end_frame": c.scene_end_frame, "start_frame": c.start_frame, "end_frame": c.end_frame,
@@ -264,9 +265,11 @@ def add_video(
         write_random_tokens(root.local_path(trel), shape, seed=seed * 1000 + segment)
         token_rows.append({"video_id": vid, "clip_id": c.clip_id, "path": trel, "t": shape[0],
                            "h": shape[1], "w": shape[2], "checkpoint_hash": checkpoint})  # fmt: skip
-    w, h = size
+    width, height = size
     root.write_table(
-        "videos", vid, pd.DataFrame([{"video_id": vid, "width": w, "height": h, "fps": 25.0}])
+        "videos",
+        vid,
+        pd.DataFrame([{"video_id": vid, "width": width, "height": height, "fps": 25.0}]),
     )
     clips_df = pd.DataFrame(clip_rows)
     root.write_table("clips", vid, clips_df)

@@ -6,8 +6,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from video_assets.speech import SpeechWord, make_speech_video
-from video_assets.synth import SyntheticVideo, make_shots_video
+from video_assets.generate.speech import SpeechWord, make_speech_video
+from video_assets.generate.synth import SyntheticVideo, make_shots_video
 
 SAMPLE_SENTENCES = [
     "Welcome to the video assets sample.",

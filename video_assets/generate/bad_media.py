@@ -10,7 +10,7 @@ keyframe), so both clip paths run on every file.
 file exists so tests can be parametrized by it; :func:`build_corpus` writes the files;
 :func:`run_cli` runs one command on one file and :func:`judge` lists every way the run
 differs from what the table promises. Used by ``tests/test_bad_corpus.py`` (the
-``bad_corpus`` fixture, built once per module by ``bad_corpus_fixture``) and ``bench/faults.py``.
+``bad_corpus`` fixture of ``tests/conftest.py``, built once per module) and ``bench/faults.py``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-import pytest
 
 FPS = 25
 SIZE = (160, 90)
@@ -217,7 +215,7 @@ CASE_BY_ID = {c.case: c for c in CASES}
 
 
 def ffmpeg(*args: str) -> None:
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - argument list, no shell
         ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
         check=True,
         timeout=120,
@@ -462,12 +460,6 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     return path
 
 
-@pytest.fixture(scope="module", name="bad_corpus")
-def bad_corpus_fixture(tmp_path_factory) -> dict[str, Path]:
-    """The corpus files by case id, built once per test module."""
-    return build_corpus(tmp_path_factory.mktemp("bad media"))
-
-
 # -- running and judging ------------------------------------------------------------------
 
 
@@ -562,7 +554,7 @@ def run_cli(
     before = sha256(path)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
+        proc = subprocess.run(  # noqa: S603 - argument list, no shell
             cli_args(command, path, out_dir),
             capture_output=True,
             text=True,
@@ -779,7 +771,6 @@ __all__ = [
     "COMMANDS",
     "Case",
     "CliRun",
-    "bad_corpus_fixture",
     "build_corpus",
     "encode",
     "ffmpeg",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from video_assets.errors import MediaError
 from video_assets.ids import file_sha256, video_id_from_sha256
+from video_assets.layout import registry_rel
 from video_assets.probe import check_container
 from video_assets.store import DataRoot
 
@@ -83,14 +84,15 @@ def register(root: DataRoot, path: Path) -> Registration:
         original_name=path.name,
         bytes=path.stat().st_size,
     )
-    rel = root.rel("registry", f"{reg.video_id}.json")
+    rel = registry_rel(reg.video_id)
     if not root.exists(rel):
         root.write_bytes(rel, json.dumps(asdict(reg), indent=2).encode())
     return reg
 
 
 def lookup(root: DataRoot, video_id: str) -> Registration:
-    rel = root.rel("registry", f"{video_id}.json")
+    """The registration of ``video_id``; MediaError when it was never registered."""
+    rel = registry_rel(video_id)
     if not root.exists(rel):
         raise MediaError(
             video_id,

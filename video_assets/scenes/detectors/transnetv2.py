@@ -22,7 +22,7 @@ import numpy as np
 from scenedetect.common import FrameTimecode
 from scenedetect.detector import SceneDetector
 
-from video_assets.scenes.hybrid import keep_spaced
+from video_assets.scenes.detectors.base import Detector
 
 WINDOW = 100
 STEP = 50
@@ -153,4 +153,26 @@ class TransNetV2Detector(SceneDetector):
         return []
 
 
-__all__ = ["TransNetV2Detector", "keep_spaced", "load_transnetv2", "to_input"]
+class TransNetV2(Detector):
+    """TransNetV2 with its packaged weights (probability 0.5, 3 frames).
+
+    A frame's prediction comes from a 100-frame window, so the cascade widens each decode
+    range by a whole window on either side and never leaves a GOP early.
+    """
+
+    name = "transnetv2"
+    default_threshold = 0.5
+    max_threshold = 1.0
+    default_min_scene_len = 3
+
+    @property
+    def context_frames(self) -> tuple[int, int]:
+        return WINDOW - CONTEXT, WINDOW - CONTEXT
+
+    def build(self, min_scene_len: int, frame_count: int) -> SceneDetector:
+        return TransNetV2Detector(
+            threshold=self.threshold, min_scene_len=min_scene_len, frame_count=frame_count
+        )
+
+
+__all__ = ["TransNetV2", "TransNetV2Detector", "load_transnetv2", "to_input"]

@@ -21,7 +21,7 @@ from scenedetect.common import FrameTimecode
 from scenedetect.detector import SceneDetector
 from scenedetect.detectors import ContentDetector
 
-from video_assets.scenes.detectors import content_distance
+from video_assets.scenes.detectors.base import Detector, content_distance
 
 
 @dataclass
@@ -29,17 +29,6 @@ class _Candidate:
     frame: int
     before: np.ndarray
     """The last frame before the candidate: a flash returns to it."""
-
-
-def keep_spaced(cuts: list[int], min_len: int) -> list[int]:
-    """Cuts at least ``min_len`` frames after the previous kept cut (and the video start)."""
-    kept: list[int] = []
-    last = 0
-    for c in sorted(set(cuts)):
-        if c - last >= min_len:
-            kept.append(c)
-            last = c
-    return kept
 
 
 class HybridDetector(SceneDetector):
@@ -120,3 +109,32 @@ class HybridDetector(SceneDetector):
 
     def get_metrics(self) -> list[str]:
         return self._content.get_metrics()
+
+
+class Hybrid(Detector):
+    """The default detector (:class:`HybridDetector`: threshold 27, 3 frames).
+
+    Its verdict on a candidate needs the ``max_flash_frames`` frames after it; it looks no
+    further ahead, so the cascade may leave a GOP early.
+    """
+
+    name = "hybrid"
+    default_threshold = 27.0
+    default_min_scene_len = 3
+    looks_back_only = True
+
+    @property
+    def context_frames(self) -> tuple[int, int]:
+        return 0, self.settings.max_flash_frames
+
+    @property
+    def keyframe_score(self) -> float:
+        return self.threshold
+
+    def build(self, min_scene_len: int, frame_count: int) -> SceneDetector:
+        return HybridDetector(
+            threshold=self.threshold,
+            min_scene_len=min_scene_len,
+            max_flash_frames=self.settings.max_flash_frames,
+            luma_only=self.settings.luma_only,
+        )
