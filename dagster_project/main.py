@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,36 @@ from video_assets.store import S3_ENV, DataRoot
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    data_root, landing, home = _local_setup()
+    s3: dict[str, Any] = {field: os.environ.get(var, "") for field, var in S3_ENV.items()}
+    store = StoreResource(data_root=data_root, landing_dir=str(landing), **s3)
+    try:
+        token_config = TokenStageConfig.from_env()
+        video = args.video if args.video is not None else _sample_video(landing)
+        reg = register(store.root(), video.absolute())
+    except VideoAssetsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    instance = dg.DagsterInstance.get()
+    if reg.video_id not in instance.get_dynamic_partitions(VIDEOS):
+        instance.add_dynamic_partitions(VIDEOS, [reg.video_id])
+    resources = {
+        "store": store,
+        "video_config": VideoStageConfig(),
+        "audio_config": audio_config_from_env(),
+        "shard_config": ShardStageConfig(),
+        "token_config": token_config,
+    }
+    runs = _Runs(instance, resources, video)
+    if not _run_stages(runs, store, reg.video_id, token_config, args.retrain_tokenizer):
+        return 1
+    _print_report(runs, reg.video_id, data_root, home, landing)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -52,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         help="train the tokenizer again on every clip in the catalog, then encode every video "
         "again with it (by default only the first run trains one)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _local_setup() -> tuple[str, Path, Path]:
+    """The data root, landing folder and Dagster home (set in the environment when unset).
+
+    Creates the landing folder and the home, with the local ``dagster.yaml`` if it has none.
+    """
     root_setting = os.environ.setdefault("VIDEO_ASSETS_DATA_ROOT", "data")
     # A URL (s3://bucket/prefix) is kept as it is; the landing folder stays local.
     data_root = (
@@ -71,84 +108,93 @@ def main(argv: list[str] | None = None) -> int:
             home / "dagster.yaml",
         )
     landing.mkdir(parents=True, exist_ok=True)
+    return data_root, landing, home
 
-    s3: dict[str, Any] = {field: os.environ.get(var, "") for field, var in S3_ENV.items()}
-    store = StoreResource(data_root=data_root, landing_dir=str(landing), **s3)
-    try:
-        token_config = TokenStageConfig.from_env()
-        video = args.video
-        if video is None:
-            from video_assets.generate.sample import make_sample
 
-            video = landing / "sample.mp4"
-            if not video.exists():
-                print(f"generating the sample video at {video} ...", flush=True)
-                make_sample(video)
-        reg = register(store.root(), video.absolute())
-    except VideoAssetsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _sample_video(landing: Path) -> Path:
+    """The generated sample in the landing folder, made on first use."""
+    from video_assets.generate.sample import make_sample
 
-    instance = dg.DagsterInstance.get()
-    if reg.video_id not in instance.get_dynamic_partitions(VIDEOS):
-        instance.add_dynamic_partitions(VIDEOS, [reg.video_id])
-    resources = {
-        "store": store,
-        "video_config": VideoStageConfig(),
-        "audio_config": audio_config_from_env(),
-        "shard_config": ShardStageConfig(),
-        "token_config": token_config,
-    }
-    by_group: dict[str, list] = {}
-    for a in ASSETS:
-        by_group.setdefault(a.group_names_by_key[a.key], []).append(a)
-    token_keys = {a.key for a in by_group["tokens"]}
-    events: list[dg.DagsterEvent] = []
-    run_ids: list[str] = []
+    video = landing / "sample.mp4"
+    if not video.exists():
+        print(f"generating the sample video at {video} ...", flush=True)
+        make_sample(video)
+    return video
 
-    def run(assets: list, partition: str | None, report: bool = True) -> bool:
+
+@dataclass
+class _Runs:
+    """Materializes asset selections with their checks, keeping run ids and reported events."""
+
+    instance: dg.DagsterInstance
+    resources: dict[str, Any]
+    video: Path
+    events: list[dg.DagsterEvent] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+    def run(self, assets: list, partition: str | None, report: bool = True) -> bool:
         keys = {a.key for a in assets}
         checks = [c for c in CHECKS if any(k.asset_key in keys for k in c.check_keys)]
         result = materialize(
-            [*assets, *checks], partition_key=partition, instance=instance, resources=resources
+            [*assets, *checks],
+            partition_key=partition,
+            instance=self.instance,
+            resources=self.resources,
         )
-        run_ids.append(result.run_id)
+        self.run_ids.append(result.run_id)
         if report:  # the check verdicts printed below are this video's and the shared assets'
-            events.extend(result.all_events)
+            self.events.extend(result.all_events)
         if not result.success:
             print(
-                f"the run for {video} failed; see the run {result.run_id} in the UI",
+                f"the run for {self.video} failed; see the run {result.run_id} in the UI",
                 file=sys.stderr,
             )
         return result.success
 
-    # The per-video stages; the tokenizer only when there is none yet, when asked, or when
-    # another checkpoint is configured; then the tokens of this video and of every video
-    # whose tokens are missing or were made by another tokenizer; then the shards.
+
+def _run_stages(
+    runs: _Runs,
+    store: StoreResource,
+    video_id: str,
+    token_config: TokenStageConfig,
+    retrain_tokenizer: bool,
+) -> bool:
+    """Every stage in order; False as soon as a run fails.
+
+    The per-video stages; the tokenizer only when there is none yet, when asked, or when
+    another checkpoint is configured; then the tokens of this video and of every video
+    whose tokens are missing or were made by another tokenizer; then the shards.
+    """
+    by_group: dict[str, list] = {}
+    for a in ASSETS:
+        by_group.setdefault(a.group_names_by_key[a.key], []).append(a)
+    token_keys = {a.key for a in by_group["tokens"]}
     per_video = [a for a in ASSETS if a.partitions_def is not None and a.key not in token_keys]
-    if not run(per_video, reg.video_id):
-        return 1
+    if not runs.run(per_video, video_id):
+        return False
     root = store.root()
-    if _needs_tokenizer(root, token_config, args.retrain_tokenizer) and not run(
+    if _needs_tokenizer(root, token_config, retrain_tokenizer) and not runs.run(
         by_group["tokenizer"], None
     ):
-        return 1
-    todo = sorted({reg.video_id, *_videos_to_tokenize(root)})
-    known = set(instance.get_dynamic_partitions(VIDEOS))
+        return False
+    todo = sorted({video_id, *_videos_to_tokenize(root)})
+    known = set(runs.instance.get_dynamic_partitions(VIDEOS))
     if set(todo) - known:
-        instance.add_dynamic_partitions(VIDEOS, sorted(set(todo) - known))
+        runs.instance.add_dynamic_partitions(VIDEOS, sorted(set(todo) - known))
     for vid in todo:
-        if not run(by_group["tokens"], vid, report=vid == reg.video_id):
-            return 1
-    if not (run(by_group["training"], None) and run(by_group["catalog"], None)):
-        return 1
+        if not runs.run(by_group["tokens"], vid, report=vid == video_id):
+            return False
+    return runs.run(by_group["training"], None) and runs.run(by_group["catalog"], None)
 
+
+def _print_report(runs: _Runs, video_id: str, data_root: str, home: Path, landing: Path) -> None:
+    """The check verdicts of this video's runs, where the outputs are, how to open the UI."""
     evaluations = [
         e.event_specific_data
-        for e in events
+        for e in runs.events
         if isinstance(e.event_specific_data, dg.AssetCheckEvaluation)
     ]
-    print(f"\nvideo {video} -> partition {reg.video_id}")
+    print(f"\nvideo {runs.video} -> partition {video_id}")
     for ev in evaluations:
         verdict = (
             "passed"
@@ -169,12 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         "catalog.duckdb",
     ):
         print(f"  {data_root}/{sub}")
-    runs = ", ".join(r[:8] for r in run_ids)
-    print(f"every event of the {len(run_ids)} runs ({runs}): the instance at {home.absolute()}")
+    run_ids = ", ".join(r[:8] for r in runs.run_ids)
+    print(
+        f"every event of the {len(runs.run_ids)} runs ({run_ids}): the instance at {home.absolute()}"
+    )
     print(f"what the steps printed: {home.absolute() / LOG_FILE} (and each step's logs in the UI)")
     print("\nopen the UI on this instance and data root (http://127.0.0.1:3000):")
     print("  " + ui_command(home.absolute(), data_root, landing))
-    return 0
 
 
 def ui_command(home: Path, data_root: str, landing: Path) -> str:

@@ -282,3 +282,25 @@ def test_partitions_written_before_the_new_columns_still_read_and_check(tmp_path
         ).fetchdf()
     assert rows["word"].tolist() == ["opened", "the", "letter", "our", "will"]
     assert rows["interpolated"].tolist() == [False] * 5  # nothing says they were
+
+
+def test_a_table_being_written_for_another_video_is_not_read(tmp_path):
+    """A check of one video runs while another video's writer is half-way through its
+    Parquet (the postgres-celery profile runs partitions side by side): the views read each
+    partition's published ``part.parquet`` only, never a writer's hidden temporary file."""
+    from video_assets.catalog import connect as catalog
+    from video_assets.catalog import sql_text
+    from video_assets.store import DataRoot, tmp_name
+
+    words, _ = crafted_tables()
+    root = DataRoot(tmp_path / "data")
+    root.write_table("words", "v1", words[words.video_id == "v1"])
+    other = tmp_path / "data" / "tables" / "words" / "video_id=v2"
+    other.mkdir(parents=True)
+    (other / tmp_name("part.parquet")).write_bytes(b"PAR1 half-written")
+    with catalog(root) as con:
+        assert con.execute("SELECT DISTINCT video_id FROM words").fetchall() == [("v1",)]
+        rows = con.execute(
+            sql_text("checks/low_confidence_words.sql"), {"video_id": "v1", "min_score": 0.4}
+        ).fetchdf()
+    assert len(rows) == 5

@@ -90,6 +90,21 @@ def test_register(case, bad_corpus, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "kind,problem", [("missing", "does not exist"), ("folder", "is not a regular file")]
+)
+def test_register_refuses_what_is_not_a_file(kind, problem, tmp_path):
+    """A path that names nothing, or a folder, is refused with the path and the problem;
+    the main job says so in one line (exit 2), not with a traceback."""
+    path = tmp_path / "landing" / "film.mp4"
+    if kind == "folder":
+        path.mkdir(parents=True)
+    root = DataRoot(tmp_path / "data")
+    with pytest.raises(MediaError, match=problem) as err:
+        register(root, path)
+    assert str(path) in str(err.value) and not root.exists("registry")
+
+
+@pytest.mark.parametrize(
     "ext,codec",
     [
         ("mp4", ["-c:v", "libx264"]),

@@ -351,7 +351,7 @@ def test_manifest_tables_and_catalog_views(fx, selection, written, tmp_path):
     assert con.execute("SELECT sum(n_samples) FROM shards").fetchone()[0] == len(selection.kept)
     assert fx.root.exists(SHARDS_TABLE_REL)
     reasons = con.execute(
-        "SELECT clip_id, reason FROM read_parquet('tables/shard_exclusions/*/*.parquet', hive_partitioning = true)"
+        "SELECT clip_id, reason FROM read_parquet('tables/shard_exclusions/*/part.parquet', hive_partitioning = true)"
     ).df()
     assert set(reasons.clip_id) == set(fx.expected_reasons)
 

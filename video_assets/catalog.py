@@ -1,6 +1,6 @@
 """The DuckDB catalog: views over every partition's Parquet tables, and the SQL checks.
 
-Views live in ``catalog.duckdb`` at the data root and read ``tables/<table>/*/*.parquet``
+Views live in ``catalog.duckdb`` at the data root and read ``tables/<table>/*/part.parquet``
 by relative path, so the catalog stays valid wherever the root is mounted: open it from the
 data root (``cd $ROOT && uv run --frozen duckdb catalog.duckdb``), or let :func:`connect` set DuckDB's
 ``file_search_path``. On an object-store root (``s3://...``) :func:`connect` registers the

@@ -433,50 +433,53 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="video-assets", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    p = sub.add_parser("keyframes", help="keyframe index from packet flags (no decoding)")
-    p.add_argument("file", type=Path)
-    common(p)
-    p.set_defaults(func=cmd_keyframes)
-
+def _add_detector_args(p: argparse.ArgumentParser) -> None:
     from video_assets.scenes.detectors import DEFAULT_THRESHOLDS
 
-    def detector_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--detector",
-            choices=list(DEFAULT_THRESHOLDS),
-            default="hybrid",
-            help="hybrid (default: ContentDetector candidates, flashes removed), content, "
-            "adaptive, or transnetv2 (the packaged network)",
-        )
-        p.add_argument(
-            "--threshold",
-            type=float,
-            default=None,
-            help="content score for hybrid and content (27), adaptive_threshold (3), "
-            "or TransNetV2 transition probability (0.5)",
-        )
-        p.add_argument(
-            "--min-scene-len",
-            type=int,
-            default=None,
-            help="minimum scene length in frames (default 3 for hybrid and transnetv2, 15 otherwise)",
-        )
+    p.add_argument(
+        "--detector",
+        choices=list(DEFAULT_THRESHOLDS),
+        default="hybrid",
+        help="hybrid (default: ContentDetector candidates, flashes removed), content, "
+        "adaptive, or transnetv2 (the packaged network)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="content score for hybrid and content (27), adaptive_threshold (3), "
+        "or TransNetV2 transition probability (0.5)",
+    )
+    p.add_argument(
+        "--min-scene-len",
+        type=int,
+        default=None,
+        help="minimum scene length in frames (default 3 for hybrid and transnetv2, 15 otherwise)",
+    )
 
+
+def _add_keyframes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("keyframes", help="keyframe index from packet flags (no decoding)")
+    p.add_argument("file", type=Path)
+    _add_common(p)
+    p.set_defaults(func=cmd_keyframes)
+
+
+def _add_scenes(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("scenes", help="scene detection (cascade or full)")
     p.add_argument("file", type=Path)
     p.add_argument("--mode", choices=["cascade", "full"], default="cascade")
-    detector_args(p)
-    common(p)
+    _add_detector_args(p)
+    _add_common(p)
     p.set_defaults(func=cmd_scenes)
 
+
+def _add_split(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("split", help="detect scenes and cut one clip per scene")
     p.add_argument("file", type=Path)
     p.add_argument("--out", type=Path, required=True)
@@ -512,10 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="check stream copies by demuxing only, not by decoding them once",
     )
-    detector_args(p)
-    common(p)
+    _add_detector_args(p)
+    _add_common(p)
     p.set_defaults(func=cmd_split)
 
+
+def _add_separate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "separate",
         help="vocal stem of a video's audio (Demucs, else Spleeter offline; 16 kHz mono + full-rate stems)",
@@ -563,9 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=_flag_env("VIDEO_ASSETS_ALLOW_PASSTHROUGH"),
         help="when no separation model loads, pass the mix through instead of failing",
     )
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_separate)
 
+
+def _add_transcribe(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "transcribe", help="WhisperX transcript with word-level alignment, scores and speakers"
     )
@@ -622,9 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="consecutive low words that drop a segment (default: QualitySettings.low_run)",
     )
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_transcribe)
 
+
+def _add_tokenize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tokenize", help="token ids of one clip under a tokenizer checkpoint")
     p.add_argument("clip", type=Path)
     p.add_argument(
@@ -638,9 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-frames", type=int, default=None, help="encode at most this many frames")
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_tokenize)
 
+
+def _add_tokenizer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tokenizer", help="the video tokenizer")
     tok_sub = p.add_subparsers(dest="tokenizer_command", required=True)
     p = tok_sub.add_parser("train", help="train an LFQ (or VQ) tokenizer on a folder of clips")
@@ -665,52 +676,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=_env("VIDEO_ASSETS_DEVICE", "auto"))
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_tokenizer_train)
 
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model settings ``models list`` and ``models fetch`` share."""
+    p.add_argument("--whisper-model", default=_env("VIDEO_ASSETS_WHISPER_MODEL"))
+    p.add_argument("--language", default=_env("VIDEO_ASSETS_LANGUAGE"))
+    p.add_argument(
+        "--languages",
+        default="en",
+        help="comma-separated languages whose wav2vec2 aligners to list or fetch (default en)",
+    )
+    p.add_argument("--align-model-dir", type=Path, default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"))
+    p.add_argument("--demucs-model", default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"))
+    p.add_argument("--demucs-repo", type=Path, default=_env("VIDEO_ASSETS_DEMUCS_REPO"))
+    p.add_argument("--separator", default=_env("VIDEO_ASSETS_SEPARATOR", "auto"))
+    p.add_argument("--diarization-dir", type=Path, default=_env("VIDEO_ASSETS_DIARIZATION_DIR"))
+
+
+def _add_models(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="which model each stage loads, and fetching them")
     models_sub = p.add_subparsers(dest="models_command", required=True)
-    for name, helptext in (
-        ("list", "per stage, which model would load and from where (nothing is loaded)"),
-        ("fetch", "download every configured model into one folder, for air-gapped clusters"),
-    ):
-        p = models_sub.add_parser(name, help=helptext)
-        p.add_argument("--whisper-model", default=_env("VIDEO_ASSETS_WHISPER_MODEL"))
-        p.add_argument("--language", default=_env("VIDEO_ASSETS_LANGUAGE"))
-        p.add_argument(
-            "--languages",
-            default="en",
-            help="comma-separated languages whose wav2vec2 aligners to list or fetch (default en)",
-        )
-        p.add_argument("--align-model-dir", type=Path, default=_env("VIDEO_ASSETS_ALIGN_MODEL_DIR"))
-        p.add_argument("--demucs-model", default=_env("VIDEO_ASSETS_DEMUCS_MODEL", "htdemucs"))
-        p.add_argument("--demucs-repo", type=Path, default=_env("VIDEO_ASSETS_DEMUCS_REPO"))
-        p.add_argument("--separator", default=_env("VIDEO_ASSETS_SEPARATOR", "auto"))
-        p.add_argument("--diarization-dir", type=Path, default=_env("VIDEO_ASSETS_DIARIZATION_DIR"))
-        if name == "fetch":
-            p.add_argument(
-                "--dest",
-                type=Path,
-                default=Path("models"),
-                help="the folder to fill (a Hugging Face cache inside; default ./models)",
-            )
-            p.add_argument(
-                "--no-diarization",
-                action="store_true",
-                help="skip the pyannote pipeline (gated: it needs HF_TOKEN)",
-            )
-            p.set_defaults(func=cmd_models_fetch)
-        else:
-            p.set_defaults(func=cmd_models_list)
-        common(p)
 
+    p = models_sub.add_parser(
+        "list", help="per stage, which model would load and from where (nothing is loaded)"
+    )
+    _add_model_args(p)
+    p.set_defaults(func=cmd_models_list)
+    _add_common(p)
+
+    p = models_sub.add_parser(
+        "fetch", help="download every configured model into one folder, for air-gapped clusters"
+    )
+    _add_model_args(p)
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=Path("models"),
+        help="the folder to fill (a Hugging Face cache inside; default ./models)",
+    )
+    p.add_argument(
+        "--no-diarization",
+        action="store_true",
+        help="skip the pyannote pipeline (gated: it needs HF_TOKEN)",
+    )
+    p.set_defaults(func=cmd_models_fetch)
+    _add_common(p)
+
+
+def _add_shards(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("shards", help="training shards")
     shards_sub = p.add_subparsers(dest="shards_command", required=True)
     p = shards_sub.add_parser(
         "verify", help="re-read every shard against manifest.json (counts, hashes)"
     )
     p.add_argument("dir", type=Path, help="the shard root (holds manifest.json)")
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_shards_verify)
     p = shards_sub.add_parser(
         "compact",
@@ -725,9 +748,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="a shard under this share of the target size is small (default 0.5)",
     )
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_shards_compact)
 
+
+def _add_motion(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from video_assets.motion.settings import MotionSettings
 
     motion_defaults = MotionSettings()
@@ -749,13 +774,35 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"motion figures are pixels per frame at this width "
         f"(default {motion_defaults.analysis_width})",
     )
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_motion)
 
+
+def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sample", help="generate the sample video (cuts, speech, music bed)")
     p.add_argument("--out", type=Path, default=Path("data/landing/sample.mp4"))
-    common(p)
+    _add_common(p)
     p.set_defaults(func=cmd_sample)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="video-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    # The order here is the order ``--help`` lists the commands in.
+    for add in (
+        _add_keyframes,
+        _add_scenes,
+        _add_split,
+        _add_separate,
+        _add_transcribe,
+        _add_tokenize,
+        _add_tokenizer,
+        _add_models,
+        _add_shards,
+        _add_motion,
+        _add_sample,
+    ):
+        add(sub)
     return parser
 
 

@@ -73,6 +73,8 @@ def register(root: DataRoot, path: Path) -> Registration:
     ``.mp4``) are refused here, before any run is requested for them; whether a container
     is complete and decodable is for ``source_video`` to find out.
     """
+    if not path.is_file():
+        raise MediaError(path, "does not exist" if not path.exists() else "is not a regular file")
     if path.stat().st_size == 0:
         raise MediaError(path, "is empty (0 bytes)")
     check_container(path)

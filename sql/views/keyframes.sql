@@ -1,2 +1,2 @@
 CREATE OR REPLACE VIEW keyframes AS
-SELECT * FROM read_parquet('tables/keyframes/*/*.parquet', hive_partitioning = true, union_by_name = true);
+SELECT * FROM read_parquet('tables/keyframes/*/part.parquet', hive_partitioning = true, union_by_name = true);

@@ -1,2 +1,2 @@
 CREATE OR REPLACE VIEW scenes AS
-SELECT * FROM read_parquet('tables/scenes/*/*.parquet', hive_partitioning = true, union_by_name = true);
+SELECT * FROM read_parquet('tables/scenes/*/part.parquet', hive_partitioning = true, union_by_name = true);

@@ -1,5 +1,5 @@
 CREATE OR REPLACE VIEW segments AS
-SELECT * FROM read_parquet('tables/segments/*/*.parquet', hive_partitioning = true, union_by_name = true)
+SELECT * FROM read_parquet('tables/segments/*/part.parquet', hive_partitioning = true, union_by_name = true)
 -- Columns added since the first segments tables: NULL in partitions written before them.
 UNION ALL BY NAME
 SELECT CAST(NULL AS VARCHAR) AS detected_language, CAST(NULL AS DOUBLE) AS language_probability

@@ -1,2 +1,2 @@
 CREATE OR REPLACE VIEW speaker_turns AS
-SELECT * FROM read_parquet('tables/speaker_turns/*/*.parquet', hive_partitioning = true, union_by_name = true);
+SELECT * FROM read_parquet('tables/speaker_turns/*/part.parquet', hive_partitioning = true, union_by_name = true);

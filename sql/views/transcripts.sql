@@ -1,2 +1,2 @@
 CREATE OR REPLACE VIEW transcripts AS
-SELECT * FROM read_parquet('tables/transcripts/*/*.parquet', hive_partitioning = true, union_by_name = true);
+SELECT * FROM read_parquet('tables/transcripts/*/part.parquet', hive_partitioning = true, union_by_name = true);

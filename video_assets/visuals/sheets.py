@@ -123,6 +123,48 @@ def _framed(
         canvas.paste(pic, (x + BORDER, y + BORDER))
 
 
+def _sheet_footer(n_scenes: int, n_shown: int, n_short: int, min_duration_s: float) -> list[str]:
+    """The contact sheet's footer: what red means, and how many scenes are not shown."""
+    lines = [f"red frame: shorter than {min_duration_s:g} s ({n_short} of {n_scenes} scenes)"]
+    if n_shown < n_scenes:
+        lines.insert(
+            0,
+            f"+{n_scenes - n_shown} more scenes not shown "
+            f"({n_shown} of {n_scenes} drawn, evenly spread)",
+        )
+    return lines
+
+
+def _draw_scene_cell(
+    canvas: Image.Image,
+    scene: Scene,
+    thumb: np.ndarray,
+    frame: int,
+    *,
+    x: int,
+    y: int,
+    thumb_size: tuple[int, int],
+    short: bool,
+) -> None:
+    """One contact-sheet cell: the framed thumbnail, index and start, duration and frame."""
+    thumb_width, th = thumb_size
+    cell_w = thumb_width + 2 * BORDER
+    draw = ImageDraw.Draw(canvas)
+    fnt = font()
+    _framed(canvas, thumb, x, y, thumb_width, th, RED if short else GREY)
+    ty = y + th + 2 * BORDER + 1
+    draw.text(
+        (x, ty),
+        fit_text(draw, f"#{scene.index}  {hms(scene.start_s)}", cell_w, fnt),
+        fill=TEXT,
+        font=fnt,
+    )
+    line2 = f"{scene.duration_s:.1f} s  f{frame}"
+    draw.text((x, ty + LINE_H), line2, fill=DIM, font=fnt)
+    if short:
+        draw.text((x + cell_w - 1, ty + LINE_H), "short", fill=RED, font=fnt, anchor="ra")
+
+
 def contact_sheet(
     video_path: str | Path,
     scenes: Sequence[Scene] | pd.DataFrame,
@@ -187,15 +229,7 @@ def contact_sheet(
     cell_w = thumb_width + 2 * BORDER
     cell_h = th + 2 * BORDER + 2 * LINE_H + 2
     header_h = LINE_H + 8
-    footer_lines = [
-        f"red frame: shorter than {min_duration_s:g} s ({short_all} of {len(all_scenes)} scenes)"
-    ]
-    if len(shown) < len(all_scenes):
-        footer_lines.insert(
-            0,
-            f"+{len(all_scenes) - len(shown)} more scenes not shown "
-            f"({len(shown)} of {len(all_scenes)} drawn, evenly spread)",
-        )
+    footer_lines = _sheet_footer(len(all_scenes), len(shown), short_all, min_duration_s)
     width = 2 * MARGIN + cols * cell_w + (cols - 1) * GAP
     height = header_h + rows * cell_h + (rows - 1) * GAP + 4 + len(footer_lines) * LINE_H + MARGIN
     canvas = Image.new("RGB", (width, height), BACKGROUND)
@@ -215,21 +249,16 @@ def contact_sheet(
     )
     for k, scene in enumerate(shown):
         r, c = divmod(k, cols)
-        x = MARGIN + c * (cell_w + GAP)
-        y = header_h + r * (cell_h + GAP)
-        short = scene.duration_s < min_duration_s
-        _framed(canvas, thumbs[picks[scene.index]], x, y, thumb_width, th, RED if short else GREY)
-        ty = y + th + 2 * BORDER + 1
-        draw.text(
-            (x, ty),
-            fit_text(draw, f"#{scene.index}  {hms(scene.start_s)}", cell_w, fnt),
-            fill=TEXT,
-            font=fnt,
+        _draw_scene_cell(
+            canvas,
+            scene,
+            thumbs[picks[scene.index]],
+            picks[scene.index],
+            x=MARGIN + c * (cell_w + GAP),
+            y=header_h + r * (cell_h + GAP),
+            thumb_size=(thumb_width, th),
+            short=scene.duration_s < min_duration_s,
         )
-        line2 = f"{scene.duration_s:.1f} s  f{picks[scene.index]}"
-        draw.text((x, ty + LINE_H), line2, fill=DIM, font=fnt)
-        if short:
-            draw.text((x + cell_w - 1, ty + LINE_H), "short", fill=RED, font=fnt, anchor="ra")
     fy = header_h + rows * cell_h + (rows - 1) * GAP + 4
     for line in footer_lines:
         draw.text((MARGIN, fy), fit_text(draw, line, width - 2 * MARGIN, fnt), fill=DIM, font=fnt)
@@ -247,6 +276,123 @@ def _pick_clips(clips: list[Clip], k: int) -> list[Clip]:
         else leaked
     )
     return sorted(chosen, key=lambda c: c.start_frame)
+
+
+def _draw_clip_heading(canvas: Image.Image, c: Clip, file_frames: int, y: int, row_w: int) -> None:
+    """A clip's heading line; on the right, in red, when its file holds other frames than claimed."""
+    draw = ImageDraw.Draw(canvas)
+    fnt = font()
+    claimed = c.end_frame - c.start_frame - c.damaged_frames
+    head = (
+        f"{c.clip_id}  scene {c.scene_index}{f' window {c.window_index}' if c.window_index else ''}"
+        f"  {hms(c.start_s)}-{hms(c.end_s)}  {c.method}  "
+        f"leaked {c.leaked_frames}"
+    )
+    draw.text(
+        (MARGIN, y),
+        fit_text(draw, head, row_w, fnt),
+        fill=RED if c.leaked_frames else TEXT,
+        font=fnt,
+    )
+    if file_frames != claimed:
+        note = f"file holds {file_frames} frames, table says {claimed}"
+        draw.text((MARGIN + row_w, y), note, fill=RED, font=fnt, anchor="ra")
+
+
+def _clip_end_frames(
+    c: Clip, clip_dir: str | Path | None, panel_width: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first and last frame decoded from the clip file, and the frames the file holds."""
+    path = Path(clip_dir) / Path(c.path).name if clip_dir is not None else Path(c.path)
+    clip_index = build_index(path)
+    final = clip_index.frame_count - 1
+    got = grab_frames(path, [0, final], width=panel_width, index=clip_index)
+    return got[0], got[final], clip_index.frame_count
+
+
+_Panel = tuple[np.ndarray | None, tuple[int, int, int], str, str, str]
+
+
+def _boundary_panels(
+    c: Clip,
+    first: np.ndarray,
+    last: np.ndarray,
+    source: dict[int, np.ndarray],
+    n: int,
+    scene_by_start: dict[int, Scene],
+    scene_by_end: dict[int, Scene],
+) -> list[_Panel]:
+    """A clip's row: (frame, border, text when missing, caption, frame label) per panel.
+
+    The panels are the previous shot's last frame, the clip's first and last, and the next
+    shot's first; ``n`` is the source's frame count.
+    """
+    prev_f, next_f = c.scene_start_frame - 1, c.scene_end_frame
+    prev_scene = scene_by_end.get(c.scene_start_frame)
+    next_scene = scene_by_start.get(c.scene_end_frame)
+    clip_border = RED if c.leaked_frames else GREEN
+    return [
+        (
+            source.get(prev_f),
+            GREY,
+            "start of video",
+            f"prev shot{f' #{prev_scene.index}' if prev_scene else ''}",
+            f"last: f{prev_f}" if prev_f >= 0 else "",
+        ),
+        (
+            first,
+            clip_border,
+            "",
+            "clip first",
+            f"f{c.start_frame}"
+            + (
+                " = scene start"
+                if c.start_frame == c.scene_start_frame
+                else f" (scene starts f{c.scene_start_frame})"
+            ),
+        ),
+        (
+            last,
+            clip_border,
+            "",
+            "clip last",
+            f"f{c.end_frame - 1}"
+            + (
+                " = scene end"
+                if c.end_frame == c.scene_end_frame
+                else f" (scene ends f{c.scene_end_frame - 1})"
+            ),
+        ),
+        (
+            source.get(next_f),
+            GREY,
+            "end of video",
+            f"next shot{f' #{next_scene.index}' if next_scene else ''}",
+            f"first: f{next_f}" if next_f < n else "",
+        ),
+    ]
+
+
+def _draw_panels(
+    canvas: Image.Image, panels: list[_Panel], py: int, panel_width: int, ph: int, cut_gap: int
+) -> None:
+    """Draw a row of framed panels at height ``py``, a red rule across each cut."""
+    draw = ImageDraw.Draw(canvas)
+    fnt = font()
+    cell_w = panel_width + 2 * BORDER
+    x = MARGIN
+    for k, (img, border, empty, caption, frames_label) in enumerate(panels):
+        _framed(canvas, img, x, py, panel_width, ph, border, empty)
+        ly = py + ph + 2 * BORDER + 1
+        draw.text((x, ly), fit_text(draw, caption, cell_w, fnt), fill=TEXT, font=fnt)
+        draw.text((x, ly + LINE_H), fit_text(draw, frames_label, cell_w, fnt), fill=DIM, font=fnt)
+        x += cell_w
+        if k in (0, 2):  # a cut lies between these panels: a red rule in a wider gap
+            mid = x + cut_gap // 2
+            draw.line([mid, py, mid, py + ph + 2 * BORDER - 1], fill=RED, width=2)
+            x += cut_gap
+        else:
+            x += GAP
 
 
 def clip_boundary_strip(
@@ -301,13 +447,7 @@ def clip_boundary_strip(
     n = index.frame_count
     wanted = [f for c in rows for f in (c.scene_start_frame - 1, c.scene_end_frame) if 0 <= f < n]
     source = grab_frames(video_path, wanted, width=panel_width, index=index)
-    own: list[tuple[np.ndarray, np.ndarray, int]] = []
-    for c in rows:
-        path = Path(clip_dir) / Path(c.path).name if clip_dir is not None else Path(c.path)
-        clip_index = build_index(path)
-        final = clip_index.frame_count - 1
-        got = grab_frames(path, [0, final], width=panel_width, index=clip_index)
-        own.append((got[0], got[final], clip_index.frame_count))
+    own = [_clip_end_frames(c, clip_dir, panel_width) for c in rows]
     ph = own[0][0].shape[0]
     fnt = font()
     cell_w = panel_width + 2 * BORDER
@@ -331,81 +471,9 @@ def clip_boundary_strip(
     )
     y = MARGIN + LINE_H + 4
     for c, (first, last, file_frames) in zip(rows, own, strict=True):
-        claimed = c.end_frame - c.start_frame - c.damaged_frames
-        head = (
-            f"{c.clip_id}  scene {c.scene_index}{f' window {c.window_index}' if c.window_index else ''}"
-            f"  {hms(c.start_s)}-{hms(c.end_s)}  {c.method}  "
-            f"leaked {c.leaked_frames}"
-        )
-        draw.text(
-            (MARGIN, y),
-            fit_text(draw, head, row_w, fnt),
-            fill=RED if c.leaked_frames else TEXT,
-            font=fnt,
-        )
-        if file_frames != claimed:
-            note = f"file holds {file_frames} frames, table says {claimed}"
-            draw.text((MARGIN + row_w, y), note, fill=RED, font=fnt, anchor="ra")
-        py = y + LINE_H + 2
-        prev_f, next_f = c.scene_start_frame - 1, c.scene_end_frame
-        prev_scene = scene_by_end.get(c.scene_start_frame)
-        next_scene = scene_by_start.get(c.scene_end_frame)
-        clip_border = RED if c.leaked_frames else GREEN
-        panels = [
-            (
-                source.get(prev_f),
-                GREY,
-                "start of video",
-                f"prev shot{f' #{prev_scene.index}' if prev_scene else ''}",
-                f"last: f{prev_f}" if prev_f >= 0 else "",
-            ),
-            (
-                first,
-                clip_border,
-                "",
-                "clip first",
-                f"f{c.start_frame}"
-                + (
-                    " = scene start"
-                    if c.start_frame == c.scene_start_frame
-                    else f" (scene starts f{c.scene_start_frame})"
-                ),
-            ),
-            (
-                last,
-                clip_border,
-                "",
-                "clip last",
-                f"f{c.end_frame - 1}"
-                + (
-                    " = scene end"
-                    if c.end_frame == c.scene_end_frame
-                    else f" (scene ends f{c.scene_end_frame - 1})"
-                ),
-            ),
-            (
-                source.get(next_f),
-                GREY,
-                "end of video",
-                f"next shot{f' #{next_scene.index}' if next_scene else ''}",
-                f"first: f{next_f}" if next_f < n else "",
-            ),
-        ]
-        x = MARGIN
-        for k, (img, border, empty, caption, frames_label) in enumerate(panels):
-            _framed(canvas, img, x, py, panel_width, ph, border, empty)
-            ly = py + ph + 2 * BORDER + 1
-            draw.text((x, ly), fit_text(draw, caption, cell_w, fnt), fill=TEXT, font=fnt)
-            draw.text(
-                (x, ly + LINE_H), fit_text(draw, frames_label, cell_w, fnt), fill=DIM, font=fnt
-            )
-            x += cell_w
-            if k in (0, 2):  # a cut lies between these panels: a red rule in a wider gap
-                mid = x + cut_gap // 2
-                draw.line([mid, py, mid, py + ph + 2 * BORDER - 1], fill=RED, width=2)
-                x += cut_gap
-            else:
-                x += GAP
+        _draw_clip_heading(canvas, c, file_frames, y, row_w)
+        panels = _boundary_panels(c, first, last, source, n, scene_by_start, scene_by_end)
+        _draw_panels(canvas, panels, y + LINE_H + 2, panel_width, ph, cut_gap)
         y += row_h + GAP
     draw.text(
         (MARGIN, y),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -115,6 +116,103 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
+def _speaker_groups(words: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """(legend name, colour, word mask) per speaker, or one group when no word has a speaker."""
+    speakers = words["speaker"]
+    names = sorted({str(s) for s in speakers if not _is_missing(s)})
+    if names:
+        who = np.array(["" if _is_missing(s) else str(s) for s in speakers])
+        groups = [
+            (n, _SPEAKER_COLOURS[i % len(_SPEAKER_COLOURS)], who == n) for i, n in enumerate(names)
+        ]
+        if (who == "").any():
+            groups.append(("no speaker", "#7f7f7f", who == ""))
+    else:
+        groups = [("word", _SPEAKER_COLOURS[0], np.ones(len(words), dtype=bool))]
+    return groups
+
+
+def _plot_words(
+    ax: Axes,
+    x: np.ndarray,
+    score: np.ndarray,
+    low: np.ndarray,
+    groups: list[tuple[str, str, np.ndarray]],
+    min_score: float,
+) -> list[Artist]:
+    """Scored words as dots per group, low ones ringed, unscored ones below 0, the threshold."""
+    handles: list[Artist] = []
+    scored = ~np.isnan(score)
+    for name, colour, mask in groups:
+        m = mask & scored
+        if m.any():
+            handles.append(ax.scatter(x[m], score[m], s=9, color=colour, label=name, linewidths=0))
+    if low.any():
+        handles.append(
+            ax.scatter(
+                x[low],
+                score[low],
+                s=36,
+                facecolors="none",
+                edgecolors="#d62728",
+                linewidths=0.9,
+                label=f"below {min_score:g}",
+            )
+        )
+    if (~scored).any():
+        handles.append(
+            ax.scatter(
+                x[~scored],
+                np.full((~scored).sum(), -0.06),
+                s=12,
+                marker="|",
+                color="#7f7f7f",
+                label="no score",
+            )
+        )
+    handles.append(
+        ax.axhline(
+            min_score,
+            color="#d62728",
+            linestyle="--",
+            linewidth=1,
+            label=f"min score {min_score:g}",
+        )
+    )
+    return handles
+
+
+def _shade_dropped(ax: Axes, dropped: pd.DataFrame, x_max: float) -> list[Artist]:
+    """Shade dropped segments in a colour per reason, named where wide; one legend patch each."""
+    reasons = sorted({str(r) if not _is_missing(r) else "dropped" for r in dropped["drop_reason"]})
+    colour_of = {r: _REASON_COLOURS[i % len(_REASON_COLOURS)] for i, r in enumerate(reasons)}
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for row in dropped.itertuples():
+        reason = str(row.drop_reason) if not _is_missing(row.drop_reason) else "dropped"
+        ax.axvspan(
+            float(row.start), float(row.end), color=colour_of[reason], alpha=0.15, linewidth=0
+        )
+        if (float(row.end) - float(row.start)) / x_max > 0.06:
+            ax.text(
+                (float(row.start) + float(row.end)) / 2,
+                0.985,
+                reason.replace(";", "\n"),
+                transform=top,
+                ha="center",
+                va="top",
+                fontsize=7,
+                color=colour_of[reason],
+            )
+    return [
+        Patch(
+            color=colour_of[r],
+            alpha=0.3,
+            label="\n".join(textwrap.wrap(f"dropped: {r.replace(';', ' + ')}", 28)),
+        )
+        for r in reasons
+    ]
+
+
 def confidence_plot(
     words_df: pd.DataFrame | None,
     segments_df: pd.DataFrame | None,
@@ -168,83 +266,10 @@ def confidence_plot(
     fig = Figure(figsize=(12, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    handles: list[Artist] = []
-    speakers = words["speaker"]
-    names = sorted({str(s) for s in speakers if not _is_missing(s)})
-    if names:
-        who = np.array(["" if _is_missing(s) else str(s) for s in speakers])
-        groups = [
-            (n, _SPEAKER_COLOURS[i % len(_SPEAKER_COLOURS)], who == n) for i, n in enumerate(names)
-        ]
-        if (who == "").any():
-            groups.append(("no speaker", "#7f7f7f", who == ""))
-    else:
-        groups = [("word", _SPEAKER_COLOURS[0], np.ones(len(words), dtype=bool))]
-    for name, colour, mask in groups:
-        m = mask & scored
-        if m.any():
-            handles.append(ax.scatter(x[m], score[m], s=9, color=colour, label=name, linewidths=0))
-    if low.any():
-        handles.append(
-            ax.scatter(
-                x[low],
-                score[low],
-                s=36,
-                facecolors="none",
-                edgecolors="#d62728",
-                linewidths=0.9,
-                label=f"below {min_score:g}",
-            )
-        )
-    if (~scored).any():
-        handles.append(
-            ax.scatter(
-                x[~scored],
-                np.full((~scored).sum(), -0.06),
-                s=12,
-                marker="|",
-                color="#7f7f7f",
-                label="no score",
-            )
-        )
-    handles.append(
-        ax.axhline(
-            min_score,
-            color="#d62728",
-            linestyle="--",
-            linewidth=1,
-            label=f"min score {min_score:g}",
-        )
-    )
+    handles = _plot_words(ax, x, score, low, _speaker_groups(words), min_score)
 
     dropped = segs[~segs["kept"]]
-    reasons = sorted({str(r) if not _is_missing(r) else "dropped" for r in dropped["drop_reason"]})
-    colour_of = {r: _REASON_COLOURS[i % len(_REASON_COLOURS)] for i, r in enumerate(reasons)}
-    top = blended_transform_factory(ax.transData, ax.transAxes)
-    for row in dropped.itertuples():
-        reason = str(row.drop_reason) if not _is_missing(row.drop_reason) else "dropped"
-        ax.axvspan(
-            float(row.start), float(row.end), color=colour_of[reason], alpha=0.15, linewidth=0
-        )
-        if (float(row.end) - float(row.start)) / x_max > 0.06:
-            ax.text(
-                (float(row.start) + float(row.end)) / 2,
-                0.985,
-                reason.replace(";", "\n"),
-                transform=top,
-                ha="center",
-                va="top",
-                fontsize=7,
-                color=colour_of[reason],
-            )
-    handles += [
-        Patch(
-            color=colour_of[r],
-            alpha=0.3,
-            label="\n".join(textwrap.wrap(f"dropped: {r.replace(';', ' + ')}", 28)),
-        )
-        for r in reasons
-    ]
+    handles += _shade_dropped(ax, dropped, x_max)
 
     ax.set_xlim(0, x_max * 1.01)
     ax.set_ylim(-0.12, 1.05)
