@@ -8,4 +8,4 @@ uv run --frozen ruff format --check .
 uv run --frozen mypy
 # Test files run in parallel processes (pytest-xdist), each file whole on one worker so its
 # module fixtures (generated media, one materialized sample) are made once.
-uv run --frozen pytest -n "${VIDEO_ASSETS_TEST_WORKERS:-3}" --dist loadfile "$@"
+uv run --frozen pytest -n "${VIDEO_ASSETS_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -298,8 +298,14 @@ def test_a_table_being_written_for_another_video_is_not_read(tmp_path):
     other = tmp_path / "data" / "tables" / "words" / "video_id=v2"
     other.mkdir(parents=True)
     (other / tmp_name("part.parquet")).write_bytes(b"PAR1 half-written")
+    # A first write of a table killed half-way: a folder with nothing published in it.
+    killed = tmp_path / "data" / "tables" / "segments" / "video_id=v2"
+    killed.mkdir(parents=True)
+    (killed / tmp_name("part.parquet")).write_bytes(b"PAR1 half-written")
+    assert root.table_partitions("words") == ["v1"] and root.table_partitions("segments") == []
     with catalog(root) as con:
         assert con.execute("SELECT DISTINCT video_id FROM words").fetchall() == [("v1",)]
+        assert con.execute("SELECT count(*) FROM segments").fetchone() == (0,)
         rows = con.execute(
             sql_text("checks/low_confidence_words.sql"), {"video_id": "v1", "min_score": 0.4}
         ).fetchdf()

@@ -445,11 +445,13 @@ class DataRoot:
         return df
 
     def table_partitions(self, table: str) -> list[str]:
-        """Video ids that have a partition of ``table``."""
+        """Video ids that have a published partition of ``table`` (its ``part.parquet``; a
+        folder holding only a killed writer's temporary file is no partition)."""
         return [
             n.split("=", 1)[1]
             for n in self.listdir(self.rel("tables", table))
             if n.startswith("video_id=")
+            and self.exists(self.rel("tables", table, n, "part.parquet"))
         ]
 
 
