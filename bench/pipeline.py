@@ -93,11 +93,9 @@ def run(video: Path, work: Path) -> dict:
     from dagster_project.definitions import ASSETS, CHECKS
     from dagster_project.defs.partitions import VIDEOS
     from dagster_project.defs.resources import (
-        ShardStageConfig,
         StoreResource,
         TokenStageConfig,
-        VideoStageConfig,
-        audio_config_from_env,
+        default_resources,
     )
     from video_assets.probe import probe
     from video_assets.registry import register
@@ -106,13 +104,7 @@ def run(video: Path, work: Path) -> dict:
     reg = register(store.root(), video.absolute())
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(VIDEOS, [reg.video_id])
-    resources = {
-        "store": store,
-        "video_config": VideoStageConfig(),
-        "audio_config": audio_config_from_env(),
-        "shard_config": ShardStageConfig(),
-        "token_config": TokenStageConfig(),
-    }
+    resources = {**default_resources(), "store": store, "token_config": TokenStageConfig()}
     groups: dict[str, list] = {}
     for a in ASSETS:
         groups.setdefault(a.group_names_by_key[a.key], []).append(a)

@@ -27,11 +27,9 @@ from dagster_project.console import LOG_FILE, materialize
 from dagster_project.definitions import ASSETS, CHECKS
 from dagster_project.defs.partitions import VIDEOS
 from dagster_project.defs.resources import (
-    ShardStageConfig,
     StoreResource,
     TokenStageConfig,
-    VideoStageConfig,
-    audio_config_from_env,
+    default_resources,
 )
 from video_assets.catalog import connect, sql_text
 from video_assets.errors import VideoAssetsError
@@ -56,13 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get()
     if reg.video_id not in instance.get_dynamic_partitions(VIDEOS):
         instance.add_dynamic_partitions(VIDEOS, [reg.video_id])
-    resources = {
-        "store": store,
-        "video_config": VideoStageConfig(),
-        "audio_config": audio_config_from_env(),
-        "shard_config": ShardStageConfig(),
-        "token_config": token_config,
-    }
+    resources = {**default_resources(), "store": store, "token_config": token_config}
     runs = _Runs(instance, resources, video)
     if not _run_stages(runs, store, reg.video_id, token_config, args.retrain_tokenizer):
         return 1
