@@ -17,6 +17,14 @@ footage rather than of a synthetic picture:
   16-pixel blocks. The same model fit, classification and consistency code reads all three,
   so the differences are the motion source alone.
 
+- ``vectors, N clips at once``: all the clips through
+  :func:`video_assets.motion.measure_clips`, as the ``clip_motion`` stage measures a video's
+  clips, with ``workers=1`` (one after another), ``workers=2`` (two clips at once, each
+  decoder with FFmpeg's own thread count) and ``workers=2`` with one decoder thread per clip:
+  clip seconds / wall seconds for the whole set, the runs interleaved so that a change in
+  the machine's load hits every setting alike, and whether the figures equal one at a
+  time's.
+
 For each: wall time and CPU time (the fastest of ``--repeat`` runs for the two fast
 methods), times real time (clip seconds / wall seconds, and clip seconds / half the CPU
 seconds: the rate on two cores of our own when the work keeps both busy), the camera class
@@ -59,7 +67,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from video_assets.motion import ClipMotion, MotionSettings, VectorField, measure_clip  # noqa: E402
+from video_assets.motion import (  # noqa: E402
+    ClipMotion,
+    MotionSettings,
+    VectorField,
+    measure_clip,
+    measure_clips,
+)
 from video_assets.motion.source import MotionSource, luma  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -204,6 +218,45 @@ def summary(m: ClipMotion, wall: float, cpu: float, case: Case) -> dict:
     }
 
 
+AT_ONCE = {
+    "workers=1": MotionSettings(workers=1),
+    "workers=2": MotionSettings(workers=2),
+    "workers=2, 1 decoder thread": MotionSettings(workers=2, threads=1),
+}
+"""The settings of ``vectors, N clips at once``, the first one clip after another."""
+
+
+def at_once_bench(paths: list[Path], clip_seconds: float, repeat: int) -> dict:
+    """Every clip through ``measure_clips`` under each of :data:`AT_ONCE`, the fastest of
+    ``repeat`` interleaved runs each (see the module docstring)."""
+    best: dict[str, tuple[float, float]] = {}
+    rows: dict[str, list[dict]] = {}
+    for _ in range(repeat):
+        for name, settings in AT_ONCE.items():
+            c0, t0 = cpu_s(), time.perf_counter()
+            results = measure_clips(paths, settings)
+            run = (time.perf_counter() - t0, cpu_s() - c0)
+            best[name] = min(best.get(name, run), run)
+            rows[name] = [r.to_row() for r in results]
+    one = next(iter(AT_ONCE))
+    out = {}
+    for name, settings in AT_ONCE.items():
+        wall, cpu = best[name]
+        out[name] = {
+            "workers": settings.workers,
+            "decoder_threads": settings.threads or "auto",
+            "clips": len(paths),
+            "clip_seconds": clip_seconds,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3),
+            "realtime_x": round(clip_seconds / wall, 1),
+            "realtime_x_2cores_cpu": round(clip_seconds / (cpu / 2), 1),
+            "vs_one_at_a_time": round(best[one][0] / wall, 2),
+            "same_figures": rows[name] == rows[one],
+        }
+    return out
+
+
 LONG_TAKE_S = [38, 25, 64, 30, 52, 45, 60, 46]
 """Shot lengths of the long-take video, seconds (6 minutes)."""
 
@@ -337,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                 totals["farneback"]["wall_s"] / totals[name]["wall_s"], 1
             )
 
+    load_before = os.getloadavg()
+    at_once = at_once_bench([p for _, p in clips], total_s, args.repeat)
     report = {
         "clips": len(clips),
         "seconds_each": args.seconds,
@@ -349,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         "opencv": cv2.__version__,
         "rows": rows,
         "totals": totals,
+        "at_once": at_once,
+        "load_avg_1_5_15": {
+            "before_at_once": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -366,6 +426,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['clip']:<9}{r['truth']:<12}" + "".join(f"{c:>30}" for c in cells))
     for n in names:
         print(f"  {n:<10} {json.dumps(totals[n])}")
+    print(
+        f"vectors, N clips at once: {len(clips)} clips, {total_s:g} clip seconds through "
+        f"measure_clips (fastest of {args.repeat} interleaved runs)"
+    )
+    for n, x in at_once.items():
+        print(
+            f"  {n:<28} wall {x['wall_s']:6.2f} s  cpu {x['cpu_s']:6.2f} s  "
+            f"{x['realtime_x']:5.1f}x real time  {x['vs_one_at_a_time']:.2f}x one at a time  "
+            f"{'same figures' if x['same_figures'] else 'FIGURES DIFFER'}"
+        )
+    load = report["load_avg_1_5_15"]
+    print(f"load average (1, 5, 15 min) {load['before_at_once']} before, {load['after']} after")
     print(f"wrote {args.json}")
     return 0
 

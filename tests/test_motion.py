@@ -15,6 +15,8 @@ from pathlib import Path
 
 import av
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 
 from dagster_project.defs.clips.assets import clips
@@ -28,11 +30,13 @@ from video_assets import cli
 from video_assets.catalog import TABLE_COLUMNS, connect
 from video_assets.errors import MediaError
 from video_assets.generate.bad_media import CASES as BAD_CASES
-from video_assets.motion import MotionSettings, measure_clip, static_reason
+from video_assets.motion import MotionSettings, measure_clip, measure_clips, static_reason
 from video_assets.motion.result import ROW_COLUMNS
 from video_assets.motion.table import TABLE_COLUMNS as MOTION_COLUMNS
+from video_assets.motion.table import measure_clip_table
 from video_assets.motion.vectors import h264_is_reference
 from video_assets.registry import register
+from video_assets.store import DataRoot
 
 TEXTURE = (
     "color=c=gray:s=48x27:r=25,format=yuv420p,noise=c0s=100:c1s=60:c2s=60:allf=0,"
@@ -221,6 +225,11 @@ def test_settings_are_validated():
         MotionSettings(analysis_width=10)
     with pytest.raises(ValueError, match="method"):
         MotionSettings(method="optical")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        MotionSettings(workers=-1)
+    assert MotionSettings(workers=3).worker_count(2) == 2
+    assert MotionSettings(workers=0).worker_count(1) == 1
+    assert 1 <= MotionSettings(workers=0).worker_count(10) <= 2
 
 
 def test_h264_reference_flag():
@@ -241,6 +250,68 @@ def test_cli_folder_json(motion_clips, capsys):
     assert set(by_name) == set(CASES)
     assert by_name["flash"]["worst_kind"] == "flash" and by_name["flash"]["worst_frame"] == 40
     assert by_name["pan"]["camera"] == "pan" and payload["analysis_width"] == 320
+
+
+# The longest clip first, so clips finish out of input order with two workers.
+SOME = ["still-5s", "pan-mjpeg", "flash", "hard-cut"]
+
+
+def _same_figures(a, b) -> None:
+    assert [m.path for m in a] == [m.path for m in b]
+    assert [m.to_row() for m in a] == [m.to_row() for m in b]
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.motion, y.motion, equal_nan=True)
+        assert np.array_equal(x.similarity, y.similarity, equal_nan=True)
+
+
+def test_clips_measured_at_once_match_one_at_a_time(motion_clips):
+    paths = [motion_clips[n] for n in SOME]
+    runs = {}
+    for workers in (1, 2):
+        calls: list[tuple[int, int]] = []
+        settings = MotionSettings(workers=workers)
+        runs[workers] = measure_clips(
+            paths, settings, lambda d, t, calls=calls: calls.append((d, t))
+        )
+        assert calls == [(i, len(paths)) for i in range(1, len(paths) + 1)]
+    _same_figures(runs[1], runs[2])
+    assert [m.path for m in runs[2]] == [str(p) for p in paths]
+    assert [m.method for m in runs[2]] == ["vectors", "framediff", "vectors", "vectors"]
+
+    # The clip_motion table: the same rows in the clips table's order.
+    root = DataRoot(motion_clips["pan"].parent)
+    clip_rows = pd.DataFrame(
+        {
+            "video_id": "v",
+            "clip_id": [f"c{i}" for i in range(len(paths))],
+            "path": [p.name for p in paths],
+            "start_frame": [0, 125, 200, 275],
+        }
+    )
+    tables = [measure_clip_table(root, clip_rows, MotionSettings(workers=w)).rows for w in (1, 2)]
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert list(tables[1]["worst_source_frame"])[2:] == [240, 315]  # start_frame + 40
+
+
+def test_a_bad_clip_among_good_ones_fails_as_one_at_a_time(motion_clips, bad_corpus):
+    # Two bad files: the first in input order names itself, whichever fails first.
+    paths = [
+        motion_clips["still-5s"],
+        bad_corpus["random-bytes"],
+        motion_clips["pan"],
+        bad_corpus["audio-only"],
+    ]
+    errors = {}
+    for workers in (1, 2):
+        calls: list[int] = []
+        with pytest.raises(MediaError) as info:
+            measure_clips(
+                paths, MotionSettings(workers=workers), lambda d, t, calls=calls: calls.append(d)
+            )
+        errors[workers] = str(info.value)
+        assert calls == [1]  # the clip before the bad one, and nothing after it
+    assert errors[1] == errors[2]
+    assert "random.mp4" in errors[2] and "is not a readable media file" in errors[2]
 
 
 def test_catalog_columns_match_the_library():

@@ -121,7 +121,8 @@ _CLIP_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mxf")
 
 def cmd_motion(args: argparse.Namespace) -> int:
     from video_assets.errors import MediaError
-    from video_assets.motion import MotionSettings, measure_clip
+    from video_assets.motion import ClipMotion, MotionSettings, measure_clip
+    from video_assets.motion.pool import map_in_order
 
     target = Path(args.path)
     if target.is_dir():
@@ -130,13 +131,16 @@ def cmd_motion(args: argparse.Namespace) -> int:
             raise MediaError(target, f"holds no video clips ({', '.join(_CLIP_SUFFIXES)})")
     else:
         files = [target]
-    settings = MotionSettings(method=args.method, analysis_width=args.analysis_width)
-    results = []
+    settings = MotionSettings(
+        method=args.method, analysis_width=args.analysis_width, workers=args.workers
+    )
+
+    def measure(f: Path) -> ClipMotion:
+        _probed(str(f))
+        return measure_clip(f, settings)
+
     with terminal_progress("motion", "clips", total=len(files), enabled=not args.quiet) as prog:
-        for i, f in enumerate(files):
-            _probed(str(f))
-            results.append(measure_clip(f, settings))
-            prog.update(i + 1, len(files))
+        results = map_in_order(measure, files, settings.worker_count(len(files)), prog.update)
     lines = []
     for r in results:
         speed = f" {r.camera_speed_px:.2f} px/frame" if r.camera_speed_px else ""
@@ -773,6 +777,13 @@ def _add_motion(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=motion_defaults.analysis_width,
         help=f"motion figures are pixels per frame at this width "
         f"(default {motion_defaults.analysis_width})",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=motion_defaults.workers,
+        help="clips measured at once; 1: one after another, 0: the CPUs, at most 2 (default "
+        f"{motion_defaults.workers}); the figures do not depend on it",
     )
     _add_common(p)
     p.set_defaults(func=cmd_motion)

@@ -105,6 +105,8 @@ class VideoStageConfig(dg.ConfigurableResource):
     motion_cut_similarity: float = _MOTION.cut_similarity
     motion_min_drop: float = _MOTION.min_drop
     motion_flash_frames: int = _MOTION.flash_frames
+    motion_workers: int = _MOTION.workers
+    """Clips measured at once (0: as many as the CPUs this process may use, at most 2)."""
 
     def motion_settings(self) -> MotionSettings:
         try:
@@ -119,6 +121,7 @@ class VideoStageConfig(dg.ConfigurableResource):
                 cut_similarity=self.motion_cut_similarity,
                 min_drop=self.motion_min_drop,
                 flash_frames=self.motion_flash_frames,
+                workers=self.motion_workers,
             )
         except ValueError as exc:
             raise ConfigError("video_config", str(exc)) from None
@@ -170,6 +173,9 @@ class AudioStageConfig(dg.ConfigurableResource):
     """doubtful_transcripts flags a video whose language probability is below this ..."""
     max_loop_share: float = MAX_LOOP_SHARE
     """... or whose word trigrams repeat more than this share over at least MIN_LOOP_WORDS words."""
+    mix_min_logprob: float | None = _TRANSCRIPTION.mix_min_logprob
+    """Decode a speech chunk from the mix too where the stem's decode scores below this mean
+    log-probability (0: every chunk, the default; None: the stem alone, half the ASR time)."""
     aligner: str = _TRANSCRIPTION.aligner
     align_model_dir: str = ""
     diarize: bool = True  # the library's default is off; the pipeline finds speakers
@@ -227,6 +233,7 @@ class AudioStageConfig(dg.ConfigurableResource):
                 diarize=self.diarize,
                 diarization_dir=Path(self.diarization_dir) if self.diarization_dir else None,
                 num_speakers=self.num_speakers,
+                mix_min_logprob=self.mix_min_logprob,
                 quality=self.quality_settings(),
             )
         except ValueError as exc:

@@ -33,6 +33,7 @@ from video_assets.keyframes import first_video_stream, open_input
 from video_assets.motion.consistency import Consistency, profile
 from video_assets.motion.field import GlobalMotion, VectorField, fit_global_motion
 from video_assets.motion.framediff import FrameDifference
+from video_assets.motion.pool import map_in_order
 from video_assets.motion.result import ClipMotion, static_reason
 from video_assets.motion.settings import MotionSettings
 from video_assets.motion.source import MotionSource, luma, shrink
@@ -239,14 +240,22 @@ def measure_clips(
     settings: MotionSettings | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> list[ClipMotion]:
-    """:func:`measure_clip` for each file in turn; ``progress(done, total)`` after each."""
+    """:func:`measure_clip` for each file, ``settings.workers`` clips at once.
+
+    The results come in input order and are those of measuring the files one after
+    another, figure for figure; ``progress(done, total)`` is called after each file in
+    turn, and the first file in input order that fails raises its error (a
+    :class:`MediaError` naming it) once the files before it are measured (see
+    :func:`~video_assets.motion.pool.map_in_order`).
+    """
+    settings = settings or MotionSettings()
     paths = list(paths)
-    out = []
-    for i, p in enumerate(paths):
-        out.append(measure_clip(p, settings))
-        if progress is not None:
-            progress(i + 1, len(paths))
-    return out
+    return map_in_order(
+        lambda p: measure_clip(p, settings),
+        paths,
+        settings.worker_count(len(paths)),
+        progress,
+    )
 
 
 def _summarize(

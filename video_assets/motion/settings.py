@@ -3,6 +3,7 @@ exclusion use is declared here, once (the Dagster resource derives its defaults 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +30,17 @@ class MotionSettings:
         analysis_width: Width in pixels the figures are stated at (64 to 3840).
         thumb_width: Width of the grey thumbnails consecutive frames are compared at (16 to 256).
         patches: The per-patch figures use a ``patches`` x ``patches`` grid (1 to 16).
-        threads: Decoder threads; 0 lets FFmpeg choose (0 to 64).
+        threads: Decoder threads per clip; 0 lets FFmpeg choose (0 to 64).
+        workers: Clips measured at once by :func:`~video_assets.motion.measure_clips`,
+            the ``clip_motion`` table and the CLI, each in its own thread (decoding and
+            OpenCV release the GIL); 1 measures them one after another, 0 (the default)
+            as many as there are CPUs, at most 2 (0 to 64). The figures and their order do
+            not depend on it. One clip's decoding keeps only some of two cores busy; two
+            clips in flight fill the gaps; each more holds another decoder's frame buffers
+            while every decoder already threads across the CPUs (not measured beyond 2).
+            Each clip's decoder keeps ``threads``: with one decoder thread per clip, two
+            clips at once were slower than one at a time with FFmpeg's choice
+            (``bench/motion.py``).
         skip_loop_filter: Skip H.264's deblocking filter while decoding: faster, and the
             pixels are only looked at as thumbnails (the vectors are not affected).
         skip_nonref: Read H.264 with its non-reference frames left undecoded (FFmpeg's
@@ -61,6 +72,7 @@ class MotionSettings:
     thumb_width: int = 64
     patches: int = 8
     threads: int = 0
+    workers: int = 0
     skip_loop_filter: bool = True
     skip_nonref: bool = True
     static_frame_px: float = 0.1
@@ -80,6 +92,7 @@ class MotionSettings:
         _check("thumb_width", self.thumb_width, 16, 256)
         _check("patches", self.patches, 1, 16)
         _check("threads", self.threads, 0, 64)
+        _check("workers", self.workers, 0, 64)
         _check("static_frame_px", self.static_frame_px, 0.0, 10.0)
         _check("min_motion_px", self.min_motion_px, 0.0, 10.0)
         _check("min_patch_motion_px", self.min_patch_motion_px, 0.0, 50.0)
@@ -89,3 +102,16 @@ class MotionSettings:
         _check("cut_similarity", self.cut_similarity, 0.0, 1.0)
         _check("min_drop", self.min_drop, 0.0, 1.0)
         _check("flash_frames", self.flash_frames, 1, 25)
+
+    def worker_count(self, clips: int) -> int:
+        """Threads measuring ``clips`` clips at once: ``workers``, or for 0 the CPUs this
+        process may run on, at most 2; never more than the clips, never less than 1."""
+        workers = self.workers or min(2, _cpus())
+        return max(1, min(workers, clips))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from video_assets.motion.measure import measure_clip
+from video_assets.motion.pool import map_in_order
 from video_assets.motion.result import ROW_COLUMNS, ClipMotion
 from video_assets.motion.settings import MotionSettings
 from video_assets.store import DataRoot
@@ -56,19 +58,27 @@ def measure_clip_table(
 ) -> MotionTable:
     """Measure every clip of a ``clips`` table partition.
 
+    ``settings.workers`` clips are measured at once (see
+    :func:`~video_assets.motion.pool.map_in_order`): the rows are the same as one at a
+    time, and the first clip in the table's order that fails raises its error.
+
     Args:
         root: The data root the clips' ``path`` values are relative to.
         clips: Rows of the ``clips`` table (``video_id``, ``clip_id``, ``path``, ``start_frame``).
         settings: How to measure and judge the clips.
-        progress: Called as ``progress(done, total)`` after each clip.
+        progress: Called as ``progress(done, total)`` after each clip, in the table's order.
     """
     t0 = time.perf_counter()
-    rows, results = [], []
-    for i, clip in enumerate(clips.itertuples()):
+    todo = list(clips.itertuples())
+
+    def measure(clip: Any) -> ClipMotion:
         with root.local_copy(clip.path) as local:
-            result = measure_clip(local, settings)
+            return measure_clip(local, settings)
+
+    results = map_in_order(measure, todo, settings.worker_count(len(todo)), progress)
+    rows = []
+    for clip, result in zip(todo, results, strict=True):
         result.path = str(clip.path)
-        results.append(result)
         worst = result.worst_frame
         rows.append(
             {
@@ -78,8 +88,6 @@ def measure_clip_table(
                 "worst_source_frame": None if worst is None else int(clip.start_frame) + worst,
             }
         )
-        if progress is not None:
-            progress(i + 1, len(clips))
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     df = df.astype({c: _DTYPES[t] for c, t in TABLE_COLUMNS.items()})
     return MotionTable(rows=df, results=results, elapsed_s=time.perf_counter() - t0)
