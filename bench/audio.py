@@ -162,6 +162,11 @@ def _transcript_scores(results, track) -> dict:
         ],
         "onset": OnsetStats.of(np.concatenate(onsets)).__dict__,
         "words": sum(len(r.words) for r in results),
+        "asr_s": sum(r.timings.get("asr", 0.0) for r in results),
+        "chunks_by_input": {
+            k: sum(r.chunks_by_input.get(k, 0) for r in results)
+            for k in sorted({k for r in results for k in r.chunks_by_input})
+        },
     }
 
 
@@ -169,7 +174,10 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
     """Spleeter (real weights) on speech over music at several speech-to-music ratios.
 
     With ``seeds`` > 1 each condition is run with that many music beds (seeds 1, 2, ...) and
-    the figures are pooled: tiny.en's word errors move by a word or two between beds."""
+    the figures are pooled: tiny.en's word errors move by a word or two between beds. The
+    stem is transcribed twice: alone (``stem``) and beside the mix (``stem_mix``: each VAD
+    chunk decoded from both, the text both inputs find most probable kept; see
+    ``mix_min_logprob``)."""
     from video_assets.audio.separation import separate_vocals
     from video_assets.audio.separators.spleeter import SpleeterSeparator
     from video_assets.audio.transcription import TranscriptionSettings, transcribe
@@ -177,6 +185,7 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
     clean = track.as_float(44100)
     clean16 = track_16k(clean)
     settings = TranscriptionSettings(threads=threads, language="en")
+    stem_alone = TranscriptionSettings(threads=threads, language="en", mix_min_logprob=None)
     rows = {}
     with SpleeterSeparator() as spleeter:
         for lead in (False, True):
@@ -197,7 +206,10 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
                             "si_sdr_asr_stem_db": si_sdr(asr_stem[0], clean16[: asr_stem.shape[1]]),
                             "separation_rtf": sep.separation_s / sep.audio_duration_s,
                             "from_mix": transcribe(mix16, settings),
-                            "from_stem": transcribe(sep.vocals_16k_path, settings),
+                            "from_stem": transcribe(sep.vocals_16k_path, stem_alone),
+                            "from_stem_mix": transcribe(
+                                sep.vocals_16k_path, settings, mix_path=mix16
+                            ),
                         }
                     )
                 row = {"speech_to_music_db": snr, "lead_melody": lead, "music_seeds": seeds}
@@ -211,6 +223,7 @@ def bench_separation_quality(track, tmp: Path, threads: int, seeds: int = 1) -> 
                 row["si_sdr_gain_db"] = row["si_sdr_stem_db"] - row["si_sdr_mix_db"]
                 row["mix"] = _transcript_scores([r["from_mix"] for r in runs], track)
                 row["stem"] = _transcript_scores([r["from_stem"] for r in runs], track)
+                row["stem_mix"] = _transcript_scores([r["from_stem_mix"] for r in runs], track)
                 rows[name] = row
     return rows
 
@@ -504,6 +517,26 @@ def print_separation_quality(rows: dict) -> None:
             f"{_fmt(m['wer'], '.1%'):>9}{_fmt(s['wer'], '.1%'):>7}"
             f"{_fmt(m['onset']['median_ms']):>19}{_fmt(s['onset']['median_ms']):>7}"
             f"{_fmt(r['separation_rtf'], '.3f'):>9}"
+        )
+    print(
+        "\nThe ASR stem alone against the stem beside the mix (each VAD chunk decoded from both, "
+        "the text both inputs find most probable kept); word errors per music seed, chunks whose "
+        "text came from the mix / merged from both, ASR seconds pooled"
+    )
+    print(
+        f"  {'speech/music':<14}{'lead':>5}{'WER mix':>9}{'stem':>7}{'stem+mix':>10}"
+        f"{'errors mix':>12}{'stem':>10}{'stem+mix':>10}{'mix/both chunks':>17}"
+        f"{'ASR s stem':>12}{'stem+mix':>10}{'onset med. ms':>15}"
+    )
+    for r in rows.values():
+        m, s, b = r["mix"], r["stem"], r["stem_mix"]
+        chunks = b["chunks_by_input"]
+        print(
+            f"  {_fmt(r['speech_to_music_db'], '+.0f') + ' dB':<14}{'yes' if r['lead_melody'] else 'no':>5}"
+            f"{_fmt(m['wer'], '.1%'):>9}{_fmt(s['wer'], '.1%'):>7}{_fmt(b['wer'], '.1%'):>10}"
+            f"{str(m['word_errors']):>12}{str(s['word_errors']):>10}{str(b['word_errors']):>10}"
+            f"{chunks.get('mix', 0):>6} / {chunks.get('stem+mix', 0)} of {sum(chunks.values()):<4}"
+            f"{_fmt(s['asr_s']):>12}{_fmt(b['asr_s']):>10}{_fmt(b['onset']['median_ms']):>15}"
         )
 
 

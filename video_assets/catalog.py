@@ -131,6 +131,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "drop_reason": "VARCHAR",
         "detected_language": "VARCHAR",
         "language_probability": "DOUBLE",
+        "text_input": "VARCHAR",
     },
     "transcripts": {
         "video_id": "VARCHAR",

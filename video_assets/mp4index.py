@@ -951,36 +951,9 @@ def _read_packet_table(p: Path) -> PacketTable:
         moov, moofs, mdats = _scan(f, file_size)
     if b"cmov" in moov or b"covr" in moov or b"iTunSMPB" in moov:
         raise HeaderUnsupported("a compressed moov, cover art or iTunes gapless data")
-    mvhd = _one(moov, 0, len(moov), b"mvhd")
-    if mvhd is None:
-        raise HeaderUnsupported("no mvhd box")
-    x, _ = mvhd
-    if moov[x] == 1:
-        movie_timescale, movie_duration = struct.unpack_from(">IQ", moov, x + 20)
-    else:
-        movie_timescale, movie_duration = struct.unpack_from(">II", moov, x + 12)
-    if not 0 < movie_timescale <= INT_MAX:
-        raise HeaderUnsupported(f"a movie timescale of {movie_timescale}")
-    tracks = [_read_trak(moov, a, b) for k, a, b in _children(moov, 0, len(moov)) if k == b"trak"]
-    trex: dict[int, tuple[int, int, int, int]] = {}
-    mvex = _one(moov, 0, len(moov), b"mvex")
-    if mvex is not None:
-        for box, a, _ in _children(moov, mvex[0], mvex[1]):
-            if box == b"trex":
-                track_id, *defaults = struct.unpack_from(">IIIII", moov, a + 4)
-                trex[track_id] = (defaults[0], defaults[1], defaults[2], defaults[3])
+    movie_timescale, movie_duration, tracks, trex = _read_movie(moov, bool(moofs))
     kinds = [t.kind for t in tracks]
-    if "video" not in kinds:
-        raise HeaderUnsupported("no video track")
-    if len({t.track_id for t in tracks}) != len(tracks):
-        raise HeaderUnsupported("two tracks with one id")
-    if moofs and any(t.sample_count or len(t.stts) for t in tracks):
-        raise HeaderUnsupported("samples in both the moov and fragments")
-    if moofs and not trex:
-        raise HeaderUnsupported("fragments without track defaults")
-
-    video_at = kinds.index("video")
-    video = tracks[video_at]
+    video = tracks[kinds.index("video")]
     if video.fourcc in (b"avc1", b"avc3"):
         # FFmpeg parses H.264 and takes keyframe flags from the bitstream, not from stss.
         try:
@@ -990,70 +963,13 @@ def _read_packet_table(p: Path) -> PacketTable:
     starts: list[tuple[int, int]] = []  # (start, timescale) of every stream with one
     durations_s = [] if trex else [movie_duration / movie_timescale]
     durations_s += [t.mdhd_duration / t.timescale for t in tracks]
-
     if moofs:
-        offsets = {t.track_id: _time_offset(t, movie_timescale) for t in tracks}
-        frags = _read_fragments(moofs, tracks, trex, offsets)
-        _check_layout([np.array(fr.ranges, np.int64) for fr in frags.values()], mdats, True)
-        table = None
-        for t, kind in zip(tracks, kinds, strict=True):
-            fr = frags[t.track_id]
-            if not fr.runs:
-                continue
-            first_pts = fr.first_pts
-            if kind == "audio":
-                first_pts += _start_pad(t)
-            starts.append((first_pts, t.timescale))
-            durations_s.append(fr.track_end / t.timescale)
-            if t is video:
-                table = _fragment_table(fr, t)
-        if table is None:
-            raise HeaderUnsupported("a video track without samples")
-        pts, dts, sizes, keys, durs, avg_rate = table
+        packets = _fragment_packets(
+            moofs, mdats, tracks, trex, movie_timescale, starts, durations_s
+        )
     else:
-        advanced = True
-        ranges: list[np.ndarray] = []
-        complete = True
-        pts = dts = sizes = keys = durs = np.zeros(0, np.int64)
-        avg_rate = None
-        for i, (t, kind) in enumerate(zip(tracks, kinds, strict=True)):
-            if not len(t.stts):
-                advanced = False  # FFmpeg turns edit lists off for every later track
-                if i <= video_at:
-                    raise HeaderUnsupported("an empty track before the video track")
-            s = _moov_samples(t, full=kind == "video")
-            ranges.append(s.chunks)
-            # FFmpeg indexes raw PCM in chunks of its own; its sample sizes are not bytes.
-            complete &= not (kind == "audio" and len(t.stts) == 1 and t.stts[0, 1] == 1)
-            if not len(s.dts):
-                continue
-            if t.elst is not None and not advanced:
-                raise HeaderUnsupported("an edit list FFmpeg would apply as an offset")
-            if kind == "audio":
-                if t.elst is not None:
-                    starts.append((_leading_empty(t, movie_timescale), t.timescale))
-                else:
-                    starts.append((int(s.dts[0]) + s.dts_shift + int(s.ctts[0]), t.timescale))
-                continue
-            if i != video_at:
-                raise HeaderUnsupported("a second video track")
-            if t.elst is not None:
-                fixed = _fix_index(s, t, movie_timescale)
-                pts, dts = fixed.pts, fixed.dts
-                keep = fixed.keep
-                video_start = fixed.start
-            else:
-                dts = s.dts
-                pts = s.dts + s.dts_shift + s.ctts
-                keep = slice(0, len(dts))
-                video_start = int(pts[0])
-            sizes, keys, durs = s.sizes[keep], s.keys[keep], s.durations[keep]
-            if video_start is not None:
-                starts.append((video_start, t.timescale))
-            total = int(s.durations.sum())
-            avg_rate = _avg_rate(t.timescale, len(s.dts), total)
-            durations_s.append((int(dts[-1]) + int(durs[-1])) / t.timescale)
-        _check_layout(ranges, mdats, complete)
+        packets = _moov_packets(mdats, tracks, movie_timescale, starts, durations_s)
+    pts, dts, sizes, keys, durs, avg_rate = packets
     if not len(pts):
         raise HeaderUnsupported("a video track without samples")
     if avg_rate is None:
@@ -1073,6 +989,133 @@ def _read_packet_table(p: Path) -> PacketTable:
         duration_s=max(durations_s),
         fragmented=bool(moofs),
     )
+
+
+def _read_movie(
+    moov: bytes, fragmented: bool
+) -> tuple[int, int, list[_Track], dict[int, tuple[int, int, int, int]]]:
+    """The movie's timescale and duration, its tracks, and the fragments' track defaults
+    (``trex``), after the checks that make the header one this reader understands."""
+    mvhd = _one(moov, 0, len(moov), b"mvhd")
+    if mvhd is None:
+        raise HeaderUnsupported("no mvhd box")
+    x, _ = mvhd
+    if moov[x] == 1:
+        movie_timescale, movie_duration = struct.unpack_from(">IQ", moov, x + 20)
+    else:
+        movie_timescale, movie_duration = struct.unpack_from(">II", moov, x + 12)
+    if not 0 < movie_timescale <= INT_MAX:
+        raise HeaderUnsupported(f"a movie timescale of {movie_timescale}")
+    tracks = [_read_trak(moov, a, b) for k, a, b in _children(moov, 0, len(moov)) if k == b"trak"]
+    trex: dict[int, tuple[int, int, int, int]] = {}
+    mvex = _one(moov, 0, len(moov), b"mvex")
+    if mvex is not None:
+        for box, a, _ in _children(moov, mvex[0], mvex[1]):
+            if box == b"trex":
+                track_id, *defaults = struct.unpack_from(">IIIII", moov, a + 4)
+                trex[track_id] = (defaults[0], defaults[1], defaults[2], defaults[3])
+    if "video" not in [t.kind for t in tracks]:
+        raise HeaderUnsupported("no video track")
+    if len({t.track_id for t in tracks}) != len(tracks):
+        raise HeaderUnsupported("two tracks with one id")
+    if fragmented and any(t.sample_count or len(t.stts) for t in tracks):
+        raise HeaderUnsupported("samples in both the moov and fragments")
+    if fragmented and not trex:
+        raise HeaderUnsupported("fragments without track defaults")
+    return movie_timescale, movie_duration, tracks, trex
+
+
+_Packets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Fraction | None]
+"""The video track's pts, dts, sizes, key flags, durations and average frame rate."""
+
+
+def _fragment_packets(
+    moofs: list[tuple[int, bytes]],
+    mdats: list[tuple[int, int]],
+    tracks: list[_Track],
+    trex: dict[int, tuple[int, int, int, int]],
+    movie_timescale: int,
+    starts: list[tuple[int, int]],
+    durations_s: list[float],
+) -> _Packets:
+    """The video packets of a fragmented file; every track's start and end go into
+    ``starts`` and ``durations_s``."""
+    video = next(t for t in tracks if t.kind == "video")
+    offsets = {t.track_id: _time_offset(t, movie_timescale) for t in tracks}
+    frags = _read_fragments(moofs, tracks, trex, offsets)
+    _check_layout([np.array(fr.ranges, np.int64) for fr in frags.values()], mdats, True)
+    table = None
+    for t in tracks:
+        fr = frags[t.track_id]
+        if not fr.runs:
+            continue
+        first_pts = fr.first_pts
+        if t.kind == "audio":
+            first_pts += _start_pad(t)
+        starts.append((first_pts, t.timescale))
+        durations_s.append(fr.track_end / t.timescale)
+        if t is video:
+            table = _fragment_table(fr, t)
+    if table is None:
+        raise HeaderUnsupported("a video track without samples")
+    return table
+
+
+def _moov_packets(
+    mdats: list[tuple[int, int]],
+    tracks: list[_Track],
+    movie_timescale: int,
+    starts: list[tuple[int, int]],
+    durations_s: list[float],
+) -> _Packets:
+    """The video packets from the moov's sample tables, edit list applied as FFmpeg does;
+    every track's start and the video's end go into ``starts`` and ``durations_s``."""
+    kinds = [t.kind for t in tracks]
+    video_at = kinds.index("video")
+    advanced = True
+    ranges: list[np.ndarray] = []
+    complete = True
+    pts = dts = sizes = keys = durs = np.zeros(0, np.int64)
+    avg_rate = None
+    for i, (t, kind) in enumerate(zip(tracks, kinds, strict=True)):
+        if not len(t.stts):
+            advanced = False  # FFmpeg turns edit lists off for every later track
+            if i <= video_at:
+                raise HeaderUnsupported("an empty track before the video track")
+        s = _moov_samples(t, full=kind == "video")
+        ranges.append(s.chunks)
+        # FFmpeg indexes raw PCM in chunks of its own; its sample sizes are not bytes.
+        complete &= not (kind == "audio" and len(t.stts) == 1 and t.stts[0, 1] == 1)
+        if not len(s.dts):
+            continue
+        if t.elst is not None and not advanced:
+            raise HeaderUnsupported("an edit list FFmpeg would apply as an offset")
+        if kind == "audio":
+            if t.elst is not None:
+                starts.append((_leading_empty(t, movie_timescale), t.timescale))
+            else:
+                starts.append((int(s.dts[0]) + s.dts_shift + int(s.ctts[0]), t.timescale))
+            continue
+        if i != video_at:
+            raise HeaderUnsupported("a second video track")
+        if t.elst is not None:
+            fixed = _fix_index(s, t, movie_timescale)
+            pts, dts = fixed.pts, fixed.dts
+            keep = fixed.keep
+            video_start = fixed.start
+        else:
+            dts = s.dts
+            pts = s.dts + s.dts_shift + s.ctts
+            keep = slice(0, len(dts))
+            video_start = int(pts[0])
+        sizes, keys, durs = s.sizes[keep], s.keys[keep], s.durations[keep]
+        if video_start is not None:
+            starts.append((video_start, t.timescale))
+        total = int(s.durations.sum())
+        avg_rate = _avg_rate(t.timescale, len(s.dts), total)
+        durations_s.append((int(dts[-1]) + int(durs[-1])) / t.timescale)
+    _check_layout(ranges, mdats, complete)
+    return pts, dts, sizes, keys, durs, avg_rate
 
 
 def _check_layout(tracks: list[np.ndarray], mdats: list[tuple[int, int]], complete: bool) -> None:

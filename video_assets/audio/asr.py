@@ -18,15 +18,27 @@ highest probability averaged over the chunks, weighted by their duration.
 
 The VAD's speech regions are kept (the hallucination check needs to know where speech
 was heard); WhisperX only uses them to cut the audio into <= 30 s chunks.
+
+A second input (the mix, when the first is a separated vocal stem): separation can damage
+a word the mix still carries ("bread" heard as "thread"). Where Whisper's decode of a chunk
+is doubtful (:func:`is_doubtful`; by default every chunk is), the same span of the second
+input is decoded too, and the text kept is the one Whisper finds most probable given both
+inputs, merged from the two decodes stretch by stretch (:func:`pick_decodes`,
+:func:`merge_texts`); the VAD and the chunks stay those of the first input, and each chunk
+records which input its text came from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import sys
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,8 +53,31 @@ MAX_LOOP_SHARE = 0.5
 """... or whose word trigrams repeat more than this share (a decoding loop) ..."""
 MIN_LOOP_WORDS = 12
 """... over at least this many words."""
+MAX_COMPRESSION_RATIO = 2.4
+"""A decode whose text gzips better than this is a loop (Whisper's own threshold)."""
+PRIMARY_INPUT = "stem"
+"""The ``input`` of a chunk decoded from the audio :func:`run_asr` was given."""
+FALLBACK_INPUT = "mix"
+"""The ``input`` of a chunk whose text came from the second input (``fallback_audio``)."""
+BOTH_INPUTS = "stem+mix"
+"""The ``input`` of a chunk whose text merges stretches of both decodes."""
+FALLBACK_MIN_LOGPROB = 0.0
+"""Default of :func:`run_asr`'s ``fallback_min_logprob`` (and of the transcription setting
+``mix_min_logprob``): every chunk is decoded from both inputs. On the benchmark's stems
+every chunk's decode scored -0.11 to -0.39, those that lost words to separation included,
+so no threshold below 0 told them apart (docs/audio.md)."""
 
-__all__ = ["WHISPER_SETTING", "AsrOutput", "ChunkLanguage", "WhisperModelRef", "run_asr"]
+__all__ = [
+    "WHISPER_SETTING",
+    "AsrOutput",
+    "ChunkDecode",
+    "ChunkLanguage",
+    "WhisperModelRef",
+    "is_doubtful",
+    "merge_texts",
+    "pick_decodes",
+    "run_asr",
+]
 
 
 @dataclass
@@ -102,6 +137,129 @@ class ChunkLanguage:
 
 
 @dataclass
+class ChunkDecode:
+    """Whisper's decode of one VAD chunk, and which input it heard."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    """Mean log-probability per token of the decode (WhisperX's ``avg_logprob``; of the base
+    decode for a merged text)."""
+    input: str = PRIMARY_INPUT
+    """:data:`PRIMARY_INPUT` or :data:`FALLBACK_INPUT`."""
+    other_logprob: float | None = None
+    """The other input's decode's ``avg_logprob``, when it was decoded too."""
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of ``text`` over bytes of its zlib compression (Whisper's loop measure)."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def is_doubtful(decode: ChunkDecode, min_logprob: float) -> bool:
+    """True when a decode should be checked against the other input: its mean token
+    log-probability is below ``min_logprob`` or its text loops (:data:`MAX_COMPRESSION_RATIO`)."""
+    return (
+        decode.avg_logprob < min_logprob or compression_ratio(decode.text) > MAX_COMPRESSION_RATIO
+    )
+
+
+def _words_key(word: str) -> str:
+    return word.lower().strip(".,;:!?\"'")
+
+
+def merge_texts(first: str, second: str, score: Callable[[str], float]) -> tuple[str, int, int]:
+    """The text both inputs find most probable, built from two decodes of one chunk.
+
+    The better-scored decode is the base; each stretch where the other decode differs from
+    it (a word-level diff, case and punctuation aside) is tried in its place, from the end,
+    and kept where it raises the score.
+
+    Args:
+        first: The first input's decode.
+        second: The second input's decode.
+        score: Mean token log-probability of a text given the chunk (higher is better).
+
+    Returns:
+        The text, which decode was the base (0 or 1), and how many stretches came from the other.
+    """
+    scores = [score(first), score(second)]
+    base = 1 if scores[1] > scores[0] else 0
+    words, others = [first.split(), second.split()][base], [first.split(), second.split()][1 - base]
+    best = scores[base]
+    matcher = difflib.SequenceMatcher(
+        a=[_words_key(w) for w in words], b=[_words_key(w) for w in others], autojunk=False
+    )
+    taken = 0
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag == "equal":
+            continue
+        trial = words[:i1] + others[j1:j2] + words[i2:]
+        trial_score = score(" ".join(trial))
+        if trial_score > best:
+            words, best, taken = trial, trial_score, taken + 1
+    return " ".join(words), base, taken
+
+
+def pick_decodes(
+    decodes: list[ChunkDecode],
+    decode_other: Callable[[list[tuple[float, float]]], list[ChunkDecode]],
+    min_logprob: float,
+    score: Callable[[tuple[float, float], str], float] | None = None,
+) -> list[ChunkDecode]:
+    """Keep each chunk's decode, the other input's, or a merge of both (:func:`merge_texts`).
+
+    Args:
+        decodes: The chunks decoded from the first input.
+        decode_other: Decodes the given ``(start, end)`` spans from the second input, one
+            decode per span, in order.
+        min_logprob: Only doubtful chunks (:func:`is_doubtful`) are decoded again; 0 decodes
+            every chunk twice (a mean log-probability is never above 0).
+        score: The mean token log-probability of a text on a chunk's span, given both inputs;
+            None compares the decodes' own ``avg_logprob`` (no merge).
+
+    Returns:
+        One decode per chunk. A decode whose text loops never wins over one that does not;
+        otherwise the more probable text wins, merged stretch by stretch with ``score``.
+        ``input`` says where the text came from (:data:`BOTH_INPUTS`: stretches of both);
+        each decode records the other's ``avg_logprob`` where there was one.
+    """
+    doubtful = [i for i, d in enumerate(decodes) if min_logprob >= 0 or is_doubtful(d, min_logprob)]
+    out = list(decodes)
+    if not doubtful:
+        return out
+    others = decode_other([(decodes[i].start, decodes[i].end) for i in doubtful])
+    if len(others) != len(doubtful):
+        raise ValueError(f"decode_other returned {len(others)} decodes for {len(doubtful)} spans")
+    for i, other in zip(doubtful, others, strict=True):
+        mine = decodes[i]
+        span = (mine.start, mine.end)
+        if score is not None and _rank(other)[0] == _rank(mine)[0]:
+            text, base, taken = merge_texts(mine.text, other.text, partial(score, span))
+            source = BOTH_INPUTS if taken else (mine.input, other.input)[base]
+            logprob = (mine.avg_logprob, other.avg_logprob)[base]
+            out[i] = ChunkDecode(
+                *span, text, logprob, source, (other.avg_logprob, mine.avg_logprob)[base]
+            )
+        elif _rank(other) > _rank(mine):
+            out[i] = ChunkDecode(
+                mine.start, mine.end, other.text, other.avg_logprob, other.input, mine.avg_logprob
+            )
+        else:
+            out[i] = ChunkDecode(
+                mine.start, mine.end, mine.text, mine.avg_logprob, mine.input, other.avg_logprob
+            )
+    return out
+
+
+def _rank(decode: ChunkDecode) -> tuple[bool, float]:
+    """A decode that does not loop beats one that does; then the more probable one wins."""
+    return compression_ratio(decode.text) <= MAX_COMPRESSION_RATIO, decode.avg_logprob
+
+
+@dataclass
 class AsrOutput:
     """What the transcription phase returns."""
 
@@ -122,15 +280,32 @@ class AsrOutput:
     """Per VAD chunk, the language Whisper hears (empty with an English-only model)."""
     model_source: str = ""
     """Where the Whisper model came from: configured, cache, hub or package."""
+    decodes: list[ChunkDecode] = field(default_factory=list)
+    """Per VAD chunk, the decode kept and which input it came from."""
+
+    def input_counts(self) -> dict[str, int]:
+        """How many chunks with text came from each input."""
+        counts: dict[str, int] = {}
+        for d in self.decodes:
+            if d.text.strip():
+                counts[d.input] = counts.get(d.input, 0) + 1
+        return counts
+
+    def decode_at(self, t: float) -> ChunkDecode | None:
+        """The decode of the chunk holding time ``t`` (seconds), or of the nearest one."""
+        if not self.decodes:
+            return None
+        return min(self.decodes, key=lambda d: _distance(t, d.start, d.end))
 
     def chunk_at(self, t: float) -> ChunkLanguage | None:
         """The chunk holding time ``t`` (seconds), or the nearest one."""
         if not self.chunks:
             return None
-        return min(
-            self.chunks,
-            key=lambda c: 0.0 if c.start <= t <= c.end else min(abs(t - c.start), abs(t - c.end)),
-        )
+        return min(self.chunks, key=lambda c: _distance(t, c.start, c.end))
+
+
+def _distance(t: float, start: float, end: float) -> float:
+    return 0.0 if start <= t <= end else min(abs(t - start), abs(t - end))
 
 
 def release_memory(device: str) -> None:
@@ -241,6 +416,8 @@ def run_asr(
     vad_offset: float,
     chunk_s: float,
     local_files_only: bool = False,
+    fallback_audio: np.ndarray | None = None,
+    fallback_min_logprob: float = FALLBACK_MIN_LOGPROB,
 ) -> AsrOutput:
     """VAD, language detection and batched Whisper on 16 kHz mono audio; every model is
     freed before returning.
@@ -248,13 +425,16 @@ def run_asr(
     Args:
         model: A resolved model, or what :func:`resolve_whisper_model` takes.
         local_files_only: Never download a named model (the offline variables also forbid it).
+        fallback_audio: A second 16 kHz input on the same timeline (the mix of a separated
+            stem): chunks whose decode is doubtful are decoded from it too, and the more
+            probable decode is kept (:func:`pick_decodes`). None decodes ``audio`` alone.
+        fallback_min_logprob: A chunk whose mean token log-probability is below this is
+            doubtful; 0 decodes every chunk from both inputs.
 
     Raises:
         ConfigError: The Whisper model cannot be found or does not support the language.
     """
-    import torch
-    import whisperx.asr
-    from whisperx.vads import Pyannote
+    import whisperx.asr  # noqa: F401 - sets up WhisperX's logger, moved to stderr next
 
     _logs_to_stderr()
     ref = (
@@ -267,20 +447,7 @@ def run_asr(
     if compute_type == "default":
         compute_type = "float16" if dev == "cuda" else "int8"
     notes: list[str] = []
-    try:
-        whisper = whisperx.asr.WhisperModel(
-            ref.path,
-            device=dev,
-            device_index=int(index),
-            compute_type=compute_type,
-            cpu_threads=threads,
-            local_files_only=True,
-        )
-    except Exception as exc:  # faster-whisper raises hub/OS errors of several kinds
-        raise ConfigError(
-            WHISPER_SETTING,
-            f"cannot load Whisper model {ref.path!r}: {type(exc).__name__}: {exc}",
-        ) from None
+    whisper = _load_whisper(ref, dev, int(index), compute_type, threads)
     multilingual = bool(whisper.model.is_multilingual)
     if not multilingual:
         if language not in (None, "en"):
@@ -295,28 +462,10 @@ def run_asr(
         language = "en"
     else:
         language_source = "configured" if language else "detected"
-    with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
-        vad = _recording_vad(
-            Pyannote(
-                torch.device(device),
-                token=None,
-                vad_onset=vad_onset,
-                vad_offset=vad_offset,
-                chunk_size=chunk_s,
-            )
-        )
-        pipeline = whisperx.asr.load_model(
-            "custom",
-            device=dev,
-            device_index=int(index),
-            compute_type=compute_type,
-            asr_options={"beam_size": beam_size},
-            language=language,
-            vad_model=vad,
-            vad_options={"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s},
-            model=whisper,
-            threads=threads,
-        )
+    vad_options = {"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s}
+    pipeline, vad = _load_pipeline(
+        whisper, device, compute_type, beam_size, language, vad_options, threads
+    )
     load_s = time.perf_counter() - t0
     samples = np.asarray(audio, dtype=np.float32)
     dists: list[dict[str, float]] = []
@@ -335,6 +484,7 @@ def run_asr(
 
     pipeline.detect_language = detect_language
     try:
+        decodes: list[ChunkDecode] = []
         if samples.size == 0:
             result: dict = {"segments": [], "language": language or "en"}
         else:
@@ -344,6 +494,19 @@ def run_asr(
                 )
             if multilingual and not dists and vad.chunks:
                 dists[:] = language_distributions(whisper, samples, spans(), batch_size)
+            decodes = [
+                ChunkDecode(s["start"], s["end"], str(s["text"]).strip(), s["avg_logprob"])
+                for s in result["segments"]
+            ]
+            if fallback_audio is not None and decodes:
+                other = np.asarray(fallback_audio, dtype=np.float32)
+                tongue = str(result.get("language") or language or "en")
+                decodes = pick_decodes(
+                    decodes,
+                    partial(_decode_spans, pipeline, other, language=tongue, batch=batch_size),
+                    fallback_min_logprob,
+                    _TextScorer(whisper, [samples, other], tongue),
+                )
         regions = speech_regions_from_scores(vad.scores, vad_onset, vad_offset)
         chunk_spans = spans() if dists else []
     finally:
@@ -351,35 +514,12 @@ def run_asr(
         del pipeline, whisper, vad, detect_language
         release_memory(device)
     final_language = str(result.get("language") or language or "en")
-    chunks = [
-        ChunkLanguage(
-            round(s0, 3),
-            round(s1, 3),
-            max(dist, key=lambda k: dist[k]),
-            round(max(dist.values()), 4),
-            round(dist.get(final_language, 0.0), 4),
-        )
-        for (s0, s1), dist in zip(chunk_spans, dists, strict=True)
-    ]
-    probability = None
-    if chunks:
-        weights = [max(1e-3, c.end - c.start) for c in chunks]
-        probability = round(
-            sum(w * c.transcript_probability for w, c in zip(weights, chunks, strict=True))
-            / sum(weights),
-            4,
-        )
+    chunks, probability = _chunk_languages(chunk_spans, dists, final_language)
     if not result["segments"] and language_source == "detected":
         notes.append("no speech: the detected language is a guess")
     if ref.ref is not None and ref.ref.source == "package" and "downloads are off" in ref.ref.note:
         notes.append(f"Whisper: {ref.ref.note}")
-    segments = [
-        TextSegment(
-            float(s["start"]), float(s["end"]), str(s["text"]).strip(), s.get("avg_logprob")
-        )
-        for s in result["segments"]
-        if str(s["text"]).strip()
-    ]
+    segments = [TextSegment(d.start, d.end, d.text, d.avg_logprob) for d in decodes if d.text]
     return AsrOutput(
         segments=segments,
         language=final_language,
@@ -392,4 +532,171 @@ def run_asr(
         language_probability=probability,
         chunks=chunks,
         model_source=ref.source,
+        decodes=decodes,
     )
+
+
+def _load_pipeline(
+    whisper: Any,
+    device: str,
+    compute_type: str,
+    beam_size: int,
+    language: str | None,
+    vad_options: dict[str, float],
+    threads: int,
+) -> tuple[Any, Any]:
+    """WhisperX's batched pipeline around ``whisper`` with the pyannote VAD shipped in its
+    wheel (recording its chunks and frame scores); returns the pipeline and the VAD."""
+    import torch
+    import whisperx.asr
+    from whisperx.vads import Pyannote
+
+    dev, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (device, "0")
+    with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
+        vad = _recording_vad(
+            Pyannote(
+                torch.device(device),
+                token=None,
+                vad_onset=vad_options["vad_onset"],
+                vad_offset=vad_options["vad_offset"],
+                chunk_size=vad_options["chunk_size"],
+            )
+        )
+        pipeline = whisperx.asr.load_model(
+            "custom",
+            device=dev,
+            device_index=int(index),
+            compute_type=compute_type,
+            asr_options={"beam_size": beam_size},
+            language=language,
+            vad_model=vad,
+            vad_options=vad_options,
+            model=whisper,
+            threads=threads,
+        )
+    return pipeline, vad
+
+
+def _load_whisper(
+    ref: WhisperModelRef, dev: str, index: int, compute_type: str, threads: int
+) -> Any:
+    """The faster-whisper model of ``ref``; a model that cannot be loaded names the setting."""
+    import whisperx.asr
+
+    try:
+        return whisperx.asr.WhisperModel(
+            ref.path,
+            device=dev,
+            device_index=index,
+            compute_type=compute_type,
+            cpu_threads=threads,
+            local_files_only=True,
+        )
+    except Exception as exc:  # faster-whisper raises hub/OS errors of several kinds
+        raise ConfigError(
+            WHISPER_SETTING,
+            f"cannot load Whisper model {ref.path!r}: {type(exc).__name__}: {exc}",
+        ) from None
+
+
+def _chunk_languages(
+    spans: list[tuple[float, float]], dists: list[dict[str, float]], language: str
+) -> tuple[list[ChunkLanguage], float | None]:
+    """Each speech chunk's most probable language and the probability of ``language`` (the
+    one transcribed) in it; and that probability over the file, weighted by duration."""
+    chunks = [
+        ChunkLanguage(
+            round(s0, 3),
+            round(s1, 3),
+            max(dist, key=lambda k: dist[k]),
+            round(max(dist.values()), 4),
+            round(dist.get(language, 0.0), 4),
+        )
+        for (s0, s1), dist in zip(spans, dists, strict=True)
+    ]
+    if not chunks:
+        return chunks, None
+    weights = [max(1e-3, c.end - c.start) for c in chunks]
+    probability = round(
+        sum(w * c.transcript_probability for w, c in zip(weights, chunks, strict=True))
+        / sum(weights),
+        4,
+    )
+    return chunks, probability
+
+
+def _decode_spans(
+    pipeline: Any, audio: np.ndarray, spans: list[tuple[float, float]], language: str, batch: int
+) -> list[ChunkDecode]:
+    """Decode spans of ``audio`` with WhisperX's pipeline, as its ``transcribe`` decodes the
+    VAD chunks (same features, options and batching), in ``language``."""
+    from faster_whisper.tokenizer import Tokenizer
+    from whisperx.audio import SAMPLE_RATE
+
+    saved = pipeline.tokenizer
+    whisper = pipeline.model
+    pipeline.tokenizer = Tokenizer(
+        whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+    )
+    pieces = ({"inputs": audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)]} for s, e in spans)
+    out = []
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            for (start, end), res in zip(
+                spans, pipeline(pieces, batch_size=batch, num_workers=0), strict=True
+            ):
+                text, logprob = res["text"], res["avg_logprob"]
+                if batch in (0, 1):  # unbatched, the pipeline returns lists of one
+                    text, logprob = text[0], logprob[0]
+                out.append(
+                    ChunkDecode(start, end, str(text).strip(), float(logprob), FALLBACK_INPUT)
+                )
+    finally:
+        pipeline.tokenizer = saved
+    return out
+
+
+class _TextScorer:
+    """Mean token log-probability of a text on a span, given each input in turn (Whisper's
+    decoder forced through the text, end of text included); encodings cached per span."""
+
+    def __init__(self, whisper: Any, inputs: list[np.ndarray], language: str):
+        from faster_whisper.tokenizer import Tokenizer
+
+        self.whisper, self.inputs = whisper, inputs
+        self.tokenizer = Tokenizer(
+            whisper.hf_tokenizer,
+            whisper.model.is_multilingual,
+            task="transcribe",
+            language=language,
+        )
+        self.encoded: dict[tuple[float, float], list[tuple[Any, int]]] = {}
+
+    def _encode(self, span: tuple[float, float]) -> list[tuple[Any, int]]:
+        from faster_whisper.transcribe import get_ctranslate2_storage
+        from whisperx.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
+
+        if span not in self.encoded:
+            n_mels = self.whisper.feat_kwargs.get("feature_size") or 80
+            out = []
+            for audio in self.inputs:
+                piece = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)][:N_SAMPLES]
+                mel = log_mel_spectrogram(piece, n_mels=n_mels, padding=N_SAMPLES - len(piece))
+                feats = np.asarray(mel, dtype=np.float32)[None, :, : N_SAMPLES // 160]
+                frames = max(1, min(len(piece) // 160, N_SAMPLES // 160))
+                out.append((self.whisper.model.encode(get_ctranslate2_storage(feats)), frames))
+            self.encoded = {span: out}  # chunks are scored one after the other
+        return self.encoded[span]
+
+    def __call__(self, span: tuple[float, float], text: str) -> float:
+        tokens = (self.tokenizer.encode(" " + text.strip()) if text.strip() else []) + [
+            self.tokenizer.eot
+        ]
+        total, count = 0.0, 0
+        for encoded, frames in self._encode(span):
+            result = self.whisper.model.align(
+                encoded, self.tokenizer.sot_sequence, [tokens], frames
+            )
+            probs = np.clip(np.asarray(result[0].text_token_probs, dtype=np.float64), 1e-10, 1.0)
+            total, count = total + float(np.log(probs).sum()), count + len(probs)
+        return total / max(1, count)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from video_assets.audio.extract import decoded_pcm
+from video_assets.audio.extract import PcmFile, decoded_pcm
 from video_assets.audio.separators.base import ModelUnavailable, Separator
 from video_assets.audio.separators.spleeter import SUSTAIN_FRAMES, check_sustain_frames
 from video_assets.audio.wavfile import WavWriter
@@ -338,9 +338,6 @@ def separate_vocals(
         ConfigError: No model is available and the passthrough is not allowed.
         ToolError: ffmpeg failed.
     """
-    import julius
-    import torch
-
     settings = settings or SeparationSettings()
     t0 = time.perf_counter()
     info = probe(video_path)
@@ -386,34 +383,7 @@ def separate_vocals(
         ) as pcm:
             assert pcm is not None  # the stream was selected above
             rate, n = pcm.sample_rate, pcm.frames
-            block, margin, unit = _block_plan(n, rate, settings.block_s, settings.margin_s)
-            out_unit = ASR_SAMPLE_RATE // math.gcd(rate, ASR_SAMPLE_RATE)
-            sep_s = 0.0
-            paths = (out_dir / VOCALS_FILE, out_dir / ACCOMPANIMENT_FILE, out_dir / VOCALS_16K_FILE)
-            with (
-                WavWriter(paths[0], rate, separator.channels) as vocals_w,
-                WavWriter(paths[1], rate, separator.channels) as acc_w,
-                WavWriter(paths[2], ASR_SAMPLE_RATE, 1) as asr_w,
-            ):
-                for start in range(0, n, block):
-                    stop = min(n, start + block)
-                    lo, hi = max(0, start - margin), min(n, stop + margin)
-                    t1 = time.perf_counter()
-                    stems = separator.separate(pcm.read(lo, hi))
-                    sep_s += time.perf_counter() - t1
-                    a, b = start - lo, stop - lo
-                    vocals_w.write(stems.vocals[:, a:b])
-                    acc_w.write(stems.accompaniment[:, a:b])
-                    # Resample the block with its margins, then trim them at the output rate;
-                    # block and margins are whole multiples of `unit`, so the trims are exact.
-                    asr = stems.vocals + settings.asr_residual * stems.accompaniment
-                    mono = torch.from_numpy(np.ascontiguousarray(asr.mean(axis=0)))
-                    low = julius.resample_frac(mono, rate, ASR_SAMPLE_RATE).numpy()
-                    a16 = a // unit * out_unit
-                    b16 = a16 + (stop - start) * ASR_SAMPLE_RATE // rate
-                    asr_w.write(low[a16:b16])
-                    if progress is not None:
-                        progress(int(stop / rate), int(math.ceil(n / rate)))
+            paths, sep_s = _separate_blocks(pcm, separator, settings, Path(out_dir), progress)
     finally:
         if own:
             separator.close()
@@ -436,3 +406,47 @@ def separate_vocals(
         settings=settings_dict,
         origin=str(getattr(separator, "origin", "")),
     )
+
+
+def _separate_blocks(
+    pcm: PcmFile,
+    separator: Separator,
+    settings: SeparationSettings,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[tuple[Path, Path, Path], float]:
+    """Separate decoded audio one block (with its margins) at a time into the three WAV
+    stems; returns their paths and the seconds spent in the separator."""
+    import julius
+    import torch
+
+    rate, n = pcm.sample_rate, pcm.frames
+    block, margin, unit = _block_plan(n, rate, settings.block_s, settings.margin_s)
+    out_unit = ASR_SAMPLE_RATE // math.gcd(rate, ASR_SAMPLE_RATE)
+    sep_s = 0.0
+    paths = (out_dir / VOCALS_FILE, out_dir / ACCOMPANIMENT_FILE, out_dir / VOCALS_16K_FILE)
+    with (
+        WavWriter(paths[0], rate, separator.channels) as vocals_w,
+        WavWriter(paths[1], rate, separator.channels) as acc_w,
+        WavWriter(paths[2], ASR_SAMPLE_RATE, 1) as asr_w,
+    ):
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            lo, hi = max(0, start - margin), min(n, stop + margin)
+            t1 = time.perf_counter()
+            stems = separator.separate(pcm.read(lo, hi))
+            sep_s += time.perf_counter() - t1
+            a, b = start - lo, stop - lo
+            vocals_w.write(stems.vocals[:, a:b])
+            acc_w.write(stems.accompaniment[:, a:b])
+            # Resample the block with its margins, then trim them at the output rate;
+            # block and margins are whole multiples of `unit`, so the trims are exact.
+            asr = stems.vocals + settings.asr_residual * stems.accompaniment
+            mono = torch.from_numpy(np.ascontiguousarray(asr.mean(axis=0)))
+            low = julius.resample_frac(mono, rate, ASR_SAMPLE_RATE).numpy()
+            a16 = a // unit * out_unit
+            b16 = a16 + (stop - start) * ASR_SAMPLE_RATE // rate
+            asr_w.write(low[a16:b16])
+            if progress is not None:
+                progress(int(stop / rate), int(math.ceil(n / rate)))
+    return paths, sep_s

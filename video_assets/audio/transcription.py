@@ -4,7 +4,9 @@
 model and freeing it before the next (``del``, garbage collection, and the CUDA cache
 emptied on a GPU):
 
-1. VAD + batched Whisper (WhisperX), see :mod:`video_assets.audio.asr`;
+1. VAD + batched Whisper (WhisperX), see :mod:`video_assets.audio.asr`; given the mix the
+   stem was separated from, every VAD chunk is decoded from both and the text both inputs
+   find most probable kept (``mix_min_logprob``);
 2. word alignment with one aligner, chosen per language (see :func:`choose_aligner`);
 3. optional diarization (see :func:`load_diarizer`): a configured pyannote pipeline folder,
    else the offline diarizer built from models shipped in wheels (the whisperx wheel's
@@ -24,14 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from video_assets.audio.aligners.base import AlignedSegment, Aligner
 from video_assets.audio.aligners.fallback import FallbackAligner
+from video_assets.audio.asr import FALLBACK_MIN_LOGPROB, AsrOutput, WhisperModelRef
 from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn
 from video_assets.audio.quality import QualitySettings, judge_segment
 from video_assets.errors import ConfigError
+from video_assets.tools import MediaPath
 
 AlignerName = Literal["auto", "wav2vec2", "pocketsphinx", "whisper"]
 ALIGNERS = ("auto", "wav2vec2", "pocketsphinx", "whisper")
@@ -48,7 +53,7 @@ COMPUTE_TYPES = (
     "float32",
 )
 WORD_COLUMNS = ["video_id", "segment", "word", "start", "end", "score", "speaker", "aligner"]
-SEGMENT_COLUMNS = ["video_id", "segment", "start", "end", "text", "speaker", "language", "kept", "drop_reason", "detected_language", "language_probability"]  # fmt: skip
+SEGMENT_COLUMNS = ["video_id", "segment", "start", "end", "text", "speaker", "language", "kept", "drop_reason", "detected_language", "language_probability", "text_input"]  # fmt: skip
 WORDS_SCHEMA = pa.schema(
     [
         ("video_id", pa.string()), ("segment", pa.int64()), ("word", pa.string()), ("start", pa.float64()),
@@ -63,6 +68,7 @@ SEGMENTS_SCHEMA = pa.schema(
         ("video_id", pa.string()), ("segment", pa.int64()), ("start", pa.float64()), ("end", pa.float64()),
         ("text", pa.string()), ("speaker", pa.string()), ("language", pa.string()), ("kept", pa.bool_()),
         ("drop_reason", pa.string()), ("detected_language", pa.string()), ("language_probability", pa.float64()),
+        ("text_input", pa.string()),
     ]
 )  # fmt: skip
 """Parquet schema of the ``segments`` table. ``language`` is the language the segment was
@@ -128,6 +134,12 @@ class TranscriptionSettings:
         allow_download: Let a named model that is not cached be downloaded from its hub
             (Whisper, wav2vec2 aligners); ``VIDEO_ASSETS_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``
             forbid it whatever this says (see :mod:`video_assets.models`).
+        mix_min_logprob: When :func:`transcribe` is given the mix beside the stem
+            (``mix_path``), a VAD chunk whose decode from the stem has a mean token
+            log-probability below this (or loops) is decoded from the mix too, and the text
+            both inputs find most probable is kept, merged from the two decodes stretch by
+            stretch (:func:`video_assets.audio.asr.pick_decodes`); -10 to 0, 0 decodes every
+            chunk from both; None never uses the mix.
         quality: Thresholds of the drop logic.
     """
 
@@ -149,6 +161,7 @@ class TranscriptionSettings:
     min_speakers: int | None = None
     max_speakers: int | None = None
     allow_download: bool = True
+    mix_min_logprob: float | None = FALLBACK_MIN_LOGPROB
     quality: QualitySettings = field(default_factory=QualitySettings)
 
     def __post_init__(self) -> None:
@@ -177,6 +190,10 @@ class TranscriptionSettings:
             raise ValueError(f"chunk_s must be in [1, 30] seconds, got {self.chunk_s}")
         if self.aligner not in ALIGNERS:
             raise ValueError(f"aligner must be one of {', '.join(ALIGNERS)}, got {self.aligner!r}")
+        if self.mix_min_logprob is not None and not -10.0 <= self.mix_min_logprob <= 0.0:
+            raise ValueError(
+                f"mix_min_logprob must be in [-10, 0] or None, got {self.mix_min_logprob}"
+            )
         from video_assets.audio.diarizers.base import check_speaker_counts
 
         check_speaker_counts(self.num_speakers, self.min_speakers, self.max_speakers)
@@ -210,6 +227,9 @@ class TranscriptSegment:
     drop_reason: str | None
     detected_language: str | None = None
     language_probability: float | None = None
+    text_input: str | None = None
+    """Which input Whisper's text came from: ``stem``, ``mix`` or ``stem+mix`` (stretches of
+    both decodes of the chunk); None when the stem was transcribed alone."""
 
 
 @dataclass
@@ -253,6 +273,9 @@ class TranscriptResult:
     model, or when the language was not heard)."""
     whisper_source: str = ""
     """Where the Whisper model came from: ``configured``, ``cache``, ``hub`` or ``package``."""
+    chunks_by_input: dict[str, int] = field(default_factory=dict)
+    """With a mix beside the stem: how many VAD chunks' text came from each input (``stem``,
+    ``mix``, ``stem+mix``)."""
 
     @property
     def words_by_aligner(self) -> dict[str, int]:
@@ -299,6 +322,7 @@ class TranscriptResult:
                 s.drop_reason,
                 s.detected_language,
                 s.language_probability,
+                s.text_input,
             ]
             for s in self.segments
         ]
@@ -354,6 +378,7 @@ class TranscriptResult:
                     "drop_reason": s.drop_reason,
                     "detected_language": s.detected_language,
                     "language_probability": s.language_probability,
+                    "text_input": s.text_input,
                 }
                 for s in self.segments
             ],
@@ -395,6 +420,7 @@ class TranscriptResult:
             **{f"words_{k}": v for k, v in self.words_by_aligner.items()},
             "low_words": self.low_words,
             "dropped_segments": self.dropped_segments,
+            **{f"chunks_from_{k.replace('+', '_')}": v for k, v in self.chunks_by_input.items()},
             **{f"{k}_s": v for k, v in self.timings.items()},
             **{f"{k}_rtf": self.real_time_factor(k) for k in self.timings},
             "notes": "; ".join(self.notes),
@@ -654,11 +680,19 @@ def transcribe(
     *,
     diarizer: Diarizer | None = None,
     progress: Callable[[str], None] | None = None,
+    mix_path: MediaPath | None = None,
+    mix_stream: int | None = None,
 ) -> TranscriptResult:
     """Transcribe and word-align the speech in ``audio_path`` (normally ``vocals_16k.wav``).
 
     Args:
         audio_path: A 16 kHz mono WAV (read directly) or any media file (decoded by ffmpeg).
+        mix_path: The unseparated audio ``audio_path`` was separated from (any media file
+            ffmpeg reads, local or remote; same timeline): chunks whose decode is doubtful
+            are decoded from it too (``settings.mix_min_logprob``); the VAD, alignment and
+            diarization stay on ``audio_path``. Each segment records which input its text
+            came from.
+        mix_stream: The audio stream of ``mix_path`` that was separated (None: the default).
         settings: Models, devices, aligner policy, diarization and quality thresholds.
         diarizer: A Diarizer to use instead of loading one (when ``settings.diarize``);
             it is not closed.
@@ -674,7 +708,7 @@ def transcribe(
             language; the message names the setting.
         MediaError: The file is unreadable.
     """
-    from video_assets.audio.asr import release_memory, resolve_whisper_model, run_asr
+    from video_assets.audio.asr import resolve_whisper_model
     from video_assets.audio.extract import load_audio_16k
 
     settings = settings or TranscriptionSettings()
@@ -684,30 +718,78 @@ def transcribe(
         settings.whisper_model, settings.language, allow_download=settings.allow_download
     )
     if not audio.has_audio:
-        return TranscriptResult(
-            source=str(audio_path),
-            has_audio=False,
-            language=settings.language or "",
-            language_source="none",
-            aligner="none",
-            aligner_model="",
-            aligner_reason="no audio stream",
-            whisper_model=ref.description,
-            whisper_source=ref.source,
-            segments=[],
-            words=[],
-            speech_regions=[],
-            audio_duration_s=0.0,
-            timings={"total": time.perf_counter() - t0},
-            notes=["the file has no audio stream"],
-        )
+        return _no_audio(audio_path, settings, ref, t0)
     samples = audio.mono()
+    mix = _load_mix(mix_path, mix_stream, settings)
     if settings.diarize and diarizer is None:
         check_diarization_folder(settings)  # fail before spending minutes on ASR
     say = progress or (lambda line: None)
     say(f"VAD + Whisper ({ref.description}) on {audio.duration_s:.1f} s of audio")
 
-    asr = run_asr(
+    asr = _run_asr(samples, ref, settings, mix)
+    timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
+    choice = choose_aligner(asr.language, settings)
+    say(
+        f"transcribed {len(asr.segments)} chunks in {asr.elapsed_s:.1f} s (language {asr.language}); "
+        f"aligning with {choice.name}"
+    )
+
+    t1 = time.perf_counter()
+    al = _align(asr, samples, ref.path, settings, choice)
+    timings["align"] = time.perf_counter() - t1
+    say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
+
+    diarization_model = None
+    turns: list[SpeakerTurn] = []
+    if settings.diarize:
+        t2 = time.perf_counter()
+        turns, diarization_model = _diarize(al.segments, samples, settings, diarizer)
+        timings["diarize"] = time.perf_counter() - t2
+
+    segments, words, low, dropped = build_result_rows(
+        al.segments, asr.language, asr.speech_regions, settings.quality
+    )
+    _mark_chunks(segments, asr, with_mix=mix is not None)
+    timings["total"] = time.perf_counter() - t0
+    return TranscriptResult(
+        source=str(audio_path),
+        has_audio=True,
+        language=asr.language,
+        language_source=asr.language_source,
+        aligner=choice.name,
+        aligner_model=al.model,
+        aligner_reason=choice.reason,
+        whisper_model=asr.model,
+        segments=segments,
+        words=words,
+        speech_regions=asr.speech_regions,
+        audio_duration_s=audio.duration_s,
+        timings=timings,
+        unaligned_words=al.unaligned,
+        retried_words=al.retried,
+        next_aligner_model=al.next_model,
+        low_words=low,
+        dropped_segments=dropped,
+        diarization_model=diarization_model,
+        sentence_splitter=al.splitter,
+        notes=[*asr.notes, *al.notes],
+        turns=turns,
+        language_probability=asr.language_probability,
+        whisper_source=asr.model_source,
+        chunks_by_input=asr.input_counts() if mix is not None else {},
+    )
+
+
+def _run_asr(
+    samples: np.ndarray,
+    ref: WhisperModelRef,
+    settings: TranscriptionSettings,
+    mix: np.ndarray | None,
+) -> AsrOutput:
+    from video_assets.audio.asr import run_asr
+
+    min_logprob = settings.mix_min_logprob
+    return run_asr(
         samples,
         model=ref,
         device=settings.device,
@@ -720,100 +802,135 @@ def transcribe(
         vad_offset=settings.vad_offset,
         chunk_s=settings.chunk_s,
         local_files_only=not settings.allow_download,
-    )
-    timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
-    notes = list(asr.notes)
-    choice = choose_aligner(asr.language, settings)
-    say(
-        f"transcribed {len(asr.segments)} chunks in {asr.elapsed_s:.1f} s (language {asr.language}); "
-        f"aligning with {choice.name}"
+        fallback_audio=mix,
+        fallback_min_logprob=FALLBACK_MIN_LOGPROB if min_logprob is None else min_logprob,
     )
 
-    t1 = time.perf_counter()
-    aligned: list[AlignedSegment] = []
-    aligner_model, unaligned, splitter = "", 0, None
-    retried, next_model = 0, None
-    if asr.segments:
-        aligner = load_fallback_aligner(
-            choice, asr.language, ref.path, settings, asr.speech_regions
-        )
-        try:
-            aligned = aligner.align(asr.segments, samples)
-            aligner_model, unaligned = aligner.model, aligner.unaligned_words
-            retried, next_model = aligner.counts.failed_words, aligner.next_model
-            notes += aligner.notes
-            splitter = aligner.sentence_splitter
-            if choice.name != "wav2vec2":  # whisperx.align already cut its output into sentences
-                from video_assets.audio.sentences import split_sentences
 
-                aligned, splitter = split_sentences(aligned, asr.language)
-        finally:
-            aligner.close()
-            del aligner
-            release_memory(settings.device)
-    else:
-        notes.append("the VAD heard no speech: nothing to align")
-    timings["align"] = time.perf_counter() - t1
-    say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
-
-    diarization_model = None
-    turns: list[SpeakerTurn] = []
-    if settings.diarize:
-        t2 = time.perf_counter()
-        from video_assets.audio.diarization import assign_speakers
-
-        own = diarizer is None
-        active = diarizer if diarizer is not None else load_diarizer(settings)
-        try:
-            if aligned:
-                turns = active.diarize(samples)
-                assign_speakers(aligned, turns)
-            diarization_model = active.model
-        finally:
-            if own:
-                active.close()
-                del active
-                release_memory(settings.device)
-        timings["diarize"] = time.perf_counter() - t2
-
-    segments, words, low, dropped = build_result_rows(
-        aligned, asr.language, asr.speech_regions, settings.quality
-    )
-    for seg in segments:  # the language Whisper hears in the segment's VAD chunk
-        chunk = asr.chunk_at((seg.start + seg.end) / 2)
+def _mark_chunks(segments: list[TranscriptSegment], asr: AsrOutput, with_mix: bool) -> None:
+    """Give each segment the language Whisper hears in its VAD chunk and, when the mix was
+    decoded too, the input its text came from."""
+    for seg in segments:
+        middle = (seg.start + seg.end) / 2
+        chunk = asr.chunk_at(middle)
         if chunk is not None:
             seg.detected_language, seg.language_probability = chunk.language, chunk.probability
-    timings["total"] = time.perf_counter() - t0
-    if retried:
-        notes.append(
-            f"{choice.name} failed on {retried} words at first; retried on smaller pieces"
-            + (f", then timed by {next_model}" if next_model else "")
-        )
-    if unaligned:
-        notes.append(f"{unaligned} words no backend could time (score 0, times interpolated)")
+        decode = asr.decode_at(middle) if with_mix else None
+        seg.text_input = decode.input if decode is not None else None
+
+
+def _no_audio(
+    audio_path: str | Path, settings: TranscriptionSettings, ref: WhisperModelRef, t0: float
+) -> TranscriptResult:
+    """The explicit empty transcript of a file without an audio stream."""
     return TranscriptResult(
         source=str(audio_path),
-        has_audio=True,
-        language=asr.language,
-        language_source=asr.language_source,
-        aligner=choice.name,
-        aligner_model=aligner_model,
-        aligner_reason=choice.reason,
-        whisper_model=asr.model,
-        segments=segments,
-        words=words,
-        speech_regions=asr.speech_regions,
-        audio_duration_s=audio.duration_s,
-        timings=timings,
-        unaligned_words=unaligned,
-        retried_words=retried,
-        next_aligner_model=next_model,
-        low_words=low,
-        dropped_segments=dropped,
-        diarization_model=diarization_model,
-        sentence_splitter=splitter,
-        notes=notes,
-        turns=turns,
-        language_probability=asr.language_probability,
-        whisper_source=asr.model_source,
+        has_audio=False,
+        language=settings.language or "",
+        language_source="none",
+        aligner="none",
+        aligner_model="",
+        aligner_reason="no audio stream",
+        whisper_model=ref.description,
+        whisper_source=ref.source,
+        segments=[],
+        words=[],
+        speech_regions=[],
+        audio_duration_s=0.0,
+        timings={"total": time.perf_counter() - t0},
+        notes=["the file has no audio stream"],
     )
+
+
+def _load_mix(
+    mix_path: MediaPath | None, mix_stream: int | None, settings: TranscriptionSettings
+) -> np.ndarray | None:
+    """The mix at 16 kHz mono when it is given and used (``settings.mix_min_logprob``)."""
+    from video_assets.audio.extract import decode_audio
+
+    if mix_path is None or settings.mix_min_logprob is None:
+        return None
+    mixed = decode_audio(mix_path, sample_rate=16000, channels=1, stream_index=mix_stream)
+    return mixed.mono() if mixed.has_audio else None
+
+
+@dataclass
+class _Alignment:
+    """What the aligner (with its fallbacks) made of the ASR segments."""
+
+    segments: list[AlignedSegment] = field(default_factory=list)
+    model: str = ""
+    unaligned: int = 0
+    retried: int = 0
+    next_model: str | None = None
+    splitter: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _align(
+    asr: AsrOutput,
+    samples: np.ndarray,
+    whisper_path: str,
+    settings: TranscriptionSettings,
+    choice: AlignerChoice,
+) -> _Alignment:
+    """Word times for the ASR segments: the chosen aligner, smaller pieces where it fails,
+    then the next backend; sentences cut where the aligner did not cut them."""
+    from video_assets.audio.asr import release_memory
+
+    out = _Alignment()
+    if not asr.segments:
+        out.notes.append("the VAD heard no speech: nothing to align")
+        return out
+    aligner = load_fallback_aligner(
+        choice, asr.language, whisper_path, settings, asr.speech_regions
+    )
+    try:
+        out.segments = aligner.align(asr.segments, samples)
+        out.model, out.unaligned = aligner.model, aligner.unaligned_words
+        out.retried, out.next_model = aligner.counts.failed_words, aligner.next_model
+        out.notes += aligner.notes
+        out.splitter = aligner.sentence_splitter
+        if choice.name != "wav2vec2":  # whisperx.align already cut its output into sentences
+            from video_assets.audio.sentences import split_sentences
+
+            out.segments, out.splitter = split_sentences(out.segments, asr.language)
+    finally:
+        aligner.close()
+        del aligner
+        release_memory(settings.device)
+    if out.retried:
+        out.notes.append(
+            f"{choice.name} failed on {out.retried} words at first; retried on smaller pieces"
+            + (f", then timed by {out.next_model}" if out.next_model else "")
+        )
+    if out.unaligned:
+        out.notes.append(
+            f"{out.unaligned} words no backend could time (score 0, times interpolated)"
+        )
+    return out
+
+
+def _diarize(
+    aligned: list[AlignedSegment],
+    samples: np.ndarray,
+    settings: TranscriptionSettings,
+    diarizer: Diarizer | None,
+) -> tuple[list[SpeakerTurn], str | None]:
+    """Speaker turns, each aligned word given its speaker; and the diarization model."""
+    from video_assets.audio.asr import release_memory
+    from video_assets.audio.diarization import assign_speakers
+
+    own = diarizer is None
+    active = diarizer if diarizer is not None else load_diarizer(settings)
+    turns: list[SpeakerTurn] = []
+    try:
+        if aligned:
+            turns = active.diarize(samples)
+            assign_speakers(aligned, turns)
+        return turns, active.model
+    finally:
+        if own:
+            active.close()
+            del active
+            release_memory(settings.device)

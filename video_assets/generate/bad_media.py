@@ -316,10 +316,23 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     there too (it is no case of its own).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(20240611)
     path = {c.case: folder / c.name for c in CASES}
     base = encode(folder / "base.mp4")
     base_bytes = base.read_bytes()
+    _write_damaged(folder, path, base_bytes)
+    _write_unusual(path, base)
+    for c in CASES:
+        if c.case.startswith("name-"):
+            path[c.case].write_bytes(base_bytes)
+    missing = [c for c, p in path.items() if not p.is_file()]
+    if missing:
+        raise AssertionError(f"corpus cases without a file: {missing}")
+    return path
+
+
+def _write_damaged(folder: Path, path: dict[str, Path], base_bytes: bytes) -> None:
+    """The cases made by cutting or overwriting bytes of valid files."""
+    rng = random.Random(20240611)
     mdat, mdat_size = _atom(base_bytes, "mdat")
 
     def write(case: str, data: bytes) -> None:
@@ -370,6 +383,10 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     corrupt[middle : middle + 4096] = rng.randbytes(4096)
     write("corrupt-middle", bytes(corrupt))
 
+
+def _write_unusual(path: dict[str, Path], base: Path) -> None:
+    """The valid files of unusual kinds: no audio, VFR, rotated, 10-bit, odd sizes, short,
+    several audio tracks."""
     encode(path["video-only"], audio=0)
     # setpts doubles the first shot's frame durations; passthrough keeps those timestamps.
     encode(
@@ -451,13 +468,6 @@ def build_corpus(folder: Path) -> dict[str, Path]:
             "language=deu",
         ],
     )
-    for c in CASES:
-        if c.case.startswith("name-"):
-            write(c.case, base_bytes)
-    missing = [c for c, p in path.items() if not p.is_file()]
-    if missing:
-        raise AssertionError(f"corpus cases without a file: {missing}")
-    return path
 
 
 # -- running and judging ------------------------------------------------------------------

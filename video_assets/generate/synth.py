@@ -119,9 +119,46 @@ def make_shots_video(
             returns afterwards. Flashes are not cuts (``cuts`` does not list them).
     """
     out = Path(out)
+    args = ffmpeg_base()
+    inputs, graph, hues = _shots_graph(shot_frames, size, fps, seed, shot_styles, fade_frames)
+    args += inputs
+    if flashes:
+        lit = "+".join(f"between(n,{a},{a + k - 1})" for a, k in flashes)
+        graph = graph.removesuffix("[v]") + (
+            f"[cv];[cv]lutyuv=y='val/3+170':u='(val-128)/4+128':v='(val-128)/4+128'"
+            f":enable='{lit}'[v]"
+        )
+    total, cuts = _shot_cuts(shot_frames, fade_frames)
+    audio_in, amap = _audio_args(audio, cuts, total, fps, len(shot_frames))
+    args += audio_in
+    x264 = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    if encoding == "fixed_gop":
+        x264 += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+    else:
+        x264 += ["-g", str(gop)]
+    # fmt: off
+    args += ["-filter_complex", graph, "-map", "[v]", *amap, *x264, "-frames:v", str(total),
+             "-movflags", "+faststart", media_arg(out)]
+    # fmt: on
+    run_tool(args, timeout_s=120 + total / fps * 10, what=f"rendering {out}")
+    return SyntheticVideo(
+        path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding
+    )
+
+
+def _shots_graph(
+    shot_frames: list[int],
+    size: tuple[int, int],
+    fps: int,
+    seed: int,
+    shot_styles: list[int] | None,
+    fade_frames: int,
+) -> tuple[list[str], str, list[int]]:
+    """The lavfi inputs of the shots, the filter graph joining them into ``[v]`` (a
+    cross-fade into the second shot when ``fade_frames``), and each shot's hue."""
     w, h = size
     rng = random.Random(seed)
-    args = ffmpeg_base()
+    inputs: list[str] = []
     parts: list[str] = []
     hues: list[int] = []
     for k, frames in enumerate(shot_frames):
@@ -129,7 +166,7 @@ def make_shots_video(
         shot_rng = rng if shot_styles is None else random.Random(seed * 1000 + style)
         graph, hue = _shot_source(style, frames, w, h, fps, shot_rng)
         hues.append(hue)
-        args += ["-f", "lavfi", "-i", graph]
+        inputs += ["-f", "lavfi", "-i", graph]
         parts.append(f"[{k}:v]null[s{k}]")
     n = len(shot_frames)
     if fade_frames and n >= 2:
@@ -146,12 +183,12 @@ def make_shots_video(
             + "".join(f"[s{k}]" for k in range(n))
             + f"concat=n={n}:v=1:a=0[v]"
         )
-    if flashes:
-        lit = "+".join(f"between(n,{a},{a + k - 1})" for a, k in flashes)
-        graph = graph.removesuffix("[v]") + (
-            f"[cv];[cv]lutyuv=y='val/3+170':u='(val-128)/4+128':v='(val-128)/4+128'"
-            f":enable='{lit}'[v]"
-        )
+    return inputs, graph, hues
+
+
+def _shot_cuts(shot_frames: list[int], fade_frames: int) -> tuple[int, list[int]]:
+    """The video's frame count and the first frame of each shot after the first."""
+    n = len(shot_frames)
     total = sum(shot_frames) - (fade_frames if fade_frames and n >= 2 else 0)
     cuts: list[int] = []
     acc = 0
@@ -161,8 +198,14 @@ def make_shots_video(
     if fade_frames and n >= 2:
         # xfade overlaps the first two shots by fade_frames; later cuts shift back.
         cuts = [shot_frames[0] - fade_frames // 2] + [c - fade_frames for c in cuts[1:]]
+    return total, cuts
 
-    amap: list[str] = []
+
+def _audio_args(
+    audio: Literal["tone", "none"] | Path, cuts: list[int], total: int, fps: int, index: int
+) -> tuple[list[str], list[str]]:
+    """The audio input (input number ``index``) and its mapping: a tone stepping in pitch
+    with each shot, none, or a WAV."""
     if audio == "tone":
         # Pitch steps with each shot so a clip's audio can be checked against its video.
         bounds = [0, *cuts, total]
@@ -170,25 +213,16 @@ def make_shots_video(
             f"(between(t,{a / fps},{b / fps})*sin(2*PI*{220 + 55 * (i % 8)}*t))"
             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
         )
-        args += ["-f", "lavfi", "-i", f"aevalsrc='0.3*({expr})':s=48000:d={total / fps}"]
-        amap = ["-map", f"{n}:a", "-c:a", "aac", "-b:a", "96k"]
-    elif audio != "none":
-        args += ["-i", media_arg(audio)]
-        amap = ["-map", f"{n}:a", "-c:a", "aac", "-b:a", "96k", "-shortest"]
-
-    x264 = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
-    if encoding == "fixed_gop":
-        x264 += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
-    else:
-        x264 += ["-g", str(gop)]
-    # fmt: off
-    args += ["-filter_complex", graph, "-map", "[v]", *amap, *x264, "-frames:v", str(total),
-             "-movflags", "+faststart", media_arg(out)]
-    # fmt: on
-    run_tool(args, timeout_s=120 + total / fps * 10, what=f"rendering {out}")
-    return SyntheticVideo(
-        path=out, fps=fps, frame_count=total, cuts=cuts, shot_hues=hues, encoding=encoding
-    )
+        return (
+            ["-f", "lavfi", "-i", f"aevalsrc='0.3*({expr})':s=48000:d={total / fps}"],
+            ["-map", f"{index}:a", "-c:a", "aac", "-b:a", "96k"],
+        )
+    if audio != "none":
+        return (
+            ["-i", media_arg(audio)],
+            ["-map", f"{index}:a", "-c:a", "aac", "-b:a", "96k", "-shortest"],
+        )
+    return [], []
 
 
 def random_shot_lengths(

@@ -24,8 +24,9 @@ from video_assets.errors import MediaError, VideoAssetsError
 from video_assets.tokens.checkpoint import resolve_device, save_checkpoint
 from video_assets.tokens.config import TokenizerConfig
 from video_assets.tokens.encode import ClipFrames, read_clip_frames
-from video_assets.tokens.metrics import codebook_usage
+from video_assets.tokens.metrics import CodebookUsage, codebook_usage
 from video_assets.tokens.model import VideoTokenizer
+from video_assets.tokens.quantizers import QuantizerOutput
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +144,24 @@ class TrainHistory:
     batch_usage: list[float] = field(default_factory=list)
     batch_perplexity: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
+
+    def record(
+        self,
+        loss: torch.Tensor,
+        recon: torch.Tensor,
+        quant: QuantizerOutput,
+        usage: CodebookUsage,
+        lr: float,
+    ) -> None:
+        """Append one step: its losses, the quantizer's terms, the batch's codebook use."""
+        self.loss.append(float(loss.detach()))
+        self.recon_loss.append(float(recon.detach()))
+        self.commitment_loss.append(float(quant.commitment.detach()))
+        self.entropy_loss.append(float(quant.entropy.detach()))
+        self.batch_entropy.append(float(quant.batch_entropy.detach()))
+        self.batch_usage.append(usage.usage_vs_uniform)
+        self.batch_perplexity.append(usage.perplexity)
+        self.learning_rate.append(lr)
 
     def last(self, window: int = 20) -> dict[str, float]:
         """Mean of each curve over its last ``window`` steps."""
@@ -327,14 +346,7 @@ def train_tokenizer(
             optimizer.step()
 
             usage = codebook_usage(out.ids, codebook_size)
-            history.loss.append(float(loss.detach()))
-            history.recon_loss.append(float(recon.detach()))
-            history.commitment_loss.append(float(out.quant.commitment.detach()))
-            history.entropy_loss.append(float(out.quant.entropy.detach()))
-            history.batch_entropy.append(float(out.quant.batch_entropy.detach()))
-            history.batch_usage.append(usage.usage_vs_uniform)
-            history.batch_perplexity.append(usage.perplexity)
-            history.learning_rate.append(lr)
+            history.record(loss, recon, out.quant, usage, lr)
             if progress is not None and (step % settings.log_every == 0 or step == settings.steps):
                 progress(
                     TrainProgress(

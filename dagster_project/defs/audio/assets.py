@@ -1,6 +1,9 @@
 """vocal_stems and aligned_transcripts: the voice separated, then transcribed and aligned word by word."""
 
+import contextlib
+
 import dagster as dg
+import pandas as pd
 
 from dagster_project.defs.execution import MODEL_OP_TAGS
 from dagster_project.defs.ingest.assets import source_video
@@ -89,9 +92,20 @@ def aligned_transcripts(
     rel16 = stems["vocals_16k_path"].iloc[0] if len(stems) else None
     # A video without audio has no stem: transcribing its source yields the explicit empty result.
     rel = rel16 if isinstance(rel16, str) and rel16 else source_rel(root, vid)
-    with root.local_copy(rel) as local:
+    # A separated stem is transcribed beside the mix it came from: doubtful chunks are
+    # decoded from both (settings.mix_min_logprob); a passed-through stem is the mix.
+    separated = rel != source_rel(root, vid) and stems["backend"].iloc[0] != "passthrough"
+    stream = stems["stream_index"].iloc[0] if separated else None
+    with (
+        root.local_copy(rel) as local,
+        root.media_input(source_rel(root, vid)) if separated else contextlib.nullcontext() as mix,
+    ):
         result = transcribe(
-            local, settings, progress=lambda line: context.log.info(f"transcription: {line}")
+            local,
+            settings,
+            progress=lambda line: context.log.info(f"transcription: {line}"),
+            mix_path=mix,
+            mix_stream=None if stream is None or pd.isna(stream) else int(stream),
         )
     words = result.words_frame(vid)
     segments = result.segments_frame(vid)
