@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from video_assets.errors import MediaError
 from video_assets.keyframes import KeyframeIndex, first_video_stream, open_input
@@ -57,6 +58,9 @@ class FrameReader:
         self.index = index
         self.stats = stats if stats is not None else DecodeStats()
         self.threads = threads
+        # One scaler for every frame: a frame's own to_ndarray(width=...) sets up a new
+        # swscale context each time (0.84 ms a frame at 720p against 0.33 ms, same pixels).
+        self._reformatter = VideoReformatter()
         self._container = open_input(index.path)
         try:
             self._stream = first_video_stream(self._container, index.path)
@@ -105,7 +109,9 @@ class FrameReader:
         # swscale's fast bilinear: a third of the time of its default (bilinear with a
         # filter as wide as the scale factor) at 720p; the detectors compare 256-pixel-wide
         # frames by mean HSV distance, which the difference does not move.
-        return frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR")
+        return self._reformatter.reformat(
+            frame, width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR"
+        ).to_ndarray()
 
     def keyframes(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame_number, bgr)`` for the index's keyframes; no other packet is decoded.
