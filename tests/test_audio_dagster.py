@@ -77,6 +77,14 @@ def test_transcript_words_are_timed_against_espeak_truth(materialized, sample):
     assert np.median(errors) < 0.03
     assert np.mean(errors <= 0.05) > 0.85
     assert segments["kept"].dtype == bool and set(segments["language"]) == {"en"}
+    # The stem was separated, so each chunk was decoded from the source's mix as well.
+    assert set(segments["text_input"]) <= {"stem", "mix", "stem+mix"}
+    chunks = sum(
+        meta[k].value
+        for k in ("chunks_from_stem", "chunks_from_mix", "chunks_from_stem_mix")
+        if k in meta
+    )
+    assert chunks >= 1
 
 
 def test_clip_words_are_inside_their_clip_and_relative(materialized):

@@ -1,9 +1,6 @@
 """vocal_stems and aligned_transcripts: the voice separated, then transcribed and aligned word by word."""
 
-import contextlib
-
 import dagster as dg
-import pandas as pd
 
 from dagster_project.defs.execution import MODEL_OP_TAGS
 from dagster_project.defs.ingest.assets import source_video
@@ -11,12 +8,12 @@ from dagster_project.defs.metadata import md_table, stored_image
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import AudioStageConfig, StoreResource
 from video_assets.audio.separation import separate_vocals
+from video_assets.audio.stage import transcribe_video
 from video_assets.audio.transcription import (
     SEGMENTS_SCHEMA,
     TRANSCRIPTS_SCHEMA,
     TURNS_SCHEMA,
     WORDS_SCHEMA,
-    transcribe,
 )
 from video_assets.layout import preview_rel, source_rel, stem_dir
 from video_assets.progress import Progress
@@ -88,25 +85,9 @@ def aligned_transcripts(
     root = store.root()
     vid = context.partition_key
     settings = audio_config.transcription_settings()
-    stems = root.read_table("stems", vid)
-    rel16 = stems["vocals_16k_path"].iloc[0] if len(stems) else None
-    # A video without audio has no stem: transcribing its source yields the explicit empty result.
-    rel = rel16 if isinstance(rel16, str) and rel16 else source_rel(root, vid)
-    # A separated stem is transcribed beside the mix it came from: doubtful chunks are
-    # decoded from both (settings.mix_min_logprob); a passed-through stem is the mix.
-    separated = rel != source_rel(root, vid) and stems["backend"].iloc[0] != "passthrough"
-    stream = stems["stream_index"].iloc[0] if separated else None
-    with (
-        root.local_copy(rel) as local,
-        root.media_input(source_rel(root, vid)) if separated else contextlib.nullcontext() as mix,
-    ):
-        result = transcribe(
-            local,
-            settings,
-            progress=lambda line: context.log.info(f"transcription: {line}"),
-            mix_path=mix,
-            mix_stream=None if stream is None or pd.isna(stream) else int(stream),
-        )
+    result = transcribe_video(
+        root, vid, settings, progress=lambda line: context.log.info(f"transcription: {line}")
+    )
     words = result.words_frame(vid)
     segments = result.segments_frame(vid)
     root.write_table("words", vid, words, schema=WORDS_FILE_SCHEMA)
