@@ -443,11 +443,11 @@ def run_asr(
         else resolve_whisper_model(model, language, allow_download=not local_files_only)
     )
     t0 = time.perf_counter()
-    dev, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (device, "0")
+    dev, index = _device_index(device)
     if compute_type == "default":
         compute_type = "float16" if dev == "cuda" else "int8"
     notes: list[str] = []
-    whisper = _load_whisper(ref, dev, int(index), compute_type, threads)
+    whisper = _load_whisper(ref, dev, index, compute_type, threads)
     multilingual = bool(whisper.model.is_multilingual)
     if not multilingual:
         if language not in (None, "en"):
@@ -551,7 +551,7 @@ def _load_pipeline(
     import whisperx.asr
     from whisperx.vads import Pyannote
 
-    dev, index = (device.split(":") + ["0"])[:2] if device.startswith("cuda") else (device, "0")
+    dev, index = _device_index(device)
     with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
         vad = _recording_vad(
             Pyannote(
@@ -565,7 +565,7 @@ def _load_pipeline(
         pipeline = whisperx.asr.load_model(
             "custom",
             device=dev,
-            device_index=int(index),
+            device_index=index,
             compute_type=compute_type,
             asr_options={"beam_size": beam_size},
             language=language,
@@ -575,6 +575,14 @@ def _load_pipeline(
             threads=threads,
         )
     return pipeline, vad
+
+
+def _device_index(device: str) -> tuple[str, int]:
+    """CTranslate2's device and index for a torch-style device (``cuda:1`` -> ``cuda``, 1)."""
+    if device.startswith("cuda"):
+        name, _, index = device.partition(":")
+        return name, int(index or 0)
+    return device, 0
 
 
 def _load_whisper(

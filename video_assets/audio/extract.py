@@ -19,7 +19,15 @@ import numpy as np
 from video_assets.audio.wavfile import read_wav
 from video_assets.errors import MediaError
 from video_assets.probe import AudioStreamInfo, MediaInfo, probe
-from video_assets.tools import MediaPath, ffmpeg_base, input_args, media_arg, run_tool, timeout_for
+from video_assets.tools import (
+    MediaPath,
+    RemoteMedia,
+    ffmpeg_base,
+    input_args,
+    media_arg,
+    run_tool,
+    timeout_for,
+)
 
 
 @dataclass
@@ -189,10 +197,10 @@ def decoded_pcm(
         yield PcmFile(raw, channels, sample_rate, stream)
 
 
-def load_audio_16k(path: str | Path, stream_index: int | None = None) -> AudioData:
-    """Mono 16 kHz float32 of any media file (what ASR and the aligners consume)."""
-    path = Path(path)
-    if path.suffix.lower() == ".wav":
+def load_audio_16k(path: MediaPath, stream_index: int | None = None) -> AudioData:
+    """Mono 16 kHz float32 of any media file, local or remote (what ASR and the aligners
+    consume); a local 16 kHz mono WAV is read directly."""
+    if not isinstance(path, RemoteMedia) and Path(path).suffix.lower() == ".wav":
         try:
             samples, rate = read_wav(path)
         except MediaError:

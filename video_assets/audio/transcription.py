@@ -846,11 +846,11 @@ def _load_mix(
     mix_path: MediaPath | None, mix_stream: int | None, settings: TranscriptionSettings
 ) -> np.ndarray | None:
     """The mix at 16 kHz mono when it is given and used (``settings.mix_min_logprob``)."""
-    from video_assets.audio.extract import decode_audio
+    from video_assets.audio.extract import load_audio_16k
 
     if mix_path is None or settings.mix_min_logprob is None:
         return None
-    mixed = decode_audio(mix_path, sample_rate=16000, channels=1, stream_index=mix_stream)
+    mixed = load_audio_16k(mix_path, mix_stream)
     return mixed.mono() if mixed.has_audio else None
 
 
