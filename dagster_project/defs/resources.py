@@ -105,10 +105,8 @@ class VideoStageConfig(dg.ConfigurableResource):
     motion_cut_similarity: float = _MOTION.cut_similarity
     motion_min_drop: float = _MOTION.min_drop
     motion_flash_frames: int = _MOTION.flash_frames
-    motion_workers: int = 1
-    """Clips measured at once (0: as many as the CPUs this process may use, at most 2). One by
-    default: with two, the fault-injection suite once saw a clip_motion table differ between
-    two runs of the same clips (cause not found yet), and the stage must be reproducible."""
+    motion_workers: int = _MOTION.workers
+    """Clips measured at once (0: as many as the CPUs this process may use, at most 2)."""
 
     def motion_settings(self) -> MotionSettings:
         try:
