@@ -6,7 +6,7 @@ pan, a tilt, a zoom, a roll, and a static camera watching a moving subject), eac
 footage rather than of a synthetic picture:
 
 - ``vectors``: :func:`video_assets.motion.measure_clip` as the pipeline runs it (the P-frames'
-  exported motion vectors, the deblocking filter skipped, frame threads, H.264's
+  exported motion vectors, the deblocking filter skipped, slice threads only, H.264's
   non-reference frames left undecoded);
 - ``every_frame``: the same with ``skip_nonref=False``: every frame decoded, as the vector
   path did before (and as it still does for a clip where a cut or flash must be placed);

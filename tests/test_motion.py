@@ -422,3 +422,15 @@ def test_clip_motion_asset_and_checks(pan_then_still, tmp_path):
     )
     assert again.success and len(before) == 2
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_vectors_are_the_same_on_every_run(motion_clips):
+    """FFmpeg's frame threads can export a picture's vectors while another thread still
+    decodes it (most often as the decoder drains at the end): every run, with the
+    decoder's own thread count, must give the figures of a decoder with one thread."""
+    for name in ("pan", "zoom", "frozen-middle", "flash"):
+        path = motion_clips[name]
+        one = measure_clip(path, MotionSettings(threads=1))
+        assert one.method == "vectors"
+        for _ in range(3):
+            _same_figures([one], [measure_clip(path, MotionSettings(threads=0))])

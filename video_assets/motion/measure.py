@@ -3,10 +3,10 @@
 Decoding dominates the cost, so the pass does as little else as it can: the luma plane is
 read in place (no colour conversion), each frame is scaled down once to the size its motion
 source needs (the vectors need only half the analysis resolution) by area-averaging a
-strided view, the thumbnails are area-averaged from that, H.264's deblocking is skipped (the
-pixels only become thumbnails), and FFmpeg decodes with frame threads. Only the P-frames'
-vectors are used, and those are deterministic under frame threading (see
-:mod:`video_assets.motion.vectors`).
+strided view, the thumbnails are area-averaged from that, and H.264's deblocking is skipped
+(the pixels only become thumbnails). The vectors are read without frame threads, whose
+exported vectors change from run to run (see :mod:`video_assets.motion.vectors`): the
+cores are kept busy by measuring two clips at once instead (``MotionSettings.workers``).
 
 H.264's non-reference frames (half the frames of x264's B-pyramid) are not decoded at all
 (``skip_frame=noref``, a quarter less decoding): P-frames never reference them, so the
@@ -120,7 +120,10 @@ def _decode(
         if skip:
             options["skip_frame"] = "noref"
         ctx.options = options
-        stream.thread_type = "AUTO"
+        # Frame threads export an output picture's vectors while another thread may still
+        # be decoding it (see :mod:`~video_assets.motion.vectors`): vectors come from one
+        # decoder thread per frame; clips measured at once use the other cores.
+        stream.thread_type = "SLICE" if method == "vectors" else "AUTO"
         stream.thread_count = settings.threads
         thumb = _scaled(width, height, settings.thumb_width)
         picture = source.picture_size

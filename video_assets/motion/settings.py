@@ -30,16 +30,16 @@ class MotionSettings:
         analysis_width: Width in pixels the figures are stated at (64 to 3840).
         thumb_width: Width of the grey thumbnails consecutive frames are compared at (16 to 256).
         patches: The per-patch figures use a ``patches`` x ``patches`` grid (1 to 16).
-        threads: Decoder threads per clip; 0 lets FFmpeg choose (0 to 64).
+        threads: Decoder threads per clip; 0 lets FFmpeg choose (0 to 64). The vectors
+            are read with slice threads only (frame threads made them change from run to
+            run), frame differences with frame threads too.
         workers: Clips measured at once by :func:`~video_assets.motion.measure_clips`,
             the ``clip_motion`` table and the CLI, each in its own thread (decoding and
             OpenCV release the GIL); 1 measures them one after another, 0 (the default)
             as many as there are CPUs, at most 2 (0 to 64). The figures and their order do
             not depend on it. One clip's decoding keeps only some of two cores busy; two
             clips in flight fill the gaps; each more holds another decoder's frame buffers
-            while every decoder already threads across the CPUs (not measured beyond 2).
-            Each clip's decoder keeps ``threads``: with one decoder thread per clip, two
-            clips at once were slower than one at a time with FFmpeg's choice
+            (not measured beyond 2). Two at once ran 1.91x as fast as one at a time
             (``bench/motion.py``).
         skip_loop_filter: Skip H.264's deblocking filter while decoding: faster, and the
             pixels are only looked at as thumbnails (the vectors are not affected).

@@ -5,9 +5,13 @@ frame side data (PyAV: ``frame.side_data`` holds ``MotionVectors``, ``to_ndarray
 structured array). A vector says how far a block moved since *its reference frame*, but not
 which frame that was, and that is the hard part:
 
-- Only P-frames are used. B-frames' references are in both directions, and with frame
-  threading FFmpeg fills B-frames' direct-mode vectors racily (the same file gives other B
-  vectors from run to run; P vectors are stable).
+- Only P-frames are used: B-frames' references are in both directions.
+- Never with frame threads: FFmpeg's H.264 decoder exports a picture's vectors when it
+  picks the picture for output (``finalize_frame`` -> ``ff_print_debug_info2``), which
+  under frame threading can be while another thread is still decoding it. B-frames'
+  direct-mode vectors changed from run to run that way, and so, more rarely, did
+  P-frames' (one clip of the fault-injection test, 4 of 6 runs different). Slice threads
+  finish a picture before it is exported.
 - MPEG-1/2/4 P-frames reference the previous I- or P-frame in display order.
 - An H.264 P-frame may reference any of several earlier reference frames, including the
   B-frames a B-pyramid keeps (x264's ``medium`` preset: three references, and the most
