@@ -13,8 +13,9 @@ from video_assets.generate.synth import (
     make_container_case,
     make_shots_video,
 )
-from video_assets.keyframes import build_index
+from video_assets.keyframes import build_index, first_video_stream, open_input
 from video_assets.scenes import DetectorSettings, detect_scenes
+from video_assets.scenes.frames import FrameReader, _NotInARow
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,37 @@ def test_cascade_equals_full_on_every_container(base, tmp_path, name):
     )
     if CONTAINER_MATRIX[name][2]:
         assert full.damaged_frames, "the decoder flagged no damaged frame"
+
+
+@pytest.mark.parametrize("name", list(CONTAINER_MATRIX))
+def test_keyframes_in_a_row_equal_keyframes_decoded_alone(base, tmp_path, name):
+    """Level 1 feeds the keyframes to a frame-threaded decoder in a row; what it gives must
+    be what decoding each keyframe alone gives, frame for frame and pixel for pixel, where
+    it finishes in a row and where damage or an open GOP sends it the careful way."""
+    path = make_container_case(base.path, name, tmp_path)
+    index = build_index(path)
+
+    def alone() -> list[tuple[int, bytes]]:
+        reader = FrameReader(index)
+        with open_input(path) as container:
+            stream = first_video_stream(container, path)
+            return [(n, img.tobytes()) for n, img in reader._keyframes_of(container, stream)]
+
+    def in_a_row() -> bool:
+        reader = FrameReader(index)
+        with open_input(path) as container:
+            try:
+                list(reader._keyframes_in_a_row(container, stream=container.streams.video[0]))
+            except _NotInARow:
+                return False
+        return True
+
+    reader = FrameReader(index)
+    got = [(n, img.tobytes()) for n, img in reader.keyframes()]
+    assert got == alone()
+    assert len(got) >= 0.9 * int(index.is_key.sum())
+    if not CONTAINER_MATRIX[name][2] and "open-gop" not in name:
+        assert in_a_row(), "an undamaged file was not decoded in a row"
 
 
 def test_a_cut_on_a_keyframe_is_found_after_an_overshooting_seek(base, tmp_path):

@@ -8,12 +8,14 @@ frame numbers.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from video_assets.errors import MediaError
@@ -43,6 +45,10 @@ class DecodeStats:
 
 class SeekUnreliable(Exception):
     """Decoding after a seek cannot be shown to give what a sequential pass gives."""
+
+
+class _NotInARow(Exception):
+    """Keyframes decoded in a row may not be what decoding each alone gives."""
 
 
 class FrameReader:
@@ -116,14 +122,33 @@ class FrameReader:
     def keyframes(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame_number, bgr)`` for the index's keyframes; no other packet is decoded.
 
-        Each keyframe packet is decoded alone and the decoder drained and reset after it,
-        so a decoder that ignores ``skip_frame`` (VP9) decodes nothing else, and one that
-        holds frames back for reordering (H.264 with open-GOP I-frames) gives every one.
-        Frames are numbered by their timestamps: a keyframe the decoder cannot give back
-        (damage) is missing from the sequence rather than shifting the ones after it.
+        The keyframe packets are fed to one frame-threaded decoder in a row, so their
+        decoding overlaps (about twice as fast on two cores as one at a time). That gives
+        exactly what decoding each keyframe alone gives as long as every one comes out as
+        an intra picture, whole, numbered by its timestamp and in order: an intra picture
+        depends on its own packet only. Where anything else happens (an error, which frame
+        threads report on a later packet; a damaged, dropped, unnumbered or inter-coded
+        frame), the keyframes after the last one given are read again the careful way,
+        each decoded alone (see :meth:`_keyframes_of`). Frames are numbered by their
+        timestamps: a keyframe the decoder cannot give back (damage) is missing from the
+        sequence rather than shifting the ones after it.
         """
         if self.index.timestamps == "index":
             raise SeekUnreliable(f"{self.index.path} has no timestamps to number frames by")
+        last = -1
+        container = open_input(self.index.path)
+        try:
+            stream = first_video_stream(container, self.index.path)
+            stream.thread_type = "FRAME"
+            stream.codec_context.thread_count = self.threads
+            for n, img in self._keyframes_in_a_row(container, stream):
+                last = n
+                yield n, img
+            return
+        except _NotInARow:
+            pass
+        finally:
+            container.close()
         # A decoder of its own, without frame threading: with one packet in flight a frame
         # thread has nothing to overlap, and draining and resetting it after every keyframe
         # costs hand-offs between threads (slice threads still split a multi-slice frame).
@@ -132,17 +157,60 @@ class FrameReader:
             stream = first_video_stream(container, self.index.path)
             stream.thread_type = "SLICE"
             stream.codec_context.thread_count = self.threads
-            yield from self._keyframes_of(container, stream)
+            yield from self._keyframes_of(container, stream, after=last)
         finally:
             container.close()
 
-    def _keyframes_of(
+    def _keyframes_in_a_row(
         self, container: av.container.InputContainer, stream: av.VideoStream
     ) -> Iterator[tuple[int, np.ndarray]]:
+        """The keyframes decoded in a row; raises :class:`_NotInARow` where that may differ
+        from decoding each alone."""
+        cc = stream.codec_context
+        fed: list[int] = []  # keyframes fed and not yet given back, a heap
+        last = -1
+
+        def take(frames: Iterable[av.VideoFrame]) -> Iterator[tuple[int, np.ndarray]]:
+            nonlocal last
+            for frame in frames:
+                n = self._exact_frame(frame.pts)
+                if n is None or frame.is_corrupt or frame.pict_type != PictureType.I:
+                    raise _NotInARow
+                if not fed or heapq.heappop(fed) != n or n <= last:
+                    raise _NotInARow  # a keyframe dropped, or a frame not fed
+                self.stats.frames_decoded += 1
+                last = n
+                yield n, self._to_bgr(frame)
+
+        try:
+            for packet in container.demux(stream):
+                if not packet.size or not packet.is_keyframe:
+                    continue
+                n = self._packet_frame(packet)
+                if n is None or not self.index.is_key[n]:
+                    raise _NotInARow
+                heapq.heappush(fed, n)
+                yield from take(cc.decode(packet))
+            yield from take(cc.decode(None))
+        except av.error.FFmpegError:
+            raise _NotInARow from None
+        if fed:
+            raise _NotInARow
+
+    def _keyframes_of(
+        self, container: av.container.InputContainer, stream: av.VideoStream, after: int = -1
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Each keyframe after frame ``after`` decoded alone, the decoder drained and reset
+        after it, so a decoder that ignores ``skip_frame`` (VP9) decodes nothing else, and
+        one that holds frames back for reordering (H.264 with open-GOP I-frames) gives
+        every one."""
         cc = stream.codec_context
         try:
             for packet in container.demux(stream):
                 if not packet.size or not packet.is_keyframe:
+                    continue
+                n = self._packet_frame(packet)
+                if n is not None and n <= after:
                     continue
                 try:
                     frames = [*cc.decode(packet), *cc.decode(None)]
@@ -152,6 +220,8 @@ class FrameReader:
                 for frame in frames:
                     self.stats.frames_decoded += 1
                     n = self._exact_frame(frame.pts)
+                    if n is not None and n <= after:
+                        continue
                     if n is not None and frame.is_corrupt:
                         self.stats.damaged.add(n)
                     elif n is not None and self.index.is_key[n]:
