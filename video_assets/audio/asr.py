@@ -443,46 +443,15 @@ def run_asr(
         else resolve_whisper_model(model, language, allow_download=not local_files_only)
     )
     t0 = time.perf_counter()
-    dev, index = _device_index(device)
-    if compute_type == "default":
-        compute_type = "float16" if dev == "cuda" else "int8"
-    notes: list[str] = []
-    whisper = _load_whisper(ref, dev, index, compute_type, threads)
-    multilingual = bool(whisper.model.is_multilingual)
-    if not multilingual:
-        if language not in (None, "en"):
-            del whisper
-            release_memory(device)
-            raise ConfigError(
-                WHISPER_SETTING,
-                f"{ref.description} is English-only but VIDEO_ASSETS_LANGUAGE is {language!r}; configure a "
-                "multilingual Whisper model",
-            )
-        language_source = "configured" if language else "model"
-        language = "en"
-    else:
-        language_source = "configured" if language else "detected"
     vad_options = {"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s}
-    pipeline, vad = _load_pipeline(
-        whisper, device, compute_type, beam_size, language, vad_options, threads
+    whisper, pipeline, vad, language, language_source = _open_models(
+        ref, device, compute_type, threads, language, beam_size, vad_options
     )
+    multilingual = bool(whisper.model.is_multilingual)
     load_s = time.perf_counter() - t0
     samples = np.asarray(audio, dtype=np.float32)
-    dists: list[dict[str, float]] = []
-    held: dict[str, Any] = {"whisper": whisper, "vad": vad}  # the closures' view; cleared below
-
-    def spans() -> list[tuple[float, float]]:
-        return [(float(c["start"]), float(c["end"])) for c in held["vad"].chunks]
-
-    def detect_language(_audio: np.ndarray) -> str:
-        # Replaces WhisperX's detector (the file's first 30 s, music and silence included):
-        # every speech chunk is heard, and the chunks vote by duration.
-        dists[:] = language_distributions(held["whisper"], samples, spans(), batch_size)
-        if not dists:
-            return "en"
-        return video_language(spans(), dists)[0]
-
-    pipeline.detect_language = detect_language
+    vote = _LanguageVote(whisper, vad, samples, batch_size)
+    pipeline.detect_language = vote
     try:
         decodes: list[ChunkDecode] = []
         if samples.size == 0:
@@ -492,48 +461,139 @@ def run_asr(
                 result = pipeline.transcribe(
                     samples, batch_size=batch_size, language=language, chunk_size=int(chunk_s)
                 )
-            if multilingual and not dists and vad.chunks:
-                dists[:] = language_distributions(whisper, samples, spans(), batch_size)
-            decodes = [
-                ChunkDecode(s["start"], s["end"], str(s["text"]).strip(), s["avg_logprob"])
-                for s in result["segments"]
-            ]
-            if fallback_audio is not None and decodes:
-                other = np.asarray(fallback_audio, dtype=np.float32)
-                tongue = str(result.get("language") or language or "en")
-                decodes = pick_decodes(
-                    decodes,
-                    partial(_decode_spans, pipeline, other, language=tongue, batch=batch_size),
-                    fallback_min_logprob,
-                    _TextScorer(whisper, [samples, other], tongue),
-                )
+            if multilingual and not vote.dists and vad.chunks:
+                vote.measure()
+            decodes = _with_fallback(
+                pipeline,
+                whisper,
+                result,
+                samples,
+                fallback_audio,
+                str(result.get("language") or language or "en"),
+                batch_size,
+                fallback_min_logprob,
+            )
         regions = speech_regions_from_scores(vad.scores, vad_onset, vad_offset)
-        chunk_spans = spans() if dists else []
+        chunk_spans = vote.spans() if vote.dists else []
     finally:
-        held.clear()
-        del pipeline, whisper, vad, detect_language
+        vote.release()
+        del pipeline, whisper, vad
         release_memory(device)
     final_language = str(result.get("language") or language or "en")
-    chunks, probability = _chunk_languages(chunk_spans, dists, final_language)
-    if not result["segments"] and language_source == "detected":
-        notes.append("no speech: the detected language is a guess")
-    if ref.ref is not None and ref.ref.source == "package" and "downloads are off" in ref.ref.note:
-        notes.append(f"Whisper: {ref.ref.note}")
-    segments = [TextSegment(d.start, d.end, d.text, d.avg_logprob) for d in decodes if d.text]
+    chunks, probability = _chunk_languages(chunk_spans, vote.dists, final_language)
     return AsrOutput(
-        segments=segments,
+        segments=[TextSegment(d.start, d.end, d.text, d.avg_logprob) for d in decodes if d.text],
         language=final_language,
         language_source=language_source,
         speech_regions=regions,
         model=ref.description,
         elapsed_s=time.perf_counter() - t0,
         load_s=load_s,
-        notes=notes,
+        notes=_notes(ref, language_source, bool(result["segments"])),
         language_probability=probability,
         chunks=chunks,
         model_source=ref.source,
         decodes=decodes,
     )
+
+
+class _LanguageVote:
+    """WhisperX's language detector replaced (it hears the file's first 30 s, music and
+    silence included): every speech chunk is heard, and the chunks vote by duration."""
+
+    def __init__(self, whisper: Any, vad: Any, samples: np.ndarray, batch_size: int):
+        self.whisper, self.vad, self.samples, self.batch_size = whisper, vad, samples, batch_size
+        self.dists: list[dict[str, float]] = []
+
+    def spans(self) -> list[tuple[float, float]]:
+        return [(float(c["start"]), float(c["end"])) for c in self.vad.chunks]
+
+    def measure(self) -> None:
+        self.dists[:] = language_distributions(
+            self.whisper, self.samples, self.spans(), self.batch_size
+        )
+
+    def __call__(self, _audio: np.ndarray) -> str:
+        self.measure()
+        return video_language(self.spans(), self.dists)[0] if self.dists else "en"
+
+    def release(self) -> None:
+        """Drop the models, so that freeing memory frees them."""
+        self.whisper = self.vad = None
+
+
+def _notes(ref: WhisperModelRef, language_source: str, speech: bool) -> list[str]:
+    notes = []
+    if not speech and language_source == "detected":
+        notes.append("no speech: the detected language is a guess")
+    if ref.ref is not None and ref.ref.source == "package" and "downloads are off" in ref.ref.note:
+        notes.append(f"Whisper: {ref.ref.note}")
+    return notes
+
+
+def _with_fallback(
+    pipeline: Any,
+    whisper: Any,
+    result: dict,
+    samples: np.ndarray,
+    fallback: np.ndarray | None,
+    language: str,
+    batch_size: int,
+    min_logprob: float,
+) -> list[ChunkDecode]:
+    """The pipeline's decodes of ``samples``; where ``fallback`` (the mix) is given, the
+    doubtful ones decoded from it too and the more probable kept (:func:`pick_decodes`)."""
+    decodes = [
+        ChunkDecode(s["start"], s["end"], str(s["text"]).strip(), s["avg_logprob"])
+        for s in result["segments"]
+    ]
+    if fallback is None or not decodes:
+        return decodes
+    other = np.asarray(fallback, dtype=np.float32)
+    return pick_decodes(
+        decodes,
+        partial(_decode_spans, pipeline, other, language=language, batch=batch_size),
+        min_logprob,
+        _TextScorer(whisper, [samples, other], language),
+    )
+
+
+def _open_models(
+    ref: WhisperModelRef,
+    device: str,
+    compute_type: str,
+    threads: int,
+    language: str | None,
+    beam_size: int,
+    vad_options: dict[str, float],
+) -> tuple[Any, Any, Any, str | None, str]:
+    """Whisper, the WhisperX pipeline and its VAD; the language to decode in (None: to
+    detect) and where it comes from (``configured``, ``model`` or ``detected``).
+
+    Raises:
+        ConfigError: An English-only model with another language configured.
+    """
+    dev, index = _device_index(device)
+    if compute_type == "default":
+        compute_type = "float16" if dev == "cuda" else "int8"
+    whisper = _load_whisper(ref, dev, index, compute_type, threads)
+    if whisper.model.is_multilingual:
+        language_source = "configured" if language else "detected"
+    elif language not in (None, "en"):
+        del whisper
+        release_memory(device)
+        raise ConfigError(
+            WHISPER_SETTING,
+            f"{ref.description} is English-only but VIDEO_ASSETS_LANGUAGE is {language!r}; configure a "
+            "multilingual Whisper model",
+        )
+    else:
+        language_source = "configured" if language else "model"
+        language = "en"
+    pipeline, vad = _load_pipeline(
+        whisper, device, compute_type, beam_size, language, vad_options, threads
+    )
+    return whisper, pipeline, vad, language, language_source
 
 
 def _load_pipeline(

@@ -734,18 +734,9 @@ def transcribe(
         f"aligning with {choice.name}"
     )
 
-    t1 = time.perf_counter()
-    al = _align(asr, samples, ref.path, settings, choice)
-    timings["align"] = time.perf_counter() - t1
-    say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
-
-    diarization_model = None
-    turns: list[SpeakerTurn] = []
-    if settings.diarize:
-        t2 = time.perf_counter()
-        turns, diarization_model = _diarize(al.segments, samples, settings, diarizer)
-        timings["diarize"] = time.perf_counter() - t2
-
+    al, turns, diarization_model = _align_and_diarize(
+        asr, samples, ref, settings, choice, diarizer, say, timings
+    )
     segments, words, low, dropped = build_result_rows(
         al.segments, asr.language, asr.speech_regions, settings.quality
     )
@@ -778,6 +769,29 @@ def transcribe(
         whisper_source=asr.model_source,
         chunks_by_input=asr.input_counts() if mix is not None else {},
     )
+
+
+def _align_and_diarize(
+    asr: AsrOutput,
+    samples: np.ndarray,
+    ref: WhisperModelRef,
+    settings: TranscriptionSettings,
+    choice: AlignerChoice,
+    diarizer: Diarizer | None,
+    say: Callable[[str], None],
+    timings: dict[str, float],
+) -> tuple[_Alignment, list[SpeakerTurn], str | None]:
+    """Words aligned, then speakers where ``settings.diarize``; their times into ``timings``."""
+    t1 = time.perf_counter()
+    al = _align(asr, samples, ref.path, settings, choice)
+    timings["align"] = time.perf_counter() - t1
+    say(f"aligned in {timings['align']:.1f} s" + ("; diarizing" if settings.diarize else ""))
+    if not settings.diarize:
+        return al, [], None
+    t2 = time.perf_counter()
+    turns, diarization_model = _diarize(al.segments, samples, settings, diarizer)
+    timings["diarize"] = time.perf_counter() - t2
+    return al, turns, diarization_model
 
 
 def _run_asr(
