@@ -20,30 +20,6 @@ from video_assets.generate.synth import SyntheticVideo, make_shots_video
 SHOTS = [60, 45, 80, 30, 70, 90, 50]
 
 
-# The longest files first (their wall time in CI, longest first), then the rest as
-# collected: pytest-xdist hands whole files (--dist loadfile) to whichever worker is free in
-# this order (scripts/test.sh passes --no-loadscope-reorder; its default puts the files with
-# the most tests first, which left the one-test worker-kill file of six minutes to run alone
-# at the end).
-LONGEST_FIRST = (
-    "test_worker_kill.py",
-    "test_main_job.py",
-    "test_faults.py",
-    "test_deploy_postgres_celery.py",
-    "test_ui_browser.py",
-    "test_audio_dagster.py",
-    "test_s3_root.py",
-    "test_fuzz.py",
-    "test_deploy_profiles.py",
-    "test_audio_diarization.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
