@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from tests.audio_support import SENTENCES, workdir
+from video_assets import cli
 from video_assets.audio.asr import (
     BOTH_INPUTS,
     FALLBACK_INPUT,
@@ -109,16 +113,23 @@ def test_the_setting_is_validated():
         TranscriptionSettings(mix_min_logprob=0.5)
 
 
-def test_a_stem_is_transcribed_beside_its_mix_and_each_segment_says_which(tmp_path):
-    """End to end on speech 0 dB over the music bed: Spleeter's stem, the video as the mix."""
+@pytest.fixture(scope="module")
+def stem_and_mix(tmp_path_factory) -> tuple[Path, Path]:
+    """Speech 0 dB over the music bed, Spleeter's vocal stem of it, and the video as the mix."""
     video = make_speech_video(
         workdir("mix_fallback") / "speech_music.mp4", SENTENCES[:2], music_db=0.0, seed=1
     )
     with SpleeterSeparator() as spleeter:
-        sep = separate_vocals(video.path, tmp_path / "stems", separator=spleeter)
+        sep = separate_vocals(video.path, tmp_path_factory.mktemp("stems"), separator=spleeter)
     assert sep.vocals_16k_path is not None
+    return Path(sep.vocals_16k_path), video.path
+
+
+def test_a_stem_is_transcribed_beside_its_mix_and_each_segment_says_which(stem_and_mix):
+    """End to end: Spleeter's stem, the video as the mix."""
+    stem_path, video_path = stem_and_mix
     result = transcribe(
-        sep.vocals_16k_path, TranscriptionSettings(language="en", threads=1), mix_path=video.path
+        stem_path, TranscriptionSettings(language="en", threads=1), mix_path=video_path
     )
     assert result.segments and {s.text_input for s in result.segments} <= {
         "stem",
@@ -132,3 +143,19 @@ def test_a_stem_is_transcribed_beside_its_mix_and_each_segment_says_which(tmp_pa
     )
     assert all("text_input" in s for s in result.to_json_dict()["segments"])
     assert len([w for s in result.segments for w in norm_words(s.text)]) >= 15
+
+
+def test_cli_transcribe_with_the_mix(stem_and_mix, capsys):
+    """``video-assets transcribe STEM --mix VIDEO``: the segments say which input gave them,
+    as the asset's do; without ``--mix`` none names an input (only the stem was heard)."""
+    stem_path, video_path = stem_and_mix
+    common = [str(stem_path), "--language", "en", "--json", "--quiet"]
+    assert cli.main(["transcribe", *common, "--mix", str(video_path)]) == 0
+    with_mix = json.loads(capsys.readouterr().out)
+    assert with_mix["segments"]
+    assert {s["text_input"] for s in with_mix["segments"]} <= {"stem", "mix", "stem+mix"}
+    assert sum(v for k, v in with_mix.items() if k.startswith("chunks_from_")) >= 1
+    assert cli.main(["transcribe", *common]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert {s["text_input"] for s in alone["segments"]} == {None}
+    assert not any(k.startswith("chunks_from_") and v for k, v in alone.items())

@@ -232,7 +232,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         num_speakers=args.speakers,
         quality=QualitySettings(**_given(min_score=args.min_score, low_run=args.low_run)),
     )
-    result = transcribe(args.file, settings)
+    result = transcribe(args.file, settings, mix_path=args.mix)
     payload = result.to_json_dict()
     payload.update({k: v for k, v in result.metadata().items() if k not in payload})
     lines = [
@@ -581,6 +581,12 @@ def _add_transcribe(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "transcribe", help="WhisperX transcript with word-level alignment, scores and speakers"
     )
     p.add_argument("file", type=Path, help="a 16 kHz vocal stem or any media file")
+    p.add_argument(
+        "--mix",
+        type=Path,
+        help="the audio or video FILE was separated from: chunks whose decode is doubtful are "
+        "decoded from it too and the more probable text kept (as aligned_transcripts does)",
+    )
     p.add_argument(
         "--whisper-model",
         default=_env("VIDEO_ASSETS_WHISPER_MODEL"),
