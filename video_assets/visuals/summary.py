@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -109,22 +110,27 @@ def _token_total(to: pd.DataFrame) -> pd.Series:
     return _token_counts(to) if len(to) else pd.Series(dtype="int64")
 
 
-def _totals_markdown(
-    ids: set[str],
-    *,
-    videos: pd.DataFrame | None,
-    scenes: pd.DataFrame | None,
-    clips: pd.DataFrame | None,
-    words: pd.DataFrame | None,
-    segments: pd.DataFrame | None,
-    tokens: pd.DataFrame | None,
-    shards: pd.DataFrame | None,
-    checks: pd.DataFrame | None,
-    min_score: float,
-) -> list[str]:
+@dataclass(frozen=True)
+class _Tables:
+    """The catalog tables the summary reads; None: left out (no row, no column)."""
+
+    videos: pd.DataFrame | None
+    scenes: pd.DataFrame | None
+    clips: pd.DataFrame | None
+    words: pd.DataFrame | None
+    segments: pd.DataFrame | None
+    tokens: pd.DataFrame | None
+    shards: pd.DataFrame | None
+    checks: pd.DataFrame | None
+
+
+def _totals_markdown(ids: set[str], t: _Tables, min_score: float) -> list[str]:
     """The title and the totals table (a row per table given)."""
+    videos, scenes, clips, words, segments, tokens, shards = (
+        t.videos, t.scenes, t.clips, t.words, t.segments, t.tokens, t.shards
+    )  # fmt: skip
     v, sc, cl, wo, se, to, sh, ch = map(
-        _rows, (videos, scenes, clips, words, segments, tokens, shards, checks)
+        _rows, (videos, scenes, clips, words, segments, tokens, shards, t.checks)
     )
     rows: list[tuple[str, str]] = []
     n_videos = v["video_id"].nunique() if "video_id" in v.columns else len(ids)
@@ -172,19 +178,10 @@ def _totals_markdown(
     return out
 
 
-def _per_video_counts(
-    ids: set[str],
-    *,
-    videos: pd.DataFrame | None,
-    scenes: pd.DataFrame | None,
-    clips: pd.DataFrame | None,
-    words: pd.DataFrame | None,
-    segments: pd.DataFrame | None,
-    tokens: pd.DataFrame | None,
-    min_score: float,
-) -> pd.DataFrame:
+def _per_video_counts(ids: set[str], t: _Tables, min_score: float) -> pd.DataFrame:
     """One row per video id: its name, hours and a count column per table given."""
-    v, sc, cl, wo, se, to = map(_rows, (videos, scenes, clips, words, segments, tokens))
+    scenes, clips, words, segments, tokens = t.scenes, t.clips, t.words, t.segments, t.tokens
+    v, sc, cl, wo, se, to = map(_rows, (t.videos, scenes, clips, words, segments, tokens))
     scores, kept = _word_scores(wo), _kept_segments(se)
     table = pd.DataFrame(index=sorted(ids))
     if "original_name" in v.columns:
@@ -324,30 +321,11 @@ def catalog_summary_markdown(
     for df in map(_rows, (videos, scenes, clips, words, segments, tokens, checks)):
         if "video_id" in df.columns:
             ids |= {str(x) for x in df["video_id"].dropna()}
-    out = _totals_markdown(
-        ids,
-        videos=videos,
-        scenes=scenes,
-        clips=clips,
-        words=words,
-        segments=segments,
-        tokens=tokens,
-        shards=shards,
-        checks=checks,
-        min_score=min_score,
-    )
+    tables = _Tables(videos, scenes, clips, words, segments, tokens, shards, checks)
+    out = _totals_markdown(ids, tables, min_score)
     if not ids:
         return "\n".join([*out, "", "_no partitions yet_"])
-    table = _per_video_counts(
-        ids,
-        videos=videos,
-        scenes=scenes,
-        clips=clips,
-        words=words,
-        segments=segments,
-        tokens=tokens,
-        min_score=min_score,
-    )
+    table = _per_video_counts(ids, tables, min_score)
     counts = [c for c in table.columns if c not in ("name", "hours")]
     table[counts] = table[counts].fillna(0).astype("int64")
     failed, check_names = _add_check_marks(table, _rows(checks), check_col, count_col)
