@@ -693,19 +693,24 @@ def _chunk_languages(
     return chunks, probability
 
 
+def _tokenizer(whisper: Any, language: str) -> Any:
+    """faster-whisper's tokenizer of ``whisper`` for transcribing ``language``."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(
+        whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+    )
+
+
 def _decode_spans(
     pipeline: Any, audio: np.ndarray, spans: list[tuple[float, float]], language: str, batch: int
 ) -> list[ChunkDecode]:
     """Decode spans of ``audio`` with WhisperX's pipeline, as its ``transcribe`` decodes the
     VAD chunks (same features, options and batching), in ``language``."""
-    from faster_whisper.tokenizer import Tokenizer
     from whisperx.audio import SAMPLE_RATE
 
     saved = pipeline.tokenizer
-    whisper = pipeline.model
-    pipeline.tokenizer = Tokenizer(
-        whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
-    )
+    pipeline.tokenizer = _tokenizer(pipeline.model, language)
     pieces = ({"inputs": audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)]} for s, e in spans)
     out = []
     try:
@@ -729,15 +734,8 @@ class _TextScorer:
     decoder forced through the text, end of text included); encodings cached per span."""
 
     def __init__(self, whisper: Any, inputs: list[np.ndarray], language: str):
-        from faster_whisper.tokenizer import Tokenizer
-
         self.whisper, self.inputs = whisper, inputs
-        self.tokenizer = Tokenizer(
-            whisper.hf_tokenizer,
-            whisper.model.is_multilingual,
-            task="transcribe",
-            language=language,
-        )
+        self.tokenizer = _tokenizer(whisper, language)
         self.encoded: dict[tuple[float, float], list[tuple[Any, int]]] = {}
 
     def _encode(self, span: tuple[float, float]) -> list[tuple[Any, int]]:

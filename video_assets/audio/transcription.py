@@ -32,7 +32,14 @@ import pyarrow as pa
 
 from video_assets.audio.aligners.base import AlignedSegment, Aligner
 from video_assets.audio.aligners.fallback import FallbackAligner
-from video_assets.audio.asr import FALLBACK_MIN_LOGPROB, AsrOutput, WhisperModelRef
+from video_assets.audio.asr import (
+    FALLBACK_MIN_LOGPROB,
+    AsrOutput,
+    WhisperModelRef,
+    release_memory,
+    resolve_whisper_model,
+    run_asr,
+)
 from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn
 from video_assets.audio.quality import QualitySettings, judge_segment
 from video_assets.errors import ConfigError
@@ -708,7 +715,6 @@ def transcribe(
             language; the message names the setting.
         MediaError: The file is unreadable.
     """
-    from video_assets.audio.asr import resolve_whisper_model
     from video_assets.audio.extract import load_audio_16k
 
     settings = settings or TranscriptionSettings()
@@ -800,8 +806,6 @@ def _run_asr(
     settings: TranscriptionSettings,
     mix: np.ndarray | None,
 ) -> AsrOutput:
-    from video_assets.audio.asr import run_asr
-
     min_logprob = settings.mix_min_logprob
     return run_asr(
         samples,
@@ -890,7 +894,6 @@ def _align(
 ) -> _Alignment:
     """Word times for the ASR segments: the chosen aligner, smaller pieces where it fails,
     then the next backend; sentences cut where the aligner did not cut them."""
-    from video_assets.audio.asr import release_memory
 
     out = _Alignment()
     if not asr.segments:
@@ -932,7 +935,6 @@ def _diarize(
     diarizer: Diarizer | None,
 ) -> tuple[list[SpeakerTurn], str | None]:
     """Speaker turns, each aligned word given its speaker; and the diarization model."""
-    from video_assets.audio.asr import release_memory
     from video_assets.audio.diarization import assign_speakers
 
     own = diarizer is None

@@ -8,6 +8,7 @@ frame numbers.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
@@ -136,28 +137,32 @@ class FrameReader:
         if self.index.timestamps == "index":
             raise SeekUnreliable(f"{self.index.path} has no timestamps to number frames by")
         last = -1
-        container = open_input(self.index.path)
         try:
-            stream = first_video_stream(container, self.index.path)
-            stream.thread_type = "FRAME"
-            stream.codec_context.thread_count = self.threads
-            for n, img in self._keyframes_in_a_row(container, stream):
-                last = n
-                yield n, img
+            with self._own_decoder("FRAME") as (container, stream):
+                for n, img in self._keyframes_in_a_row(container, stream):
+                    last = n
+                    yield n, img
             return
         except _NotInARow:
             pass
-        finally:
-            container.close()
-        # A decoder of its own, without frame threading: with one packet in flight a frame
-        # thread has nothing to overlap, and draining and resetting it after every keyframe
-        # costs hand-offs between threads (slice threads still split a multi-slice frame).
+        # Without frame threading: with one packet in flight a frame thread has nothing to
+        # overlap, and draining and resetting it after every keyframe costs hand-offs
+        # between threads (slice threads still split a multi-slice frame).
+        with self._own_decoder("SLICE") as (container, stream):
+            yield from self._keyframes_of(container, stream, after=last)
+
+    @contextlib.contextmanager
+    def _own_decoder(
+        self, thread_type: str
+    ) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+        """The file opened again, its video stream decoded with ``thread_type`` threads
+        (the reader's own decoder keeps its place for :meth:`frames`)."""
         container = open_input(self.index.path)
         try:
             stream = first_video_stream(container, self.index.path)
-            stream.thread_type = "SLICE"
+            stream.thread_type = thread_type
             stream.codec_context.thread_count = self.threads
-            yield from self._keyframes_of(container, stream, after=last)
+            yield container, stream
         finally:
             container.close()
 
