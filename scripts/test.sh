@@ -2,6 +2,9 @@
 # The test suite: set up if needed, lint and type-check, then run every test (slow ones included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Python keeps each module's bytecode (some machines set PYTHONDONTWRITEBYTECODE, and then
+# every process compiles torch, transformers and Dagster from source again: about 10 s each).
+unset PYTHONDONTWRITEBYTECODE
 bash scripts/setup.sh
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .

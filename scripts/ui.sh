@@ -5,6 +5,9 @@
 # Arguments go to `dagster dev` (default: -h 127.0.0.1 -p 3000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Python keeps each module's bytecode (some machines set PYTHONDONTWRITEBYTECODE, and then
+# every process compiles torch, transformers and Dagster from source again: about 10 s each).
+unset PYTHONDONTWRITEBYTECODE
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
 export VIDEO_ASSETS_DATA_ROOT="${VIDEO_ASSETS_DATA_ROOT:-$PWD/data}"
 export VIDEO_ASSETS_LANDING_DIR="${VIDEO_ASSETS_LANDING_DIR:-$VIDEO_ASSETS_DATA_ROOT/landing}"
