@@ -16,6 +16,10 @@ import os
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
+# The code location, imported once in the worker's main process: every pool process is a fork
+# of it, so neither the first step of a pool process nor the pool process that replaces a
+# killed one spends seconds of CPU importing it again (as the forkserver executor does).
+import dagster_project.definitions  # noqa: F401
 from dagster_project.defs.execution import celery_urls
 
 broker_url, result_backend = celery_urls(os.environ)

@@ -13,8 +13,9 @@ import pandas as pd
 import pyarrow as pa
 from safetensors.numpy import save_file
 
+from video_assets.audio.quality import MIN_WORD_SCORE
 from video_assets.audio.transcription import SEGMENTS_SCHEMA, WORDS_SCHEMA
-from video_assets.clips import ClipSettings, split_video
+from video_assets.clips import MIN_CLIP_S, ClipSettings, split_video
 from video_assets.generate.synth import make_shots_video
 from video_assets.keyframes import build_index
 from video_assets.scenes import scenes_from_cuts
@@ -159,12 +160,12 @@ def build_root(base: Path) -> RootFixture:
                 "bytes": c.bytes,
             }  # fmt: skip
             reasons: set[str] = set()
-            if row["duration_s"] < 3.0:
+            if row["duration_s"] < MIN_CLIP_S:
                 reasons.add("too_short")
             k = c.scene_index
             score = 0.2 if (vid.startswith("va") and k == 2) else 0.9
             kept_segment = not (vid.startswith("va") and k == 3)
-            if score < 0.4:
+            if score < MIN_WORD_SCORE:
                 reasons.add("low_confidence_words")
             if not kept_segment:
                 reasons.add("dropped_segments")

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from video_assets.clips import MIN_CLIP_S
 from video_assets.keyframes import build_index
 from video_assets.layout import preview_rel, source_rel
 from video_assets.progress import Progress, Sink
@@ -77,7 +78,7 @@ def detect_video_scenes(
     settings: DetectorSettings,
     *,
     mode: str = "cascade",
-    min_clip_s: float = 3.0,
+    min_clip_s: float = MIN_CLIP_S,
     log: Sink | None = None,
 ) -> VideoScenes:
     """Detect the scenes of the stored ``video_id`` and store a contact sheet of them.
