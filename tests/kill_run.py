@@ -1,6 +1,7 @@
 """A Dagster run of one partition that SIGKILLs itself in the middle of a write.
 
-Run as ``python -m tests.kill_run CONFIG.json`` by tests/test_faults.py; it materializes
+Run as ``python -m tests.kill_run CONFIG.json``, or by tests/test_faults.py as :func:`forked`
+(a fork of a process that imported the code location once); it materializes
 every asset for one video, the tokenizer and the shards included. The config names
 the data root, the landing file, DAGSTER_HOME and ``kill_rel``: the first write whose
 relative path starts with it is stopped after its temporary file or folder is complete and
@@ -97,6 +98,19 @@ def main(config_path: str) -> int:
             break
     print(json.dumps({"video_id": vid, "success": success}))
     return 0 if success else 1
+
+
+def forked(config_path: str, home: str, out_path: str, err_path: str) -> None:
+    """``main`` in a process forked from a server that imported this module (and so the code
+    location) once: ``multiprocessing``'s forkserver, as tests/test_faults.py starts it. Its
+    stdout and stderr go to the two files; its exit status is ``main``'s, or -9 when killed."""
+    for fd, path in ((1, out_path), (2, err_path)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    os.environ["DAGSTER_HOME"] = home
+    os.chdir(Path(__file__).resolve().parents[1])
+    sys.exit(main(config_path))
 
 
 if __name__ == "__main__":

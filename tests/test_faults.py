@@ -10,6 +10,7 @@ their folder once their process is gone.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from dagster_project.defs.ingest.assets import iframe_index, source_video
 from dagster_project.defs.partitions import videos
 from dagster_project.defs.resources import StoreResource, VideoStageConfig
 from dagster_project.defs.scenes.assets import scene_table
+from tests import kill_run
 from tests.audio_support import tiny_demucs_repo
 from tests.conftest import sha256
 from video_assets.catalog import connect
@@ -117,21 +119,31 @@ def table_rows(root: Path, vid: str) -> dict[str, list[tuple]]:
         return out
 
 
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(["tests.kill_run"])
+"""Each run is a fork of one server process that imported the code location once (a fresh
+Python per run spent seconds of CPU importing Dagster, torch and the models' packages)."""
+
+
 def run_partition(
     cfg: dict, home: Path, tmp: Path, timeout_s: float = 600
 ) -> subprocess.CompletedProcess:
+    """One run of ``tests.kill_run`` in a process of its own; its exit status is -9 when the
+    run killed itself."""
     home.mkdir(parents=True, exist_ok=True)
-    path = tmp / f"kill-{uuid.uuid4().hex[:8]}.json"
+    stem = tmp / f"kill-{uuid.uuid4().hex[:8]}"
+    path = stem.with_suffix(".json")
     path.write_text(json.dumps(cfg))
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "tests.kill_run", str(path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+    out, err = stem.with_suffix(".out"), stem.with_suffix(".err")
+    proc = _FORKS.Process(target=kill_run.forked, args=(str(path), str(home), str(out), str(err)))
+    proc.start()
+    proc.join(timeout_s)
+    if proc.exitcode is None:
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"the run of {path} did not end in {timeout_s:.0f} s")
+    return subprocess.CompletedProcess(
+        ["tests.kill_run", str(path)], proc.exitcode, out.read_text(), err.read_text()
     )
 
 
