@@ -10,5 +10,6 @@ uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy
 # Test files run in parallel processes (pytest-xdist), each file whole on one worker so its
-# module fixtures (generated media, one materialized sample) are made once.
-uv run --frozen pytest -n "${VIDEO_ASSETS_TEST_WORKERS:-2}" --dist loadfile "$@"
+# module fixtures (generated media, one materialized sample) are made once; the longest
+# files first, in the order tests/conftest.py sorts them (LONGEST_FIRST).
+uv run --frozen pytest -n "${VIDEO_ASSETS_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

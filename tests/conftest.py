@@ -20,6 +20,30 @@ from video_assets.generate.synth import SyntheticVideo, make_shots_video
 SHOTS = [60, 45, 80, 30, 70, 90, 50]
 
 
+# The longest files first (their CPU time in CI, longest first), then the rest as
+# collected: pytest-xdist hands whole files (--dist loadfile) to whichever worker is free in
+# this order (scripts/test.sh passes --no-loadscope-reorder; its default puts the files with
+# the most tests first, which left the one-test worker-kill file to run alone at the end
+# while the other core idled).
+LONGEST_FIRST = (
+    "test_faults.py",
+    "test_worker_kill.py",
+    "test_main_job.py",
+    "test_deploy_postgres_celery.py",
+    "test_s3_root.py",
+    "test_fuzz.py",
+    "test_audio_dagster.py",
+    "test_dagster.py",
+    "test_main_job_corpus.py",
+    "test_ui_browser.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

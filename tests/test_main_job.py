@@ -16,6 +16,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from dagster_project.definitions import ASSETS
 from tests.test_catalog_install import duckdb_query
+from tests.test_main_job_corpus import TINY_TOKENIZER
 from tests.ui_support import webserver
 from video_assets.catalog import connect
 from video_assets.generate.sample import SAMPLE_FPS, SAMPLE_SENTENCES, SAMPLE_SHOTS
@@ -42,9 +43,9 @@ CHECKS = [
 @pytest.mark.timeout(1500)  # about 60 s alone; several times that beside other workers
 def test_main_job_materializes_every_asset_of_the_sample(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEO_ASSETS_", "DAGSTER_"))}
-    # The tokenizer trains 20 steps instead of 300: the same code path, a tenth of the job's
-    # time (training quality is tests/test_tokens.py's to prove).
-    env["VIDEO_ASSETS_TOKENIZER_STEPS"] = "20"
+    # A tiny tokenizer (4 steps, 4 channels, 16 pixels) instead of the default: the same code
+    # path at a fraction of the job's time (training quality is tests/test_tokens_*.py's to prove).
+    env.update(TINY_TOKENIZER)
     proc = subprocess.run(
         [sys.executable, "-m", "dagster_project.main"],
         cwd=tmp_path,
