@@ -27,12 +27,15 @@ SHOTS = [60, 45, 80, 30, 70, 90, 50]
 # while the other core idled).
 LONGEST_FIRST = (
     "test_faults.py",
+    "test_deploy_postgres_celery.py",
     "test_worker_kill.py",
     "test_main_job.py",
-    "test_deploy_postgres_celery.py",
-    "test_s3_root.py",
-    "test_fuzz.py",
     "test_audio_dagster.py",
+    "test_s3_root.py",
+    "test_audio_diarization.py",
+    "test_fuzz.py",
+    "test_audio_separation.py",
+    "test_scene_fidelity.py",
     "test_dagster.py",
     "test_main_job_corpus.py",
     "test_ui_browser.py",
