@@ -464,7 +464,7 @@ def run_asr(
     try:
         decodes: list[ChunkDecode] = []
         # Without speech, WhisperX's pipeline (and transformers under it) is never imported.
-        if samples.size == 0 or not vad.hear(samples, chunk_s, vad_onset, vad_offset):
+        if samples.size == 0 or not vad.hear(samples, int(chunk_s), vad_onset, vad_offset):
             result: dict = {"segments": [], "language": language or "en"}
         else:
             vad_options = {"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s}
