@@ -13,6 +13,7 @@ Results go to ``bench/out/memory.json``; a Markdown table is printed.
 
     nice -n 15 uv run --frozen python bench/memory.py --minutes 10 30 60 120
     nice -n 15 uv run --frozen python bench/memory.py --minutes 2 10 --stages keyframes scenes split
+    uv run --frozen python bench/memory.py --peak transcribe --mix MIX --language en STEM
 """
 
 from __future__ import annotations
@@ -84,31 +85,36 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
-    out = work / f"{stage}-out"
-    if out.exists():
-        shutil.rmtree(out)
-    args = [a.replace("{out}", str(out)) for a in STAGES[stage]]
-    cmd = [sys.executable, "-m", "video_assets.cli", *args, "--json", "--quiet", str(video)]
+def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
+    """Run ``cmd``; its exit status, the peak resident memory of its process tree (sampled
+    every 0.1 s) and its wall time."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=work
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
     )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss(proc.pid))
         time.sleep(0.1)
     _, stderr = proc.communicate()
-    elapsed = time.perf_counter() - t0
-    if out.exists():
-        shutil.rmtree(out)
     return {
-        "stage": stage,
         "returncode": proc.returncode,
         "peak_rss_mb": round(peak / 2**20, 1),
-        "wall_s": round(elapsed, 1),
+        "wall_s": round(time.perf_counter() - t0, 1),
         "stderr_tail": stderr.decode(errors="replace")[-500:] if proc.returncode else "",
     }
+
+
+def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
+    out = work / f"{stage}-out"
+    if out.exists():
+        shutil.rmtree(out)
+    args = [a.replace("{out}", str(out)) for a in STAGES[stage]]
+    cmd = [sys.executable, "-m", "video_assets.cli", *args, "--json", "--quiet", str(video)]
+    row = {"stage": stage, **peak_rss(cmd, env, work)}
+    if out.exists():
+        shutil.rmtree(out)
+    return row
 
 
 def main() -> int:
@@ -116,9 +122,19 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60, 120])
     parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES))
     parser.add_argument("--out", type=Path, default=OUT / "memory.json")
+    parser.add_argument(
+        "--peak",
+        nargs=argparse.REMAINDER,
+        help="run this command instead (a video-assets CLI call) and print its peak RSS",
+    )
     args = parser.parse_args()
 
     env = {**os.environ, "VIDEO_ASSETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    if args.peak:
+        cmd = [sys.executable, "-m", "video_assets.cli", *args.peak]
+        row = peak_rss(cmd, env, Path.cwd())
+        print(f"exit {row['returncode']}  peak {row['peak_rss_mb']:.0f} MB  {row['wall_s']:.0f} s")
+        return row["returncode"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="memory-") as tmp:
         work = Path(tmp)

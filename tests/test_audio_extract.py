@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from tests.audio_support import dominant_frequency, ffmpeg, tone_video, workdir
-from video_assets.audio.extract import decode_audio, load_audio_16k, select_audio_stream
+from video_assets.audio.extract import (
+    MonoSlices,
+    decode_audio,
+    decoded_pcm,
+    load_audio_16k,
+    select_audio_stream,
+)
 from video_assets.audio.wavfile import WavWriter, read_wav, write_wav
 from video_assets.errors import MediaError
 from video_assets.probe import probe
@@ -41,6 +47,24 @@ def test_the_configured_or_default_stream_is_decoded(two_streams, stream_index, 
     assert dominant_frequency(audio.samples[0, 1000:17000], 16000) == pytest.approx(
         expected_hz, abs=5
     )
+
+
+def test_mono_slices_read_from_disk_what_the_whole_decode_holds(two_streams):
+    """The mix beside a stem is read a chunk at a time: every slice equals the same stretch
+    of the whole decode, the end clipped as an array's is."""
+    whole = decode_audio(two_streams, sample_rate=16000, channels=1).mono()
+    with decoded_pcm(two_streams, sample_rate=16000, channels=1) as pcm:
+        assert pcm is not None
+        x = MonoSlices(pcm)
+        assert len(x) == whole.size
+        for a, b in ((0, 480), (12_345, 30_000), (whole.size - 100, whole.size + 500), (900, 100)):
+            got = x[a:b]
+            assert got.dtype == np.float32 and np.array_equal(got, whole[a:b]), (a, b)
+        assert np.array_equal(x[-160:], whole[-160:])
+        with pytest.raises(TypeError):
+            x[::2]
+    with decoded_pcm(two_streams, sample_rate=16000, channels=2) as pcm, pytest.raises(ValueError):
+        MonoSlices(pcm)
 
 
 def test_without_a_default_flag_the_first_audio_stream_is_used(tmp_path):

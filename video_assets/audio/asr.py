@@ -39,13 +39,16 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from video_assets.audio.aligners.base import TextSegment
 from video_assets.errors import ConfigError
 from video_assets.models import WHISPER_SETTING, ModelRef, resolve_whisper, whisper_folder
+
+if TYPE_CHECKING:
+    from video_assets.audio.extract import MonoSlices
 
 MIN_LANGUAGE_PROBABILITY = 0.5
 """The doubtful_transcripts check flags a video whose language Whisper gives less than this."""
@@ -428,7 +431,7 @@ def run_asr(
     vad_offset: float,
     chunk_s: float,
     local_files_only: bool = False,
-    fallback_audio: np.ndarray | None = None,
+    fallback_audio: np.ndarray | MonoSlices | None = None,
     fallback_min_logprob: float = FALLBACK_MIN_LOGPROB,
 ) -> AsrOutput:
     """VAD, language detection and batched Whisper on 16 kHz mono audio; every model is
@@ -438,7 +441,8 @@ def run_asr(
         model: A resolved model, or what :func:`resolve_whisper_model` takes.
         local_files_only: Never download a named model (the offline variables also forbid it).
         fallback_audio: A second 16 kHz input on the same timeline (the mix of a separated
-            stem): chunks whose decode is doubtful are decoded from it too, and the more
+            stem; an array, or a :class:`~video_assets.audio.extract.MonoSlices` read a chunk
+            at a time): chunks whose decode is doubtful are decoded from it too, and the more
             probable decode is kept (:func:`pick_decodes`). None decodes ``audio`` alone.
         fallback_min_logprob: A chunk whose mean token log-probability is below this is
             doubtful; 0 decodes every chunk from both inputs.
@@ -551,7 +555,7 @@ def _with_fallback(
     whisper: Any,
     result: dict,
     samples: np.ndarray,
-    fallback: np.ndarray | None,
+    fallback: np.ndarray | MonoSlices | None,
     language: str,
     batch_size: int,
     min_logprob: float,
@@ -564,7 +568,7 @@ def _with_fallback(
     ]
     if fallback is None or not decodes:
         return decodes
-    other = np.asarray(fallback, dtype=np.float32)
+    other = np.asarray(fallback, dtype=np.float32) if isinstance(fallback, np.ndarray) else fallback
     return pick_decodes(
         decodes,
         partial(_decode_spans, pipeline, other, language=language, batch=batch_size),
@@ -720,7 +724,11 @@ def _tokenizer(whisper: Any, language: str) -> Any:
 
 
 def _decode_spans(
-    pipeline: Any, audio: np.ndarray, spans: list[tuple[float, float]], language: str, batch: int
+    pipeline: Any,
+    audio: np.ndarray | MonoSlices,
+    spans: list[tuple[float, float]],
+    language: str,
+    batch: int,
 ) -> list[ChunkDecode]:
     """Decode spans of ``audio`` with WhisperX's pipeline, as its ``transcribe`` decodes the
     VAD chunks (same features, options and batching), in ``language``."""
@@ -750,7 +758,7 @@ class _TextScorer:
     """Mean token log-probability of a text on a span, given each input in turn (Whisper's
     decoder forced through the text, end of text included); encodings cached per span."""
 
-    def __init__(self, whisper: Any, inputs: list[np.ndarray], language: str):
+    def __init__(self, whisper: Any, inputs: list[np.ndarray | MonoSlices], language: str):
         self.whisper, self.inputs = whisper, inputs
         self.tokenizer = _tokenizer(whisper, language)
         self.encoded: dict[tuple[float, float], list[tuple[Any, int]]] = {}

@@ -144,6 +144,28 @@ class PcmFile:
         return flat.reshape(-1, self.channels).T.copy()
 
 
+@dataclass
+class MonoSlices:
+    """A mono :class:`PcmFile` indexed by slices like a 1-D array (``x[a:b]``, ``len(x)``):
+    each slice is read from disk when asked, so the caller holds the stretches it works on,
+    never the whole track."""
+
+    pcm: PcmFile
+
+    def __post_init__(self) -> None:
+        if self.pcm.channels != 1:
+            raise ValueError(f"MonoSlices needs one channel, got {self.pcm.channels}")
+
+    def __len__(self) -> int:
+        return self.pcm.frames
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"MonoSlices takes slices with step 1, got {key!r}")
+        start, stop, _ = key.indices(len(self))
+        return self.pcm.read(start, max(start, stop))[0]
+
+
 @contextmanager
 def decoded_pcm(
     path: MediaPath,

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn
 from video_assets.audio.quality import QualitySettings, judge_segment
 from video_assets.errors import ConfigError
 from video_assets.tools import MediaPath
+
+if TYPE_CHECKING:
+    from video_assets.audio.extract import MonoSlices
 
 AlignerName = Literal["auto", "wav2vec2", "pocketsphinx", "whisper"]
 ALIGNERS = ("auto", "wav2vec2", "pocketsphinx", "whisper")
@@ -726,13 +729,14 @@ def transcribe(
     if not audio.has_audio:
         return _no_audio(audio_path, settings, ref, t0)
     samples = audio.mono()
-    mix = _load_mix(mix_path, mix_stream, settings)
     if settings.diarize and diarizer is None:
         check_diarization_folder(settings)  # fail before spending minutes on ASR
     say = progress or (lambda line: None)
     say(f"VAD + Whisper ({ref.description}) on {audio.duration_s:.1f} s of audio")
 
-    asr = _run_asr(samples, ref, settings, mix)
+    with _mix_slices(mix_path, mix_stream, settings) as mix:
+        asr = _run_asr(samples, ref, settings, mix)
+        with_mix = mix is not None
     timings = {"asr": asr.elapsed_s, "asr_load": asr.load_s}
     choice = choose_aligner(asr.language, settings)
     say(
@@ -746,7 +750,7 @@ def transcribe(
     segments, words, low, dropped = build_result_rows(
         al.segments, asr.language, asr.speech_regions, settings.quality
     )
-    _mark_chunks(segments, asr, with_mix=mix is not None)
+    _mark_chunks(segments, asr, with_mix=with_mix)
     timings["total"] = time.perf_counter() - t0
     return TranscriptResult(
         source=str(audio_path),
@@ -773,7 +777,7 @@ def transcribe(
         turns=turns,
         language_probability=asr.language_probability,
         whisper_source=asr.model_source,
-        chunks_by_input=asr.input_counts() if mix is not None else {},
+        chunks_by_input=asr.input_counts() if with_mix else {},
     )
 
 
@@ -804,7 +808,7 @@ def _run_asr(
     samples: np.ndarray,
     ref: WhisperModelRef,
     settings: TranscriptionSettings,
-    mix: np.ndarray | None,
+    mix: MonoSlices | None,
 ) -> AsrOutput:
     min_logprob = settings.mix_min_logprob
     return run_asr(
@@ -860,16 +864,20 @@ def _no_audio(
     )
 
 
-def _load_mix(
+@contextlib.contextmanager
+def _mix_slices(
     mix_path: MediaPath | None, mix_stream: int | None, settings: TranscriptionSettings
-) -> np.ndarray | None:
-    """The mix at 16 kHz mono when it is given and used (``settings.mix_min_logprob``)."""
-    from video_assets.audio.extract import load_audio_16k
+) -> Iterator[MonoSlices | None]:
+    """The mix at 16 kHz mono when it is given and used (``settings.mix_min_logprob``),
+    decoded to a temporary file and read a chunk at a time (only doubtful chunks are
+    decoded from it), so it is never held whole; None otherwise."""
+    from video_assets.audio.extract import MonoSlices, decoded_pcm
 
     if mix_path is None or settings.mix_min_logprob is None:
-        return None
-    mixed = load_audio_16k(mix_path, mix_stream)
-    return mixed.mono() if mixed.has_audio else None
+        yield None
+        return
+    with decoded_pcm(mix_path, sample_rate=16000, channels=1, stream_index=mix_stream) as pcm:
+        yield MonoSlices(pcm) if pcm is not None and pcm.frames else None
 
 
 @dataclass
