@@ -321,9 +321,7 @@ def release_memory(device: str) -> None:
 
 
 def _recording_vad(inner: Any) -> Any:
-    """Wrap WhisperX's pyannote VAD so the raw speech scores and the chunks are kept, and so
-    that the audio it has heard (:meth:`hear`, before Whisper is loaded) is not heard again
-    when the pipeline asks."""
+    """Wrap WhisperX's pyannote VAD so the raw speech scores are kept after transcription."""
     from whisperx.vads import Pyannote, Vad
 
     class RecordingVad(Vad):
@@ -334,22 +332,12 @@ def _recording_vad(inner: Any) -> Any:
             self.scores: Any = None
             self.chunks: list[dict] = []
 
-        def hear(self, samples: np.ndarray, chunk_s: float, onset: float, offset: float) -> bool:
-            """Score ``samples`` (16 kHz) and cut the speech into chunks; whether any."""
-            from whisperx.audio import SAMPLE_RATE
-
-            waveform = Pyannote.preprocess_audio(samples)
-            self.scores = self.inner({"waveform": waveform, "sample_rate": SAMPLE_RATE})
-            self.merge_chunks(self.scores, chunk_s, onset=onset, offset=offset)
-            return bool(self.chunks)
-
         def merge_chunks(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             self.chunks = Pyannote.merge_chunks(*args, **kwargs)
             return self.chunks
 
         def __call__(self, audio: Any, **kwargs: Any) -> Any:
-            if self.scores is None:
-                self.scores = self.inner(audio, **kwargs)
+            self.scores = self.inner(audio, **kwargs)
             return self.scores
 
     return RecordingVad(inner)
@@ -450,7 +438,7 @@ def run_asr(
     Raises:
         ConfigError: The Whisper model cannot be found or does not support the language.
     """
-    import whisperx.vads  # noqa: F401 - sets up WhisperX's logger, moved to stderr next
+    import whisperx.asr  # noqa: F401 - sets up WhisperX's logger, moved to stderr next
 
     _logs_to_stderr()
     ref = (
@@ -459,28 +447,25 @@ def run_asr(
         else resolve_whisper_model(model, language, allow_download=not local_files_only)
     )
     t0 = time.perf_counter()
-    whisper, language, language_source = _open_whisper(ref, device, compute_type, threads, language)
-    vad = _load_vad(device, vad_onset, vad_offset, chunk_s)
+    vad_options = {"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s}
+    whisper, pipeline, vad, language, language_source = _open_models(
+        ref, device, compute_type, threads, language, beam_size, vad_options
+    )
+    multilingual = bool(whisper.model.is_multilingual)
     load_s = time.perf_counter() - t0
     samples = np.asarray(audio, dtype=np.float32)
     vote = _LanguageVote(whisper, vad, samples, batch_size)
-    pipeline = None
+    pipeline.detect_language = vote
     try:
         decodes: list[ChunkDecode] = []
-        # Without speech, WhisperX's pipeline (and transformers under it) is never imported.
-        if samples.size == 0 or not vad.hear(samples, int(chunk_s), vad_onset, vad_offset):
+        if samples.size == 0:
             result: dict = {"segments": [], "language": language or "en"}
         else:
-            vad_options = {"vad_onset": vad_onset, "vad_offset": vad_offset, "chunk_size": chunk_s}
-            pipeline = _load_pipeline(
-                whisper, vad, device, compute_type, beam_size, language, vad_options, threads
-            )
-            pipeline.detect_language = vote
             with contextlib.redirect_stdout(sys.stderr):
                 result = pipeline.transcribe(
                     samples, batch_size=batch_size, language=language, chunk_size=int(chunk_s)
                 )
-            if whisper.model.is_multilingual and not vote.dists and vad.chunks:
+            if multilingual and not vote.dists and vad.chunks:
                 vote.measure()
             decodes = _with_fallback(
                 pipeline,
@@ -577,23 +562,28 @@ def _with_fallback(
     )
 
 
-def _open_whisper(
-    ref: WhisperModelRef, device: str, compute_type: str, threads: int, language: str | None
-) -> tuple[Any, str | None, str]:
-    """Whisper; the language to decode in (None: to detect) and where it comes from
-    (``configured``, ``model`` or ``detected``).
+def _open_models(
+    ref: WhisperModelRef,
+    device: str,
+    compute_type: str,
+    threads: int,
+    language: str | None,
+    beam_size: int,
+    vad_options: dict[str, float],
+) -> tuple[Any, Any, Any, str | None, str]:
+    """Whisper, the WhisperX pipeline and its VAD; the language to decode in (None: to
+    detect) and where it comes from (``configured``, ``model`` or ``detected``).
 
     Raises:
-        ConfigError: The model cannot be loaded, or it is English-only with another
-            language configured.
+        ConfigError: An English-only model with another language configured.
     """
     dev, index = _device_index(device)
     if compute_type == "default":
         compute_type = "float16" if dev == "cuda" else "int8"
     whisper = _load_whisper(ref, dev, index, compute_type, threads)
     if whisper.model.is_multilingual:
-        return whisper, language, "configured" if language else "detected"
-    if language not in (None, "en"):
+        language_source = "configured" if language else "detected"
+    elif language not in (None, "en"):
         del whisper
         release_memory(device)
         raise ConfigError(
@@ -601,50 +591,42 @@ def _open_whisper(
             f"{ref.description} is English-only but VIDEO_ASSETS_LANGUAGE is {language!r}; configure a "
             "multilingual Whisper model",
         )
-    return whisper, "en", "configured" if language else "model"
-
-
-def _load_vad(device: str, onset: float, offset: float, chunk_s: float) -> Any:
-    """The pyannote VAD shipped in the whisperx wheel, recording its scores and chunks."""
-    import torch
-    from whisperx.vads import Pyannote
-
-    with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
-        return _recording_vad(
-            Pyannote(
-                torch.device(device),
-                token=None,
-                vad_onset=onset,
-                vad_offset=offset,
-                chunk_size=chunk_s,
-            )
-        )
+    else:
+        language_source = "configured" if language else "model"
+        language = "en"
+    pipeline, vad = _load_pipeline(
+        whisper, device, compute_type, beam_size, language, vad_options, threads
+    )
+    return whisper, pipeline, vad, language, language_source
 
 
 def _load_pipeline(
     whisper: Any,
-    vad: Any,
     device: str,
     compute_type: str,
     beam_size: int,
     language: str | None,
     vad_options: dict[str, float],
     threads: int,
-) -> Any:
-    """WhisperX's batched pipeline around ``whisper`` and the recording ``vad``.
-
-    ``whisper`` was loaded as faster-whisper's model; it becomes WhisperX's subclass of it
-    here (which adds batched decoding and no state of its own), so that audio without
-    speech never imports WhisperX's pipeline and the transformers package under it.
-    """
+) -> tuple[Any, Any]:
+    """WhisperX's batched pipeline around ``whisper`` with the pyannote VAD shipped in its
+    wheel (recording its chunks and frame scores); returns the pipeline and the VAD."""
+    import torch
     import whisperx.asr
+    from whisperx.vads import Pyannote
 
-    if compute_type == "default":
-        compute_type = "float16" if device.startswith("cuda") else "int8"
-    whisper.__class__ = whisperx.asr.WhisperModel
     dev, index = _device_index(device)
-    with contextlib.redirect_stdout(sys.stderr):
-        return whisperx.asr.load_model(
+    with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
+        vad = _recording_vad(
+            Pyannote(
+                torch.device(device),
+                token=None,
+                vad_onset=vad_options["vad_onset"],
+                vad_offset=vad_options["vad_offset"],
+                chunk_size=vad_options["chunk_size"],
+            )
+        )
+        pipeline = whisperx.asr.load_model(
             "custom",
             device=dev,
             device_index=index,
@@ -656,6 +638,7 @@ def _load_pipeline(
             model=whisper,
             threads=threads,
         )
+    return pipeline, vad
 
 
 def _device_index(device: str) -> tuple[str, int]:
@@ -670,10 +653,10 @@ def _load_whisper(
     ref: WhisperModelRef, dev: str, index: int, compute_type: str, threads: int
 ) -> Any:
     """The faster-whisper model of ``ref``; a model that cannot be loaded names the setting."""
-    import faster_whisper
+    import whisperx.asr
 
     try:
-        return faster_whisper.WhisperModel(
+        return whisperx.asr.WhisperModel(
             ref.path,
             device=dev,
             device_index=index,
