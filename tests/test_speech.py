@@ -104,6 +104,36 @@ def test_bad_synthesis_settings_are_refused(kwargs):
         synthesize("hello", **kwargs)
 
 
+GERMAN = "Der Zug fährt um neun Uhr ab. Wir tragen zwei Taschen und eine Karte."
+
+
+def test_the_same_call_gives_the_same_samples_after_any_history():
+    # libespeak-ng keeps state between syntheses in one process (the last voice variant,
+    # prosody): before the helper, German after an ``en-us+f3`` sentence came out 800
+    # samples longer and Whisper base misheard it. Each synthesis now starts afresh.
+    first = synthesize(GERMAN, voice="de")
+    synthesize("The weather was cold and the wind blew.", voice="en-us+f3")
+    synthesize("Hello there.", voice="en-us", pitch=80, word_gap=5)
+    again = synthesize(GERMAN, voice="de")
+    assert np.array_equal(first.samples, again.samples)
+    assert first.words == again.words
+
+
+def test_a_fresh_process_synthesises_the_same_samples(tmp_path):
+    import hashlib
+    import subprocess
+    import sys
+
+    synthesize("Hello there.", voice="en-us+f3")
+    here = hashlib.sha256(synthesize(GERMAN, voice="de").samples.tobytes()).hexdigest()
+    code = (
+        "import hashlib; from video_assets.generate.speech import synthesize; "
+        f"print(hashlib.sha256(synthesize({GERMAN!r}, voice='de').samples.tobytes()).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == here
+
+
 def test_text_without_words_is_refused():
     with pytest.raises(ValueError, match="no words"):
         synthesize("...")

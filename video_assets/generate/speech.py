@@ -1,9 +1,10 @@
 """Speech with exact word timings, synthesised by espeak-ng, for tests, benchmarks and samples.
 
-espeak-ng is driven through ``libespeak-ng.so.1`` with ctypes. In synchronous mode its
-synthesis callback receives the audio in chunks together with events; every ``WORD`` event
-carries the sample position at which that word's audio begins, so the onsets are exact by
-construction rather than estimated after the fact.
+espeak-ng is driven through ``libespeak-ng.so.1`` with ctypes (:mod:`.espeak`: each
+synthesis from the library's initial state, so the same call gives the same samples after
+any history). In synchronous mode its synthesis callback receives the audio in chunks
+together with events; every ``WORD`` event carries the sample position at which that word's
+audio begins, so the onsets are exact by construction rather than estimated after the fact.
 
 One quirk shapes :class:`SpeechWord`: espeak joins some unstressed function words to their
 neighbour ("of the", "on the") and reports a single ``WORD`` event for both. Such a word
@@ -16,11 +17,8 @@ seeded generator), so a test can put a known level of music under the voice.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import re
 import tempfile
-import threading
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,41 +28,10 @@ import numpy as np
 
 from video_assets.audio.wavfile import write_wav
 from video_assets.errors import VideoAssetsError
+from video_assets.generate import espeak
 from video_assets.tools import ffmpeg_base, media_arg, run_tool
 
-ESPEAK_LIBRARY = "libespeak-ng.so.1"
-
-# espeak-ng API constants (speak_lib.h).
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_POS_CHARACTER = 1
-_CHARS_UTF8 = 1
-_EVENT_LIST_TERMINATED = 0
-_EVENT_WORD = 1
-_EVENT_MSG_TERMINATED = 6
-_PARAM_RATE = 1
-_PARAM_VOLUME = 2
-_PARAM_PITCH = 3
-_PARAM_WORDGAP = 7
-
 _WORD_CHARS = re.compile(r"[\w']+", re.UNICODE)
-
-
-class _EspeakEvent(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", ctypes.c_char * 8),
-    ]
-
-
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
-)
 
 
 @dataclass(frozen=True)
@@ -131,96 +98,11 @@ class SpeechVideo:
         return self.speech.text
 
 
-class _Espeak:
-    """The process-wide espeak-ng handle (the library keeps global state)."""
-
-    def __init__(self) -> None:
-        names = [n for n in (ctypes.util.find_library("espeak-ng"), ESPEAK_LIBRARY) if n]
-        lib = None
-        for name in names:
-            try:
-                lib = ctypes.CDLL(name)
-                break
-            except OSError:
-                continue
-        if lib is None:
-            raise VideoAssetsError(
-                f"{ESPEAK_LIBRARY} cannot be loaded; install it with "
-                "`apt-get install libespeak-ng1 espeak-ng-data`"
-            )
-        self.lib = lib
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_uint,
-            ctypes.c_int,
-            ctypes.c_uint,
-            ctypes.c_uint,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-        ]
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
-        if rate <= 0:
-            raise VideoAssetsError(
-                f"espeak_Initialize failed (returned {rate}); is espeak-ng-data installed?"
-            )
-        self.sample_rate = int(rate)
-        self.lock = threading.Lock()
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, int, int, int]] = []
-        self._callback = _SynthCallback(self._on_synth)  # must stay referenced while in use
-        lib.espeak_SetSynthCallback(self._callback)
-
-    def _on_synth(self, wav, numsamples, events) -> int:  # noqa: ANN001 - ctypes signature
-        if numsamples > 0 and wav:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
-        i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
-            ev = events[i]
-            self._events.append((ev.type, ev.text_position, ev.length, ev.sample))
-            if ev.type == _EVENT_MSG_TERMINATED:
-                break
-            i += 1
-        return 0
-
-    def synth(
-        self, text: str, voice: str, rate_wpm: int, pitch: int, word_gap: int
-    ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-        with self.lock:
-            self._chunks, self._events = [], []
-            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ValueError(f"espeak-ng has no voice named {voice!r}")
-            self.lib.espeak_SetParameter(_PARAM_RATE, rate_wpm, 0)
-            self.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
-            self.lib.espeak_SetParameter(_PARAM_VOLUME, 100, 0)
-            self.lib.espeak_SetParameter(_PARAM_WORDGAP, word_gap, 0)
-            data = text.encode("utf-8") + b"\0"
-            status = self.lib.espeak_Synth(
-                data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
-            )
-            self.lib.espeak_Synchronize()
-            if status != 0:
-                raise VideoAssetsError(
-                    f"espeak_Synth failed with status {status} for {text[:60]!r}"
-                )
-            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            return audio.astype(np.int16), list(self._events)
-
-
-_ENGINE: _Espeak | None = None
-_ENGINE_LOCK = threading.Lock()
-
-
-def _engine() -> _Espeak:
-    global _ENGINE
-    with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = _Espeak()
-        return _ENGINE
+def _sample_rate() -> int:
+    try:
+        return espeak.sample_rate()
+    except espeak.EspeakError as exc:
+        raise VideoAssetsError(str(exc)) from None
 
 
 def _speech_end(audio: np.ndarray, start: int, stop: int, rate: int) -> int:
@@ -271,17 +153,20 @@ def synthesize(
     tokens = [(m.start(), m.group(0)) for m in _WORD_CHARS.finditer(text)]
     if not tokens:
         raise ValueError(f"text has no words: {text!r}")
-    engine = _engine()
-    audio, events = engine.synth(text, voice, rate_wpm, pitch, word_gap)
-    rate = engine.sample_rate
+    try:
+        synthesis = espeak.synthesize_pcm(text, voice, rate_wpm, pitch, word_gap)
+    except espeak.EspeakError as exc:
+        raise VideoAssetsError(str(exc)) from None
+    audio, events = np.frombuffer(synthesis.pcm, dtype=np.int16).copy(), synthesis.events
+    rate = synthesis.sample_rate
 
     # text_position counts characters from 1 (checked with accented text on espeak-ng 1.51).
     onsets: dict[int, int] = {}
     end_sample = len(audio)
     for etype, text_pos, _length, sample in events:
-        if etype == _EVENT_WORD:
+        if etype == espeak.EVENT_WORD:
             onsets.setdefault(text_pos - 1, sample)
-        elif etype == _EVENT_MSG_TERMINATED and sample > 0:
+        elif etype == espeak.EVENT_MSG_TERMINATED and sample > 0:
             end_sample = min(end_sample, sample)
 
     own = [pos in onsets for pos, _ in tokens]
@@ -329,7 +214,7 @@ def make_speech_track(
     )
     if not sentences:
         raise ValueError("no sentences given")
-    rate = _engine().sample_rate
+    rate = _sample_rate()
     pos = int(round(lead_s * rate))
     parts: list[np.ndarray] = [np.zeros(pos, np.int16)]
     words: list[SpeechWord] = []
@@ -419,7 +304,7 @@ def make_dialogue(
             raise ValueError(f"{name} must be in [0, 60] seconds, got {value}")
     if not lines:
         raise ValueError("no lines given")
-    rate = _engine().sample_rate
+    rate = _sample_rate()
     placed: list[tuple[int, np.ndarray, list[SpeechWord], str]] = []
     prev_end = int(round(lead_s * rate))  # where the previous line's speech ended (samples)
     prev_start = prev_end
