@@ -71,6 +71,17 @@ def test_bench_video_end_to_end(bench, tmp_path):
     assert math.isfinite(result.stage_s) and result.time_to_frames > 0
     names = {t.name for t in result.targets}
     assert "cascade speedup (full / cascade)" in names and "leaked frames (copy)" in names
+    # What the cascade decoded, decoded again alone beside a full decode: the bound the
+    # frames it must decode set on its gain, and the goal judged against it.
+    assert result.cascade.mode == "cascade"
+    bound = result.decode_bound
+    assert bound is not None and bound.replay_s > 0 and bound.full_s > 0
+    assert bound.packets >= sum(b - a + 1 for a, b in result.cascade.decoded_runs)
+    assert bound.packets < result.frames
+    assert math.isfinite(result.time_to_decode)
+    goal = {"cascade speedup, goal", "decode-alone ratio / time ratio (cap < 5x)"}
+    assert len(names & goal) == 1
+    assert "decode-alone ratio c/f" in bench.format_table([result])
 
     json.dumps(result.to_json())  # serialisable as written by main()
     table = bench.format_table([result])

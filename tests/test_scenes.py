@@ -4,6 +4,7 @@ import pytest
 from scenedetect.detector import SceneDetector
 
 from video_assets.generate.synth import make_shots_video
+from video_assets.keyframes import build_index
 from video_assets.scenes import CascadeSettings, Detector, DetectorSettings, detect_scenes
 from video_assets.scenes.detectors import DEFAULT_THRESHOLDS, DETECTORS, detector_for
 
@@ -39,6 +40,14 @@ def test_cascade_decodes_a_fraction_on_long_takes(long_take_video):
     assert_cuts_match(cascade.cuts, long_take_video.cuts)
     assert full.frames_decoded == long_take_video.frame_count
     assert cascade.frames_decoded < 0.5 * full.frames_decoded
+    # What was decoded, stretch by stretch (the bench replays it to time decoding alone):
+    # every stretch starts on a keyframe and together they hold every frame decoded.
+    assert full.decoded_runs == [(0, long_take_video.frame_count - 1)]
+    keyframes = set(build_index(str(long_take_video.path)).keyframe_frames.tolist())
+    assert all(a in keyframes and b >= a for a, b in cascade.decoded_runs)
+    assert sum(b - a + 1 for a, b in cascade.decoded_runs) == cascade.frames_decoded
+    assert {a for a, b in cascade.decoded_runs if a == b} == keyframes  # level 1: all of them
+    assert any(b > a for a, b in cascade.decoded_runs)  # level 2
 
 
 def test_cascade_finds_cuts_between_lookalike_keyframes(media):

@@ -136,6 +136,8 @@ class SceneResult:
     elapsed_s: float
     level1: dict = field(default_factory=dict)
     damaged_frames: list[int] = field(default_factory=list)
+    decoded_runs: list[tuple[int, int]] = field(default_factory=list)
+    """What was decoded, as :attr:`DecodeStats.runs` (not in :meth:`to_json`)."""
     """Frames the decoder flagged as corrupt: left out of detection, not taken for cuts."""
 
     @property
@@ -528,6 +530,7 @@ def detect_scenes(
         elapsed_s=time.perf_counter() - t0,
         level1=level1,
         damaged_frames=sorted(stats.damaged),
+        decoded_runs=stats.runs,
     )
 
 

@@ -42,6 +42,10 @@ class DecodeStats:
     seeks: int = 0
     damaged: set[int] = field(default_factory=set)
     """Frames the decoder flagged as corrupt (concealed errors); detection skips them."""
+    runs: list[tuple[int, int]] = field(default_factory=list)
+    """``(first, last)`` frame of each stretch decoded from a keyframe on, in order; a
+    keyframe decoded alone (level 1) is ``(n, n)``. What a replay needs to time the
+    decoding alone (``bench/scenes.py``)."""
 
 
 class SeekUnreliable(Exception):
@@ -184,6 +188,7 @@ class FrameReader:
                 if not fed or heapq.heappop(fed) != n or n <= last:
                     raise _NotInARow  # a keyframe dropped, or a frame not fed
                 self.stats.frames_decoded += 1
+                self.stats.runs.append((n, n))
                 last = n
                 yield n, self._to_bgr(frame)
 
@@ -230,6 +235,7 @@ class FrameReader:
                     if n is not None and frame.is_corrupt:
                         self.stats.damaged.add(n)
                     elif n is not None and self.index.is_key[n]:
+                        self.stats.runs.append((n, n))
                         yield n, self._to_bgr(frame)
         except av.error.FFmpegError as exc:
             raise MediaError(self.index.path, f"cannot be decoded ({exc})") from None
@@ -260,6 +266,7 @@ class FrameReader:
             packets = self._seek_packets(kf, exact)
         expected = kf  # the number a frame without a known timestamp is given
         want = start  # the next frame to yield, in exact mode
+        self.stats.runs.append((kf, kf))
         for frame in self._decode(packets):
             n = self._exact_frame(frame.pts)
             if n is None:
@@ -271,6 +278,7 @@ class FrameReader:
                 n = expected
             expected = n + 1
             self.stats.frames_decoded += 1
+            self.stats.runs[-1] = (kf, max(self.stats.runs[-1][1], n))
             if n >= stop:
                 break
             if n >= start and frame.is_corrupt:
