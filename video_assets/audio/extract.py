@@ -54,7 +54,10 @@ class AudioData:
         return self.samples.shape[1] / self.sample_rate
 
     def mono(self) -> np.ndarray:
-        """The channels averaged into one float32 vector."""
+        """The channels averaged into one float32 vector (one channel: a view of it, not a
+        copy: a copy of an hour at 16 kHz is another 230 MB)."""
+        if self.samples.shape[0] == 1 and self.samples.dtype == np.float32:
+            return self.samples[0]
         return self.samples.mean(axis=0).astype(np.float32)
 
 
@@ -141,6 +144,8 @@ class PcmFile:
         with open(self.path, "rb") as f:
             f.seek(start * 4 * self.channels)
             flat = np.fromfile(f, dtype="<f4", count=count)
+        if self.channels == 1:
+            return flat.reshape(1, -1)  # nothing to de-interleave: no copy
         return flat.reshape(-1, self.channels).T.copy()
 
 

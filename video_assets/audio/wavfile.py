@@ -93,5 +93,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise MediaError(path, f"is not a readable WAV file ({exc})") from None
     if width != 2:
         raise MediaError(path, f"is a {8 * width}-bit WAV; 16-bit PCM expected")
-    data = np.frombuffer(raw, dtype="<i2")
-    return data.reshape(-1, channels).T.astype(np.float32) / 32768.0, rate
+    samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).T.astype(np.float32)
+    del raw
+    samples *= 1.0 / 32768.0  # in place (a power of two: exact), no second float32 copy
+    return samples, rate
