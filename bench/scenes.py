@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import av
 import numpy as np
@@ -455,10 +455,15 @@ def bench_detect_pair(
         fulls.append(bench_detect(path, "full"))
         cascades.append(bench_detect(path, "cascade", cascade))
 
-    def median(runs: list[DetectRun]) -> DetectRun:
-        return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+    return _median_run(fulls), _median_run(cascades)
 
-    return median(fulls), median(cascades)
+
+_Run = TypeVar("_Run", "DetectRun", "Timing")
+
+
+def _median_run(runs: list[_Run]) -> _Run:
+    """Of repeated timings, the one with the median wall time."""
+    return sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
 
 
 def replay_decode(path: Path, index: KeyframeIndex, runs: list[tuple[int, int]]) -> int:
@@ -470,8 +475,8 @@ def replay_decode(path: Path, index: KeyframeIndex, runs: list[tuple[int, int]])
 
     Returns the packets decoded.
     """
-    keys = {a for a, b in runs if a == b and index.is_key[a]}
-    spans = [(a, b) for a, b in runs if (a, b) != (a, a) or a not in keys]
+    keys = {a for a, b in runs if a == b}  # every run starts on a keyframe
+    spans = [(a, b) for a, b in runs if b > a]
     fed = 0
     with open_input(path) as container:
         stream = container.streams.video[0]
@@ -480,11 +485,8 @@ def replay_decode(path: Path, index: KeyframeIndex, runs: list[tuple[int, int]])
         tb = float(stream.time_base or 0)
         start_s = (container.start_time or 0) / 1_000_000
 
-        def number(packet: av.Packet) -> int:
-            if packet.pts is None:
-                return -1
-            t = packet.pts * tb - start_s
-            return int(np.searchsorted(index.pts_s, t - 1e-6))
+        def number(packet: av.Packet) -> int | None:
+            return None if packet.pts is None else index.frame_at(packet.pts * tb - start_s)
 
         cc = stream.codec_context
         for packet in container.demux(stream):
@@ -540,8 +542,7 @@ def bench_decode_bound(
         with timed() as t:
             packets = replay_decode(path, index, runs)
         replays.append(t)
-    full = sorted(fulls, key=lambda x: x.wall_s)[len(fulls) // 2]
-    replay = sorted(replays, key=lambda x: x.wall_s)[len(replays) // 2]
+    full, replay = _median_run(fulls), _median_run(replays)
     return DecodeBound(full.wall_s, full.cpu_s, replay.wall_s, replay.cpu_s, packets)
 
 

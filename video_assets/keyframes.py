@@ -89,6 +89,14 @@ class KeyframeIndex:
             return float(self.pts_s[0]) + self.duration_s
         return float(self.pts_s[frame])
 
+    def frame_at(self, t: float) -> int | None:
+        """The frame that starts at ``t`` seconds (the index's time line, within 0.1 ms),
+        or None: how a decoded frame or a packet is numbered by its timestamp."""
+        i = int(np.searchsorted(self.pts_s, t - 1e-6))
+        if i < self.frame_count and abs(self.pts_s[i] - t) < 1e-4:
+            return i
+        return None
+
     def keyframe_at_or_after(self, frame: int) -> int | None:
         i = int(np.searchsorted(self.keyframe_frames, frame, side="left"))
         return int(self.keyframe_frames[i]) if i < len(self.keyframe_frames) else None

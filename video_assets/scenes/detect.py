@@ -136,9 +136,9 @@ class SceneResult:
     elapsed_s: float
     level1: dict = field(default_factory=dict)
     damaged_frames: list[int] = field(default_factory=list)
+    """Frames the decoder flagged as corrupt: left out of detection, not taken for cuts."""
     decoded_runs: list[tuple[int, int]] = field(default_factory=list)
     """What was decoded, as :attr:`DecodeStats.runs` (not in :meth:`to_json`)."""
-    """Frames the decoder flagged as corrupt: left out of detection, not taken for cuts."""
 
     @property
     def cuts(self) -> list[int]:

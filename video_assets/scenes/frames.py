@@ -101,11 +101,7 @@ class FrameReader:
         """The frame whose index time equals timestamp ``ts``, or None."""
         if ts is None or self._tb == 0.0 or self.index.timestamps == "index":
             return None
-        t = ts * self._tb - self._start_s
-        i = int(np.searchsorted(self.index.pts_s, t - 1e-6))
-        if i < self.index.frame_count and abs(self.index.pts_s[i] - t) < 1e-4:
-            return i
-        return None
+        return self.index.frame_at(ts * self._tb - self._start_s)
 
     def _frame_number(self, frame: av.VideoFrame, fallback: int) -> int:
         n = self._exact_frame(frame.pts)

@@ -83,11 +83,8 @@ def grab_frames(
         def number(frame: av.VideoFrame, fallback: int) -> int:
             if frame.pts is None or tb == 0.0 or index.timestamps == "index":
                 return fallback
-            t = frame.pts * tb - start_s
-            i = int(np.searchsorted(index.pts_s, t - 1e-6))
-            if i < index.frame_count and abs(index.pts_s[i] - t) < 1e-4:
-                return i
-            return fallback
+            n = index.frame_at(frame.pts * tb - start_s)
+            return fallback if n is None else n
 
         def decode() -> Iterator[av.VideoFrame]:
             try:
