@@ -185,6 +185,33 @@ def test_wav2vec2_path_runs_whisperx_align_on_a_random_model(speech):
     assert all(0.0 <= w.score <= 1.0 for w in words)
 
 
+@pytest.mark.parametrize("backend", ["wav2vec2", "pocketsphinx"])
+def test_audio_read_by_slices_aligns_exactly_as_the_whole_array(speech, tmp_path, backend):
+    """A stem read from its file a segment at a time (wav2vec2: on a timeline holding one
+    segment's samples) gives the words the whole array gives."""
+    from video_assets.audio.aligners.wav2vec2 import Wav2Vec2Aligner
+    from video_assets.audio.extract import WavSlices
+    from video_assets.audio.wavfile import read_wav, write_wav
+
+    _track, audio, segments = speech
+    wav = write_wav(tmp_path / "speech.wav", audio, 16000)
+
+    def align(samples):  # a fresh aligner each time: pocketsphinx adapts from call to call
+        aligner = (
+            Wav2Vec2Aligner(model_dir=tiny_wav2vec2(), language="en")
+            if backend == "wav2vec2"
+            else PocketsphinxAligner()
+        )
+        try:
+            return aligner.align(segments[:3], samples)
+        finally:
+            aligner.close()
+
+    whole, sliced = align(read_wav(wav)[0][0]), align(WavSlices(wav))
+    assert [s.text for s in sliced] == [s.text for s in whole] and len(whole) == 3
+    assert [w for s in sliced for w in s.words] == [w for s in whole for w in s.words]
+
+
 def test_wav2vec2_folder_that_is_not_a_model_names_the_setting(tmp_path):
     from video_assets.audio.aligners.wav2vec2 import Wav2Vec2Aligner
 

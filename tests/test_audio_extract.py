@@ -8,9 +8,12 @@ import pytest
 from tests.audio_support import dominant_frequency, ffmpeg, tone_video, workdir
 from video_assets.audio.extract import (
     MonoSlices,
+    SparseTimeline,
+    WavSlices,
     decode_audio,
     decoded_pcm,
     load_audio_16k,
+    open_audio_16k,
     select_audio_stream,
 )
 from video_assets.audio.wavfile import WavWriter, read_wav, write_wav
@@ -144,3 +147,58 @@ def test_a_non_wav_file_is_a_media_error(tmp_path):
     bad.write_bytes(b"RIFF....not a wav")
     with pytest.raises(MediaError, match="not a readable WAV"):
         read_wav(bad)
+
+
+def test_a_16k_mono_wav_is_read_by_slices_with_read_wavs_values(tmp_path):
+    x = np.random.default_rng(2).uniform(-1, 1, 40_000).astype(np.float32)
+    wav = write_wav(tmp_path / "s.wav", x, 16000)
+    whole = read_wav(wav)[0][0]
+    slices = WavSlices(wav)
+    assert len(slices) == whole.size
+    for a, b in ((0, 480), (12_345, 30_000), (whole.size - 100, whole.size + 500), (900, 100)):
+        got = slices[a:b]
+        assert got.dtype == np.float32 and np.array_equal(got, whole[a:b]), (a, b)
+    assert np.array_equal(slices[-160:], whole[-160:])
+    with pytest.raises(TypeError):
+        slices[::2]
+    stereo = write_wav(tmp_path / "st.wav", np.stack([x, x]), 16000)
+    with pytest.raises(MediaError, match="st.wav.*16-bit mono expected"):
+        WavSlices(stereo)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....WAVEjunk")
+    with pytest.raises(MediaError, match="junk.wav"):
+        WavSlices(tmp_path / "junk.wav")
+
+
+def test_transcription_input_is_opened_by_slices_whatever_the_file(tmp_path, two_streams):
+    x = (0.5 * np.sin(2 * np.pi * 300 * np.arange(16000) / 16000)).astype(np.float32)
+    mono = write_wav(tmp_path / "mono.wav", x, 16000)
+    with open_audio_16k(mono) as audio:
+        assert isinstance(audio, WavSlices)  # read where it is, no decode
+        assert np.array_equal(audio[0:16000], read_wav(mono)[0][0])
+    stereo = write_wav(tmp_path / "stereo.wav", np.stack([x, x]), 16000)
+    with open_audio_16k(stereo) as audio:
+        assert isinstance(audio, MonoSlices) and len(audio) == 16000
+        assert dominant_frequency(audio[0:16000], 16000) == pytest.approx(300, abs=10)
+        temporary = audio.pcm.path
+    assert not temporary.exists()  # the decoded copy is removed
+    with open_audio_16k(two_streams) as audio:
+        assert isinstance(audio, MonoSlices)
+        assert dominant_frequency(audio[0 : len(audio)], 16000) == pytest.approx(1000, abs=20)
+    with open_audio_16k(tone_video(workdir("extract") / "silent.mp4", audio=None)) as audio:
+        assert audio is None
+
+
+def test_a_sparse_timeline_holds_one_stretch_and_gives_its_pages_back():
+    x = np.random.default_rng(3).uniform(-1, 1, 200_000).astype(np.float32)
+    with SparseTimeline(x) as timeline:
+        with timeline.holding(50_000, 60_000) as whole:
+            assert whole.shape == x.shape and whole.dtype == np.float32
+            assert np.array_equal(whole[50_000:60_000], x[50_000:60_000])
+            assert not whole[:50_000].any() and not whole[60_000:].any()
+        assert timeline.array is not None and not timeline.array.any()  # zeros again
+        with timeline.holding(199_990, 300_000) as whole:  # clipped at the end
+            assert np.array_equal(whole[199_990:], x[199_990:])
+            assert not whole[:199_990].any()
+    assert timeline.array is None
+    with pytest.raises(RuntimeError, match="closed"), timeline.holding(0, 10):
+        pass

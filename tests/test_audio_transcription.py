@@ -164,6 +164,37 @@ def test_tables_and_json_have_the_documented_shape(clean):
 
 
 @pytest.mark.slow
+def test_no_phase_holds_the_whole_stem(monkeypatch, tmp_path):
+    """The stem is read from its file a stretch at a time: the VAD and the diarizer a block,
+    Whisper a chunk (at most 30 s), the aligner a segment; never the whole track."""
+    from video_assets.audio.extract import WavSlices
+
+    track = speech_track()
+    one = track.as_float(16000)
+    wav = write_wav(tmp_path / "long.wav", np.concatenate([one, one, one]), 16000)
+    sizes: list[int] = []
+    read = WavSlices.__getitem__
+
+    def spy(self, key):
+        out = read(self, key)
+        sizes.append(len(out))
+        return out
+
+    monkeypatch.setattr(WavSlices, "__getitem__", spy)
+    settings = TranscriptionSettings(
+        threads=1, batch_size=4, language="en", diarize=True, block_s=10
+    )
+    result = transcribe(wav, settings)
+    assert result.audio_duration_s == pytest.approx(3 * len(one) / 16000)
+    spoken = [w for s in SENTENCES for w in s.split()] * 3
+    assert word_error_rate(" ".join(spoken), " ".join(w.word for w in result.words)) < WER_BOUND
+    assert result.turns and all(w.speaker for w in result.words)
+    assert max(sizes) <= int(30.5 * 16000) < len(one) * 3 / 2
+    # blocks of 32 windows every 0.5 s: 20.5 s reads, 4.5 s of them read again by the next
+    assert any(size == int(20.5 * 16000) for size in sizes)
+
+
+@pytest.mark.slow
 def test_random_weight_models_end_to_end(tmp_path):
     """A configured wav2vec2 folder wins over pocketsphinx and runs WhisperX's align; a
     pyannote pipeline folder (real segmentation, random embedding) assigns speakers."""

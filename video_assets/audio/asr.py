@@ -44,11 +44,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from video_assets.audio.aligners.base import TextSegment
+from video_assets.audio.extract import as_samples
 from video_assets.errors import ConfigError
 from video_assets.models import WHISPER_SETTING, ModelRef, resolve_whisper, whisper_folder
 
 if TYPE_CHECKING:
-    from video_assets.audio.extract import MonoSlices
+    from video_assets.audio.extract import Samples
 
 MIN_LANGUAGE_PROBABILITY = 0.5
 """The doubtful_transcripts check flags a video whose language Whisper gives less than this."""
@@ -64,6 +65,8 @@ FALLBACK_INPUT = "mix"
 """The ``input`` of a chunk whose text came from the second input (``fallback_audio``)."""
 BOTH_INPUTS = "stem+mix"
 """The ``input`` of a chunk whose text merges stretches of both decodes."""
+VAD_BLOCK_S = 600.0
+"""Seconds of audio the VAD reads at once (:func:`~video_assets.audio.sliding.frame_scores`)."""
 FALLBACK_MIN_LOGPROB = 0.0
 """Default of :func:`run_asr`'s ``fallback_min_logprob`` (and of the transcription setting
 ``mix_min_logprob``): every chunk is decoded from both inputs. On the benchmark's stems
@@ -320,29 +323,6 @@ def release_memory(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _recording_vad(inner: Any) -> Any:
-    """Wrap WhisperX's pyannote VAD so the raw speech scores are kept after transcription."""
-    from whisperx.vads import Pyannote, Vad
-
-    class RecordingVad(Vad):
-        preprocess_audio = staticmethod(Pyannote.preprocess_audio)
-
-        def __init__(self, wrapped: Any):
-            self.inner = wrapped
-            self.scores: Any = None
-            self.chunks: list[dict] = []
-
-        def merge_chunks(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-            self.chunks = Pyannote.merge_chunks(*args, **kwargs)
-            return self.chunks
-
-        def __call__(self, audio: Any, **kwargs: Any) -> Any:
-            self.scores = self.inner(audio, **kwargs)
-            return self.scores
-
-    return RecordingVad(inner)
-
-
 def speech_regions_from_scores(
     scores: Any, onset: float, offset: float
 ) -> list[tuple[float, float]]:
@@ -369,24 +349,25 @@ def _logs_to_stderr() -> None:
 
 
 def language_distributions(
-    whisper: Any, audio: np.ndarray, spans: list[tuple[float, float]], batch_size: int = 8
+    whisper: Any, audio: Samples, spans: list[tuple[float, float]], batch_size: int = 8
 ) -> list[dict[str, float]]:
     """Whisper's language probabilities for each span of ``audio`` (16 kHz), batched.
 
     Each span (at most 30 s are heard) is padded to Whisper's 30 s window, as WhisperX's own
-    detector pads the file's first 30 s.
+    detector pads the file's first 30 s. Spans are read and their features made one batch
+    at a time (a 30 s feature is about 1 MB).
     """
     from whisperx.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
 
     n_mels = whisper.feat_kwargs.get("feature_size") or 80
-    mels = []
-    for start, end in spans:
-        piece = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)][:N_SAMPLES])
-        mel = log_mel_spectrogram(piece, n_mels=n_mels, padding=N_SAMPLES - len(piece))
-        mels.append(np.asarray(mel, dtype=np.float32)[:, : N_SAMPLES // 160])
     out: list[dict[str, float]] = []
-    for i in range(0, len(mels), batch_size):
-        encoded = whisper.encode(np.stack(mels[i : i + batch_size]))
+    for i in range(0, len(spans), batch_size):
+        mels = []
+        for start, end in spans[i : i + batch_size]:
+            piece = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)][:N_SAMPLES])
+            mel = log_mel_spectrogram(piece, n_mels=n_mels, padding=N_SAMPLES - len(piece))
+            mels.append(np.asarray(mel, dtype=np.float32)[:, : N_SAMPLES // 160])
+        encoded = whisper.encode(np.stack(mels))
         for result in whisper.model.detect_language(encoded):
             out.append({token[2:-2]: float(p) for token, p in result})
     return out
@@ -406,7 +387,7 @@ def video_language(
 
 
 def run_asr(
-    audio: np.ndarray,
+    audio: Samples,
     *,
     model: str | WhisperModelRef | None,
     device: str,
@@ -419,21 +400,30 @@ def run_asr(
     vad_offset: float,
     chunk_s: float,
     local_files_only: bool = False,
-    fallback_audio: np.ndarray | MonoSlices | None = None,
+    fallback_audio: Samples | None = None,
     fallback_min_logprob: float = FALLBACK_MIN_LOGPROB,
+    vad_block_s: float = VAD_BLOCK_S,
 ) -> AsrOutput:
     """VAD, language detection and batched Whisper on 16 kHz mono audio; every model is
     freed before returning.
 
+    What WhisperX's ``transcribe`` does, on audio read by slices: the VAD runs a block at a
+    time (:func:`~video_assets.audio.sliding.frame_scores`, the same scores), its chunks are
+    merged as WhisperX merges them, and each chunk is read when Whisper decodes it, so a
+    long track is never held whole.
+
     Args:
+        audio: 16 kHz mono float32: an array, or a file read by slices
+            (:class:`~video_assets.audio.extract.Samples`).
         model: A resolved model, or what :func:`resolve_whisper_model` takes.
         local_files_only: Never download a named model (the offline variables also forbid it).
         fallback_audio: A second 16 kHz input on the same timeline (the mix of a separated
-            stem; an array, or a :class:`~video_assets.audio.extract.MonoSlices` read a chunk
-            at a time): chunks whose decode is doubtful are decoded from it too, and the more
-            probable decode is kept (:func:`pick_decodes`). None decodes ``audio`` alone.
+            stem; an array, or samples read a chunk at a time): chunks whose decode is
+            doubtful are decoded from it too, and the more probable decode is kept
+            (:func:`pick_decodes`). None decodes ``audio`` alone.
         fallback_min_logprob: A chunk whose mean token log-probability is below this is
             doubtful; 0 decodes every chunk from both inputs.
+        vad_block_s: Seconds of audio the VAD reads at once.
 
     Raises:
         ConfigError: The Whisper model cannot be found or does not support the language.
@@ -453,47 +443,50 @@ def run_asr(
     )
     multilingual = bool(whisper.model.is_multilingual)
     load_s = time.perf_counter() - t0
-    samples = np.asarray(audio, dtype=np.float32)
-    vote = _LanguageVote(whisper, vad, samples, batch_size)
-    pipeline.detect_language = vote
+    samples = as_samples(audio)
+    decodes: list[ChunkDecode] = []
+    scores: Any = None
+    spans: list[tuple[float, float]] = []
+    dists: list[dict[str, float]] = []
     try:
-        decodes: list[ChunkDecode] = []
-        if samples.size == 0:
-            result: dict = {"segments": [], "language": language or "en"}
-        else:
-            with contextlib.redirect_stdout(sys.stderr):
-                result = pipeline.transcribe(
-                    samples, batch_size=batch_size, language=language, chunk_size=int(chunk_s)
+        if len(samples):
+            scores, spans = _speech_chunks(
+                vad, samples, vad_onset, vad_offset, chunk_s, vad_block_s
+            )
+        if multilingual and spans:
+            dists = language_distributions(whisper, samples, spans, batch_size)
+        language = language or (video_language(spans, dists)[0] if dists else "en")
+        if spans:
+            decodes = [
+                ChunkDecode(round(d.start, 3), round(d.end, 3), d.text, d.avg_logprob)
+                for d in _decode_spans(
+                    pipeline, samples, spans, language, batch_size, PRIMARY_INPUT
                 )
-            if multilingual and not vote.dists and vad.chunks:
-                vote.measure()
+            ]
             decodes = _with_fallback(
                 pipeline,
                 whisper,
-                result,
+                decodes,
                 samples,
                 fallback_audio,
-                str(result.get("language") or language or "en"),
+                language,
                 batch_size,
                 fallback_min_logprob,
             )
-        regions = speech_regions_from_scores(vad.scores, vad_onset, vad_offset)
-        chunk_spans = vote.spans() if vote.dists else []
+        regions = speech_regions_from_scores(scores, vad_onset, vad_offset)
     finally:
-        vote.release()
         del pipeline, whisper, vad
         release_memory(device)
-    final_language = str(result.get("language") or language or "en")
-    chunks, probability = _chunk_languages(chunk_spans, vote.dists, final_language)
+    chunks, probability = _chunk_languages(spans if dists else [], dists, language)
     return AsrOutput(
         segments=[TextSegment(d.start, d.end, d.text, d.avg_logprob) for d in decodes if d.text],
-        language=final_language,
+        language=language,
         language_source=language_source,
         speech_regions=regions,
         model=ref.description,
         elapsed_s=time.perf_counter() - t0,
         load_s=load_s,
-        notes=_notes(ref, language_source, bool(result["segments"])),
+        notes=_notes(ref, language_source, bool(decodes)),
         language_probability=probability,
         chunks=chunks,
         model_source=ref.source,
@@ -501,29 +494,17 @@ def run_asr(
     )
 
 
-class _LanguageVote:
-    """WhisperX's language detector replaced (it hears the file's first 30 s, music and
-    silence included): every speech chunk is heard, and the chunks vote by duration."""
+def _speech_chunks(
+    vad: Any, samples: Samples, onset: float, offset: float, chunk_s: float, block_s: float
+) -> tuple[Any, list[tuple[float, float]]]:
+    """The VAD's frame scores over ``samples`` (read a block at a time) and the chunks of at
+    most ``chunk_s`` seconds WhisperX cuts from them, as ``(start, end)`` in seconds."""
+    from video_assets.audio.sliding import frame_scores
 
-    def __init__(self, whisper: Any, vad: Any, samples: np.ndarray, batch_size: int):
-        self.whisper, self.vad, self.samples, self.batch_size = whisper, vad, samples, batch_size
-        self.dists: list[dict[str, float]] = []
-
-    def spans(self) -> list[tuple[float, float]]:
-        return [(float(c["start"]), float(c["end"])) for c in self.vad.chunks]
-
-    def measure(self) -> None:
-        self.dists[:] = language_distributions(
-            self.whisper, self.samples, self.spans(), self.batch_size
-        )
-
-    def __call__(self, _audio: np.ndarray) -> str:
-        self.measure()
-        return video_language(self.spans(), self.dists)[0] if self.dists else "en"
-
-    def release(self) -> None:
-        """Drop the models, so that freeing memory frees them."""
-        self.whisper = self.vad = None
+    scores = frame_scores(vad.vad_pipeline._segmentation, samples, block_s=block_s)
+    with contextlib.redirect_stdout(sys.stderr):
+        chunks = vad.merge_chunks(scores, int(chunk_s), onset=onset, offset=offset)
+    return scores, [(float(c["start"]), float(c["end"])) for c in chunks]
 
 
 def _notes(ref: WhisperModelRef, language_source: str, speech: bool) -> list[str]:
@@ -538,22 +519,18 @@ def _notes(ref: WhisperModelRef, language_source: str, speech: bool) -> list[str
 def _with_fallback(
     pipeline: Any,
     whisper: Any,
-    result: dict,
-    samples: np.ndarray,
-    fallback: np.ndarray | MonoSlices | None,
+    decodes: list[ChunkDecode],
+    samples: Samples,
+    fallback: Samples | None,
     language: str,
     batch_size: int,
     min_logprob: float,
 ) -> list[ChunkDecode]:
-    """The pipeline's decodes of ``samples``; where ``fallback`` (the mix) is given, the
-    doubtful ones decoded from it too and the more probable kept (:func:`pick_decodes`)."""
-    decodes = [
-        ChunkDecode(s["start"], s["end"], str(s["text"]).strip(), s["avg_logprob"])
-        for s in result["segments"]
-    ]
+    """``decodes`` (of ``samples``); where ``fallback`` (the mix) is given, the doubtful
+    ones decoded from it too and the more probable kept (:func:`pick_decodes`)."""
     if fallback is None or not decodes:
         return decodes
-    other = np.asarray(fallback, dtype=np.float32) if isinstance(fallback, np.ndarray) else fallback
+    other = as_samples(fallback)
     return pick_decodes(
         decodes,
         partial(_decode_spans, pipeline, other, language=language, batch=batch_size),
@@ -610,21 +587,19 @@ def _load_pipeline(
     threads: int,
 ) -> tuple[Any, Any]:
     """WhisperX's batched pipeline around ``whisper`` with the pyannote VAD shipped in its
-    wheel (recording its chunks and frame scores); returns the pipeline and the VAD."""
+    wheel; returns the pipeline and the VAD."""
     import torch
     import whisperx.asr
     from whisperx.vads import Pyannote
 
     dev, index = _device_index(device)
     with contextlib.redirect_stdout(sys.stderr):  # whisperx prints; keep stdout for --json
-        vad = _recording_vad(
-            Pyannote(
-                torch.device(device),
-                token=None,
-                vad_onset=vad_options["vad_onset"],
-                vad_offset=vad_options["vad_offset"],
-                chunk_size=vad_options["chunk_size"],
-            )
+        vad = Pyannote(
+            torch.device(device),
+            token=None,
+            vad_onset=vad_options["vad_onset"],
+            vad_offset=vad_options["vad_offset"],
+            chunk_size=vad_options["chunk_size"],
         )
         pipeline = whisperx.asr.load_model(
             "custom",
@@ -708,13 +683,15 @@ def _tokenizer(whisper: Any, language: str) -> Any:
 
 def _decode_spans(
     pipeline: Any,
-    audio: np.ndarray | MonoSlices,
+    audio: Samples,
     spans: list[tuple[float, float]],
     language: str,
     batch: int,
+    input_name: str = FALLBACK_INPUT,
 ) -> list[ChunkDecode]:
     """Decode spans of ``audio`` with WhisperX's pipeline, as its ``transcribe`` decodes the
-    VAD chunks (same features, options and batching), in ``language``."""
+    VAD chunks (same features, options and batching; each span read when its batch is
+    made), in ``language``; each decode's ``input`` is ``input_name``."""
     from whisperx.audio import SAMPLE_RATE
 
     saved = pipeline.tokenizer
@@ -729,9 +706,7 @@ def _decode_spans(
                 text, logprob = res["text"], res["avg_logprob"]
                 if batch in (0, 1):  # unbatched, the pipeline returns lists of one
                     text, logprob = text[0], logprob[0]
-                out.append(
-                    ChunkDecode(start, end, str(text).strip(), float(logprob), FALLBACK_INPUT)
-                )
+                out.append(ChunkDecode(start, end, str(text).strip(), float(logprob), input_name))
     finally:
         pipeline.tokenizer = saved
     return out
@@ -741,7 +716,7 @@ class _TextScorer:
     """Mean token log-probability of a text on a span, given each input in turn (Whisper's
     decoder forced through the text, end of text included); encodings cached per span."""
 
-    def __init__(self, whisper: Any, inputs: list[np.ndarray | MonoSlices], language: str):
+    def __init__(self, whisper: Any, inputs: list[Samples], language: str):
         self.whisper, self.inputs = whisper, inputs
         self.tokenizer = _tokenizer(whisper, language)
         self.encoded: dict[tuple[float, float], list[tuple[Any, int]]] = {}

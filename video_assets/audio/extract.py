@@ -8,11 +8,15 @@ gives an explicit empty result rather than an error.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import tempfile
+import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -149,6 +153,29 @@ class PcmFile:
         return flat.reshape(-1, self.channels).T.copy()
 
 
+class Samples(Protocol):
+    """Mono float32 audio read by slices (``x[a:b]``, ``len(x)``): a 1-D array, or a file
+    read a slice at a time (:class:`MonoSlices`, :class:`WavSlices`), so that a stage working
+    on stretches of a long track never holds the whole of it."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> np.ndarray: ...
+
+
+def as_samples(audio: Samples) -> Samples:
+    """``audio`` as float32 where it is an array (a copy only when it is not float32
+    already); samples read by slices as they are."""
+    return np.asarray(audio, dtype=np.float32) if isinstance(audio, np.ndarray) else audio
+
+
+def _slice_bounds(name: str, key: slice, length: int) -> tuple[int, int]:
+    if not isinstance(key, slice) or key.step not in (None, 1):
+        raise TypeError(f"{name} takes slices with step 1, got {key!r}")
+    start, stop, _ = key.indices(length)
+    return start, max(start, stop)
+
+
 @dataclass
 class MonoSlices:
     """A mono :class:`PcmFile` indexed by slices like a 1-D array (``x[a:b]``, ``len(x)``):
@@ -165,10 +192,115 @@ class MonoSlices:
         return self.pcm.frames
 
     def __getitem__(self, key: slice) -> np.ndarray:
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError(f"MonoSlices takes slices with step 1, got {key!r}")
-        start, stop, _ = key.indices(len(self))
-        return self.pcm.read(start, max(start, stop))[0]
+        start, stop = _slice_bounds("MonoSlices", key, len(self))
+        return self.pcm.read(start, stop)[0]
+
+
+class WavSlices:
+    """A mono 16-bit WAV indexed by slices like a 1-D float32 array, read from the file a
+    slice at a time; the values are :func:`~video_assets.audio.wavfile.read_wav`'s.
+
+    Raises:
+        MediaError: The file is not a readable mono 16-bit WAV.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            with wave.open(str(self.path), "rb") as w:
+                width, self.sample_rate = w.getsampwidth(), w.getframerate()
+                channels, self.frames = w.getnchannels(), w.getnframes()
+        except (OSError, wave.Error, EOFError) as exc:
+            raise MediaError(self.path, f"is not a readable WAV file ({exc})") from None
+        if width != 2 or channels != 1:
+            raise MediaError(
+                self.path, f"is a {8 * width}-bit {channels}-channel WAV; 16-bit mono expected"
+            )
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop = _slice_bounds("WavSlices", key, len(self))
+        try:
+            with wave.open(str(self.path), "rb") as w:
+                w.setpos(start)
+                raw = w.readframes(stop - start)
+        except (OSError, wave.Error, EOFError) as exc:
+            raise MediaError(self.path, f"cannot be read at sample {start} ({exc})") from None
+        out = np.frombuffer(raw, dtype="<i2").astype(np.float32)
+        out *= 1.0 / 32768.0  # as read_wav scales (a power of two: exact)
+        return out
+
+
+class SparseTimeline:
+    """An array as long as ``audio`` that holds only the stretch asked for, zeros elsewhere:
+    for a library that takes a whole track as one array but reads stretches of it at
+    absolute positions (``whisperx.align`` reads each segment's samples). The array is
+    anonymous memory whose pages are given back after each stretch, so the track is never
+    in memory whole. Use as a context manager; :meth:`holding` one stretch at a time.
+    """
+
+    def __init__(self, audio: Samples):
+        self.audio = audio
+        self.length = len(audio)
+        # private: given-back pages of a shared anonymous map would keep their contents
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        self._map = mmap.mmap(-1, max(1, self.length) * 4, flags=flags)
+        self.array: np.ndarray | None = np.frombuffer(self._map, np.float32, self.length)
+
+    @contextmanager
+    def holding(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """The whole-length array with samples ``start..stop-1`` of ``audio`` in place."""
+        if self.array is None:
+            raise RuntimeError("the timeline was closed")
+        start, stop = max(0, start), min(self.length, stop)
+        if stop > start:
+            self.array[start:stop] = self.audio[start:stop]
+        try:
+            yield self.array
+        finally:
+            if stop > start:  # give the pages back: they read as zeros again
+                page = mmap.PAGESIZE
+                lo = start * 4 // page * page
+                hi = min(len(self._map), -(-stop * 4 // page) * page)
+                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+    def close(self) -> None:
+        self.array = None
+        with contextlib.suppress(BufferError):  # a view still alive: freed with it
+            self._map.close()
+
+    def __enter__(self) -> SparseTimeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def open_audio_16k(
+    path: MediaPath, stream_index: int | None = None
+) -> Iterator[MonoSlices | WavSlices | None]:
+    """Mono 16 kHz float32 of any media file, local or remote, read by slices (what ASR,
+    the aligners and the diarizer consume) and never held whole: a local 16 kHz mono 16-bit
+    WAV is read from where it is, anything else is decoded to a temporary file removed on
+    exit. Yields None for a file without an audio stream.
+
+    Raises:
+        MediaError: The file is unreadable or the requested stream does not exist.
+    """
+    if not isinstance(path, RemoteMedia) and Path(path).suffix.lower() == ".wav":
+        try:
+            wav = WavSlices(path)
+        except MediaError:
+            pass  # not a 16-bit mono WAV: let ffmpeg decode it
+        else:
+            if wav.sample_rate == 16000:
+                yield wav
+                return
+    with decoded_pcm(path, sample_rate=16000, channels=1, stream_index=stream_index) as pcm:
+        yield MonoSlices(pcm) if pcm is not None else None
 
 
 @contextmanager

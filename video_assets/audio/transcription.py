@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -34,6 +33,7 @@ from video_assets.audio.aligners.base import AlignedSegment, Aligner
 from video_assets.audio.aligners.fallback import FallbackAligner
 from video_assets.audio.asr import (
     FALLBACK_MIN_LOGPROB,
+    VAD_BLOCK_S,
     AsrOutput,
     WhisperModelRef,
     release_memory,
@@ -46,7 +46,7 @@ from video_assets.errors import ConfigError
 from video_assets.tools import MediaPath
 
 if TYPE_CHECKING:
-    from video_assets.audio.extract import MonoSlices
+    from video_assets.audio.extract import MonoSlices, Samples
 
 AlignerName = Literal["auto", "wav2vec2", "pocketsphinx", "whisper"]
 ALIGNERS = ("auto", "wav2vec2", "pocketsphinx", "whisper")
@@ -150,6 +150,10 @@ class TranscriptionSettings:
             both inputs find most probable is kept, merged from the two decodes stretch by
             stretch (:func:`video_assets.audio.asr.pick_decodes`); -10 to 0, 0 decodes every
             chunk from both; None never uses the mix.
+        block_s: Seconds of audio the VAD and the offline diarizer read at once, 10 to 3600
+            (rounded up to whole batches of their windows: at least 20.5 s); the stem is
+            read from its file a stretch at a time and never held whole, so this and the
+            longest Whisper chunk bound what transcription holds of it.
         quality: Thresholds of the drop logic.
     """
 
@@ -172,6 +176,7 @@ class TranscriptionSettings:
     max_speakers: int | None = None
     allow_download: bool = True
     mix_min_logprob: float | None = FALLBACK_MIN_LOGPROB
+    block_s: float = VAD_BLOCK_S
     quality: QualitySettings = field(default_factory=QualitySettings)
 
     def __post_init__(self) -> None:
@@ -200,6 +205,8 @@ class TranscriptionSettings:
             raise ValueError(f"chunk_s must be in [1, 30] seconds, got {self.chunk_s}")
         if self.aligner not in ALIGNERS:
             raise ValueError(f"aligner must be one of {', '.join(ALIGNERS)}, got {self.aligner!r}")
+        if not 10.0 <= self.block_s <= 3600.0:
+            raise ValueError(f"block_s must be in [10, 3600] seconds, got {self.block_s}")
         if self.mix_min_logprob is not None and not -10.0 <= self.mix_min_logprob <= 0.0:
             raise ValueError(
                 f"mix_min_logprob must be in [-10, 0] or None, got {self.mix_min_logprob}"
@@ -630,6 +637,7 @@ def load_diarizer(settings: TranscriptionSettings) -> Diarizer:
         num_speakers=settings.num_speakers,
         min_speakers=settings.min_speakers,
         max_speakers=settings.max_speakers,
+        block_s=settings.block_s,
     )
 
 
@@ -718,21 +726,38 @@ def transcribe(
             language; the message names the setting.
         MediaError: The file is unreadable.
     """
-    from video_assets.audio.extract import load_audio_16k
+    from video_assets.audio.extract import open_audio_16k
 
     settings = settings or TranscriptionSettings()
     t0 = time.perf_counter()
-    audio = load_audio_16k(audio_path)
     ref = resolve_whisper_model(
         settings.whisper_model, settings.language, allow_download=settings.allow_download
     )
-    if not audio.has_audio:
-        return _no_audio(audio_path, settings, ref, t0)
-    samples = audio.mono()
+    with open_audio_16k(audio_path) as samples:
+        if samples is None:
+            return _no_audio(audio_path, settings, ref, t0)
+        return _transcribe(
+            audio_path, samples, ref, settings, diarizer, progress, mix_path, mix_stream, t0
+        )
+
+
+def _transcribe(
+    audio_path: str | Path,
+    samples: Samples,
+    ref: WhisperModelRef,
+    settings: TranscriptionSettings,
+    diarizer: Diarizer | None,
+    progress: Callable[[str], None] | None,
+    mix_path: MediaPath | None,
+    mix_stream: int | None,
+    t0: float,
+) -> TranscriptResult:
+    """:func:`transcribe` on audio read by slices."""
+    duration_s = len(samples) / 16000
     if settings.diarize and diarizer is None:
         check_diarization_folder(settings)  # fail before spending minutes on ASR
     say = progress or (lambda line: None)
-    say(f"VAD + Whisper ({ref.description}) on {audio.duration_s:.1f} s of audio")
+    say(f"VAD + Whisper ({ref.description}) on {duration_s:.1f} s of audio")
 
     with _mix_slices(mix_path, mix_stream, settings) as mix:
         asr = _run_asr(samples, ref, settings, mix)
@@ -764,7 +789,7 @@ def transcribe(
         segments=segments,
         words=words,
         speech_regions=asr.speech_regions,
-        audio_duration_s=audio.duration_s,
+        audio_duration_s=duration_s,
         timings=timings,
         unaligned_words=al.unaligned,
         retried_words=al.retried,
@@ -783,7 +808,7 @@ def transcribe(
 
 def _align_and_diarize(
     asr: AsrOutput,
-    samples: np.ndarray,
+    samples: Samples,
     ref: WhisperModelRef,
     settings: TranscriptionSettings,
     choice: AlignerChoice,
@@ -805,7 +830,7 @@ def _align_and_diarize(
 
 
 def _run_asr(
-    samples: np.ndarray,
+    samples: Samples,
     ref: WhisperModelRef,
     settings: TranscriptionSettings,
     mix: MonoSlices | None,
@@ -826,6 +851,7 @@ def _run_asr(
         local_files_only=not settings.allow_download,
         fallback_audio=mix,
         fallback_min_logprob=FALLBACK_MIN_LOGPROB if min_logprob is None else min_logprob,
+        vad_block_s=settings.block_s,
     )
 
 
@@ -895,7 +921,7 @@ class _Alignment:
 
 def _align(
     asr: AsrOutput,
-    samples: np.ndarray,
+    samples: Samples,
     whisper_path: str,
     settings: TranscriptionSettings,
     choice: AlignerChoice,
@@ -938,7 +964,7 @@ def _align(
 
 def _diarize(
     aligned: list[AlignedSegment],
-    samples: np.ndarray,
+    samples: Samples,
     settings: TranscriptionSettings,
     diarizer: Diarizer | None,
 ) -> tuple[list[SpeakerTurn], str | None]:

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
+from video_assets.audio.extract import Samples
 
 SAMPLE_RATE = 16000
 INTERPOLATED = "interpolated"
@@ -74,7 +74,7 @@ class Aligner(ABC):
     unaligned_words: int = 0
 
     @abstractmethod
-    def align(self, segments: Sequence[TextSegment], audio: np.ndarray) -> list[AlignedSegment]:
+    def align(self, segments: Sequence[TextSegment], audio: Samples) -> list[AlignedSegment]:
         """Align every segment's text to ``audio`` (float32 mono, 16 kHz)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends holding no model need not override it

@@ -41,6 +41,7 @@ from video_assets.audio.aligners.base import (
     Aligner,
     TextSegment,
 )
+from video_assets.audio.extract import Samples, as_samples
 
 MAX_WORDS_PER_S = 8.0
 """Faster than any speech (fast talkers reach about 5 words a second)."""
@@ -131,8 +132,8 @@ class FallbackAligner(Aligner):
         """The primary's sentence splitter (wav2vec2 cuts its output into sentences)."""
         return getattr(self.primary, "sentence_splitter", None)
 
-    def align(self, segments: Sequence[TextSegment], audio: np.ndarray) -> list[AlignedSegment]:
-        audio = np.asarray(audio, dtype=np.float32)
+    def align(self, segments: Sequence[TextSegment], audio: Samples) -> list[AlignedSegment]:
+        audio = as_samples(audio)
         self.counts = FallbackCounts()
         aligned = self.primary.align(segments, audio)
         duration = len(audio) / SAMPLE_RATE
@@ -164,7 +165,7 @@ class FallbackAligner(Aligner):
         return self._next
 
     def _repair(
-        self, seg: AlignedSegment, audio: np.ndarray, floor: float, ceiling: float
+        self, seg: AlignedSegment, audio: Samples, floor: float, ceiling: float
     ) -> AlignedSegment:
         words = list(seg.words)
         lo = max(floor, seg.start - self.margin_s)
@@ -196,7 +197,7 @@ class FallbackAligner(Aligner):
         )
 
     def _coarse_times(
-        self, text: str, n: int, audio: np.ndarray, lo: float, hi: float
+        self, text: str, n: int, audio: Samples, lo: float, hi: float
     ) -> list[AlignedWord | None]:
         """The next backend's time for each of the ``n`` words of ``text`` on ``[lo, hi]``.
 
@@ -246,7 +247,7 @@ class FallbackAligner(Aligner):
         i: int,
         j: int,
         coarse: list[AlignedWord | None],
-        audio: np.ndarray,
+        audio: Samples,
         lo: float,
         hi: float,
     ) -> None:
@@ -274,7 +275,7 @@ class FallbackAligner(Aligner):
                 queue[:0] = [(piece[:half], depth + 1), (piece[half:], depth + 1)]
 
     def _align_piece(
-        self, audio: np.ndarray, start: float, end: float, text: str
+        self, audio: Samples, start: float, end: float, text: str
     ) -> list[AlignedWord] | None:
         """Align ``text`` on ``audio[start:end]`` with silence around it; absolute times."""
         pad = int(round(self.margin_s * SAMPLE_RATE)) + SAMPLE_RATE // 2

@@ -47,6 +47,7 @@ from video_assets.audio.aligners.base import (
     split_words,
 )
 from video_assets.audio.aligners.text import dictionary_words, guess_phones
+from video_assets.audio.extract import Samples, as_samples
 
 SCORE_TEMPERATURE = 4.0
 """Nats per frame: score = exp(per-frame log-likelihood ratio / SCORE_TEMPERATURE)."""
@@ -65,7 +66,7 @@ MIN_MOVE_S = 0.15
 below the loudness threshold for up to about 0.1 s and must keep the aligner's boundary."""
 
 
-def tighten(audio: np.ndarray, start: float, end: float, phones: int) -> tuple[float, float]:
+def tighten(audio: Samples, start: float, end: float, phones: int) -> tuple[float, float]:
     """``(start, end)`` of a word in ``audio`` (16 kHz, times in seconds from its first
     sample), shrunk to its loudest stretch of sound when the span is implausibly long for
     ``phones`` phones and that stretch stands out from the rest; else unchanged."""
@@ -185,8 +186,8 @@ class PocketsphinxAligner(Aligner):
             out.append((s.start_frame, s.end_frame + 1, min(0.0, llr)))
         return out
 
-    def align(self, segments: Sequence[TextSegment], audio: np.ndarray) -> list[AlignedSegment]:
-        audio = np.asarray(audio, dtype=np.float32)
+    def align(self, segments: Sequence[TextSegment], audio: Samples) -> list[AlignedSegment]:
+        audio = as_samples(audio)
         duration = len(audio) / SAMPLE_RATE
         self.unaligned_words = 0
         result = []

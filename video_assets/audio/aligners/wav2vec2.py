@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from video_assets.audio.aligners.base import (
+    SAMPLE_RATE,
     AlignedSegment,
     Aligner,
     TextSegment,
@@ -32,6 +33,7 @@ from video_assets.audio.aligners.base import (
     finish_segment,
     split_words,
 )
+from video_assets.audio.extract import Samples, SparseTimeline
 from video_assets.audio.punkt import ensure_punkt_tab
 from video_assets.errors import ConfigError
 
@@ -92,26 +94,37 @@ class Wav2Vec2Aligner(Aligner):
                 SETTING, f"cannot load a wav2vec2 model from {model_dir}: {exc}"
             ) from None
 
-    def align(self, segments: Sequence[TextSegment], audio: np.ndarray) -> list[AlignedSegment]:
+    def align(self, segments: Sequence[TextSegment], audio: Samples) -> list[AlignedSegment]:
         import whisperx.alignment
 
         if self._model is None:
             raise RuntimeError("the aligner was closed")
         self.unaligned_words = 0
-        transcript = [{"start": s.start, "end": s.end, "text": s.text} for s in segments]
+        transcript: list[dict[str, Any]] = [
+            {"start": s.start, "end": s.end, "text": s.text} for s in segments
+        ]
         if not transcript:
             return []
-        with contextlib.redirect_stdout(sys.stderr):
-            aligned = whisperx.alignment.align(
-                transcript,
-                self._model,
-                self._metadata,
-                np.asarray(audio, dtype=np.float32),
-                self.device,
-                return_char_alignments=False,
-            )
+
+        def run(part: list[dict[str, Any]], samples: np.ndarray) -> list[dict[str, Any]]:
+            with contextlib.redirect_stdout(sys.stderr):
+                aligned = whisperx.alignment.align(
+                    part, self._model, self._metadata, samples, self.device,
+                    return_char_alignments=False,
+                )  # fmt: skip
+            return list(aligned["segments"])
+
+        if isinstance(audio, np.ndarray):
+            found = run(transcript, np.asarray(audio, dtype=np.float32))
+        else:  # read by slices: one segment's samples at a time, at their place in the track
+            found = []
+            with SparseTimeline(audio) as timeline:
+                for seg in transcript:
+                    span = int(seg["start"] * SAMPLE_RATE), int(seg["end"] * SAMPLE_RATE) + 1
+                    with timeline.holding(*span) as samples:
+                        found += run([seg], samples)
         out = []
-        for seg in aligned["segments"]:
+        for seg in found:
             text = str(seg.get("text", "")).strip()
             tokens = split_words(text)
             raw = [

@@ -32,6 +32,7 @@ from video_assets.audio.aligners.base import (
     finish_segment,
     split_words,
 )
+from video_assets.audio.extract import Samples, as_samples
 
 WINDOW_S = 30.0
 
@@ -99,10 +100,10 @@ class WhisperAligner(Aligner):
             return []
         return model.find_alignment(self._tokenizer, [tokens], encoder_output, frames)[0]
 
-    def align(self, segments: Sequence[TextSegment], audio: np.ndarray) -> list[AlignedSegment]:
+    def align(self, segments: Sequence[TextSegment], audio: Samples) -> list[AlignedSegment]:
         if self._model is None:
             raise RuntimeError("the aligner was closed")
-        audio = np.asarray(audio, dtype=np.float32)
+        audio = as_samples(audio)
         self.unaligned_words = 0
         out = []
         for seg in segments:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-import numpy as np
+from video_assets.audio.extract import Samples
 
 SAMPLE_RATE = 16000
 
@@ -29,8 +29,9 @@ class Diarizer(ABC):
     model: str
 
     @abstractmethod
-    def diarize(self, audio: np.ndarray) -> list[SpeakerTurn]:
-        """Speaker turns of ``audio`` (float32 mono, 16 kHz), in seconds."""
+    def diarize(self, audio: Samples) -> list[SpeakerTurn]:
+        """Speaker turns of ``audio`` (float32 mono, 16 kHz: an array, or read by slices),
+        in seconds."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends holding no model need not override it
         """Release the model."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from video_assets.audio.diarizers.base import Diarizer, SpeakerTurn, check_speaker_counts
+from video_assets.audio.extract import Samples, as_samples
 from video_assets.errors import ConfigError
 
 SETTING = "VIDEO_ASSETS_DIARIZATION_DIR"
@@ -72,13 +73,15 @@ class PyannoteDiarizer(Diarizer):
             "max_speakers": max_speakers,
         }
 
-    def diarize(self, audio: np.ndarray) -> list[SpeakerTurn]:
+    def diarize(self, audio: Samples) -> list[SpeakerTurn]:
         import torch
 
         if self._pipeline is None:
             raise RuntimeError("the diarizer was closed")
+        # a pyannote pipeline takes the whole waveform: audio read by slices is read whole here
+        whole = as_samples(audio)[0 : len(audio)]
         data = {
-            "waveform": torch.from_numpy(np.asarray(audio, dtype=np.float32)[None, :]),
+            "waveform": torch.from_numpy(np.asarray(whole, dtype=np.float32)[None, :]),
             "sample_rate": 16000,
         }
         output = self._pipeline(data, **{k: v for k, v in self.kwargs.items() if v is not None})

@@ -35,6 +35,8 @@ from video_assets.audio.diarizers.base import (
     SpeakerTurn,
     check_speaker_counts,
 )
+from video_assets.audio.extract import Samples, as_samples
+from video_assets.audio.sliding import BLOCK_S, chunk_scores
 from video_assets.errors import ConfigError
 
 SETTING = "VIDEO_ASSETS_DIARIZATION_DIR"
@@ -103,6 +105,9 @@ class ResemblyzerDiarizer(Diarizer):
         threads: torch threads during a call on CPU, fixed for the diarizer's life; None for
             the count torch has when it is made. On a busy machine fewer threads than cores
             are faster: LSTMs slow down badly when their threads wait for a core.
+        block_s: Seconds of audio the segmentation model reads at once
+            (:func:`~video_assets.audio.sliding.chunk_scores`); audio read by slices is never
+            held whole.
 
     Raises:
         ConfigError: A model is missing.
@@ -123,6 +128,7 @@ class ResemblyzerDiarizer(Diarizer):
         min_cluster_s: float = 2.5,
         min_duration_off: float = 0.2,
         threads: int | None = None,
+        block_s: float = BLOCK_S,
     ):
         check_speaker_counts(num_speakers, min_speakers, max_speakers)
         if not (device == "cpu" or device.startswith("cuda")):
@@ -139,6 +145,8 @@ class ResemblyzerDiarizer(Diarizer):
             raise ValueError(f"min_cluster_s must be in [0, 60] seconds, got {min_cluster_s}")
         if not 0.0 <= min_duration_off <= 5.0:
             raise ValueError(f"min_duration_off must be in [0, 5] seconds, got {min_duration_off}")
+        if block_s <= 0:
+            raise ValueError(f"block_s must be positive, got {block_s}")
         if threads is not None and not 1 <= threads <= 256:
             raise ValueError(f"threads must be in [1, 256] or None, got {threads}")
         import torch
@@ -189,16 +197,17 @@ class ResemblyzerDiarizer(Diarizer):
         self.min_clean_s = min_clean_s
         self.min_cluster_s = min_cluster_s
         self.min_duration_off = min_duration_off
+        self.block_s = block_s
 
-    def diarize(self, audio: np.ndarray) -> list[SpeakerTurn]:
+    def diarize(self, audio: Samples) -> list[SpeakerTurn]:
         import torch
 
         if self._segmentation is None:
             raise RuntimeError("the diarizer was closed")
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if audio.ndim != 1:
+        audio = as_samples(audio)
+        if isinstance(audio, np.ndarray) and audio.ndim != 1:
             raise ValueError(f"audio must be mono (n,), got {audio.shape}")
-        if audio.size < SAMPLE_RATE // 10:
+        if len(audio) < SAMPLE_RATE // 10:
             return []
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
@@ -208,15 +217,13 @@ class ResemblyzerDiarizer(Diarizer):
         finally:
             torch.set_num_threads(threads)
 
-    def _diarize(self, audio: np.ndarray) -> list[SpeakerTurn]:
-        import torch
+    def _diarize(self, audio: Samples) -> list[SpeakerTurn]:
         from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
         from pyannote.audio.utils.signal import binarize
         from pyannote.core import SlidingWindowFeature
 
-        segmentations = self._inference(
-            {"waveform": torch.from_numpy(audio)[None], "sample_rate": SAMPLE_RATE}
-        )  # (chunks, frames, 3) activity scores
+        # (chunks, frames, 3) activity scores, the audio read a block at a time
+        segmentations = chunk_scores(self._inference, audio, block_s=self.block_s)
         binarized = binarize(segmentations, onset=self.onset, initial_state=False)
         count = SpeakerDiarizationMixin.speaker_count(
             binarized, self._segmentation.receptive_field, warm_up=(0.0, 0.0)
@@ -256,7 +263,7 @@ class ResemblyzerDiarizer(Diarizer):
             for s, e, label in sorted(raw)
         ]
 
-    def _embeddings(self, audio: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _embeddings(self, audio: Samples, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One Resemblyzer embedding per (window, local speaker), and its clean speech in s.
 
         Inactive local speakers get a zero embedding.
