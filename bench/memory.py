@@ -14,6 +14,9 @@ Results go to ``bench/out/memory.json``; a Markdown table is printed.
     nice -n 15 uv run --frozen python bench/memory.py --minutes 10 30 60 120
     nice -n 15 uv run --frozen python bench/memory.py --minutes 2 10 --stages keyframes scenes split
     uv run --frozen python bench/memory.py --peak transcribe --mix MIX --language en STEM
+    uv run --frozen python bench/memory.py --stem 60 STEM.wav   # quiet, a dialogue every 5 min
+    uv run --frozen python bench/memory.py --stdout OUT.json --peak transcribe --diarize \
+        --language en --json STEM.wav
 """
 
 from __future__ import annotations
@@ -85,24 +88,58 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
+def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path | None = None) -> dict:
     """Run ``cmd``; its exit status, the peak resident memory of its process tree (sampled
-    every 0.1 s) and its wall time."""
+    every 0.1 s) and its wall time. ``stdout``: where its output goes (None: discarded)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
-    )
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
-        time.sleep(0.1)
-    _, stderr = proc.communicate()
+    with open(stdout or os.devnull, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.1)
+        _, stderr = proc.communicate()
     return {
         "returncode": proc.returncode,
         "peak_rss_mb": round(peak / 2**20, 1),
         "wall_s": round(time.perf_counter() - t0, 1),
         "stderr_tail": stderr.decode(errors="replace")[-500:] if proc.returncode else "",
     }
+
+
+DIALOGUE = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "She sells sea shells by the sea shore every summer morning.",
+    "Our meeting starts at nine and should end before lunch.",
+    "Please remember to water the plants while I am away.",
+    "The train to the city leaves from platform number four.",
+    "He opened the window to let the cool evening air inside.",
+]
+
+
+def write_stem(path: Path, minutes: float) -> float:
+    """A 16 kHz mono WAV of ``minutes``: noise at -66 dBFS with two espeak-ng voices taking
+    turns over the six sentences 30 s into every 5 minutes, so every transcription phase
+    (VAD, Whisper, alignment, diarization) has work all along the track; returns the
+    dialogue's length in seconds."""
+    import numpy as np
+
+    from video_assets.audio.wavfile import WavWriter
+    from video_assets.generate.speech import Line, make_dialogue
+
+    voices = {"A": ("en-us", 40), "B": ("en-us+f3", 70)}
+    lines = [Line("AB"[i % 2], s) for i, s in enumerate(DIALOGUE)]
+    speech = make_dialogue(lines, voices).track.as_float(16000)
+    rng = np.random.default_rng(0)
+    total, every, at, pos = int(minutes * 60 * 16000), 300 * 16000, 30 * 16000, 0
+    with WavWriter(path, 16000, 1) as wav:
+        while pos < total:
+            block = rng.normal(0.0, 0.0005, min(every, total - pos)).astype(np.float32)
+            k = max(0, min(len(speech), len(block) - at))
+            block[at : at + k] += speech[:k]
+            wav.write(block)
+            pos += len(block)
+    return len(speech) / 16000
 
 
 def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
@@ -127,12 +164,25 @@ def main() -> int:
         nargs=argparse.REMAINDER,
         help="run this command instead (a video-assets CLI call) and print its peak RSS",
     )
+    parser.add_argument("--stdout", type=Path, help="with --peak: keep the command's output here")
+    parser.add_argument(
+        "--stem",
+        nargs=2,
+        metavar=("MINUTES", "WAV"),
+        help="write a 16 kHz stem: quiet noise with a two-voice dialogue every 5 minutes",
+    )
     args = parser.parse_args()
 
     env = {**os.environ, "VIDEO_ASSETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    if args.stem:
+        speech_s = write_stem(Path(args.stem[1]), float(args.stem[0]))
+        print(
+            f"{args.stem[1]}: {float(args.stem[0]):g} min, {speech_s:.1f} s of dialogue every 5 min"
+        )
+        return 0
     if args.peak:
         cmd = [sys.executable, "-m", "video_assets.cli", *args.peak]
-        row = peak_rss(cmd, env, Path.cwd())
+        row = peak_rss(cmd, env, Path.cwd(), args.stdout)
         print(f"exit {row['returncode']}  peak {row['peak_rss_mb']:.0f} MB  {row['wall_s']:.0f} s")
         return row["returncode"]
     rows = []

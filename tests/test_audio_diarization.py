@@ -234,3 +234,16 @@ def test_speaker_overlap_check_finds_words_under_two_turns():
     assert rows.iloc[0]["active_speakers"] == "S0, S1"
     assert con.execute(sql, {"video_id": "v2", "min_cover": 0.5}).fetchdf().empty
     assert len(con.execute(sql, {"video_id": "v1", "min_cover": 0.2}).fetchdf()) == 2
+
+
+def test_window_scores_binarized_by_blocks_as_pyannote_binarizes_them_whole():
+    from pyannote.audio.utils.signal import binarize
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    from video_assets.audio.diarizers.resemblyzer import _binarize
+
+    scores = np.random.default_rng(0).uniform(0, 1, (2500, 293, 3)).astype(np.float32)
+    windows = SlidingWindowFeature(scores, SlidingWindow(start=0.0, duration=5.0, step=0.5))
+    whole = binarize(windows, onset=0.5, initial_state=False).data
+    blocks = _binarize(windows, 0.5, block=700).data
+    assert blocks.dtype == np.float32 and np.array_equal(blocks, whole)

@@ -176,6 +176,9 @@ class AudioStageConfig(dg.ConfigurableResource):
     mix_min_logprob: float | None = _TRANSCRIPTION.mix_min_logprob
     """Decode a speech chunk from the mix too where the stem's decode scores below this mean
     log-probability (0: every chunk, the default; None: the stem alone, half the ASR time)."""
+    transcribe_block_s: float = _TRANSCRIPTION.block_s
+    """Seconds of the vocal stem the VAD and the offline diarizer read at once (10 to 3600):
+    transcription reads the stem a stretch at a time and never holds it whole."""
     aligner: str = _TRANSCRIPTION.aligner
     align_model_dir: str = ""
     diarize: bool = True  # the library's default is off; the pipeline finds speakers
@@ -234,6 +237,7 @@ class AudioStageConfig(dg.ConfigurableResource):
                 diarization_dir=Path(self.diarization_dir) if self.diarization_dir else None,
                 num_speakers=self.num_speakers,
                 mix_min_logprob=self.mix_min_logprob,
+                block_s=self.transcribe_block_s,
                 quality=self.quality_settings(),
             )
         except ValueError as exc:

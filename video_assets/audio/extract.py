@@ -20,7 +20,6 @@ from typing import Protocol
 
 import numpy as np
 
-from video_assets.audio.wavfile import read_wav
 from video_assets.errors import MediaError
 from video_assets.probe import AudioStreamInfo, MediaInfo, probe
 from video_assets.tools import (
@@ -354,25 +353,3 @@ def decoded_pcm(
             capture_stdout=False,
         )
         yield PcmFile(raw, channels, sample_rate, stream)
-
-
-def load_audio_16k(path: MediaPath, stream_index: int | None = None) -> AudioData:
-    """Mono 16 kHz float32 of any media file, local or remote (what ASR and the aligners
-    consume); a local 16 kHz mono WAV is read directly."""
-    if not isinstance(path, RemoteMedia) and Path(path).suffix.lower() == ".wav":
-        try:
-            samples, rate = read_wav(path)
-        except MediaError:
-            pass  # not a 16-bit WAV: let ffmpeg decode it
-        else:
-            if rate == 16000 and samples.shape[0] == 1:
-                stream = AudioStreamInfo(
-                    index=0,
-                    codec="pcm_s16le",
-                    sample_rate=rate,
-                    channels=1,
-                    language=None,
-                    default=True,
-                )
-                return AudioData(samples, rate, stream, str(path))
-    return decode_audio(path, sample_rate=16000, channels=1, stream_index=stream_index)

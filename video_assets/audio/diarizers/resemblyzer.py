@@ -219,12 +219,11 @@ class ResemblyzerDiarizer(Diarizer):
 
     def _diarize(self, audio: Samples) -> list[SpeakerTurn]:
         from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
-        from pyannote.audio.utils.signal import binarize
         from pyannote.core import SlidingWindowFeature
 
         # (chunks, frames, 3) activity scores, the audio read a block at a time
         segmentations = chunk_scores(self._inference, audio, block_s=self.block_s)
-        binarized = binarize(segmentations, onset=self.onset, initial_state=False)
+        binarized = _binarize(segmentations, self.onset)
         count = SpeakerDiarizationMixin.speaker_count(
             binarized, self._segmentation.receptive_field, warm_up=(0.0, 0.0)
         )
@@ -237,7 +236,7 @@ class ResemblyzerDiarizer(Diarizer):
         k = len(centroids)
         count.data = np.minimum(count.data, min(k, self.max_speakers)).astype(np.int8)
         chunks, frames, _ = segmentations.data.shape
-        clustered = np.full((chunks, frames, k), np.nan)
+        clustered = np.full((chunks, frames, k), np.nan, np.float32)  # the scores' own type
         for c in range(chunks):
             for j in np.unique(hard[c]):
                 if j >= 0:
@@ -395,6 +394,22 @@ class ResemblyzerDiarizer(Diarizer):
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _binarize(segmentations: Any, onset: float, block: int = 1024) -> Any:
+    """pyannote's ``binarize`` of window scores ``(chunks, frames, speakers)`` (each window's
+    each speaker on its own, starting inactive), a block of windows at a time and kept as
+    float32 0/1: pyannote's own returns float64 and makes copies of the whole array on the
+    way, 3 to 4 times the scores' size on a long track."""
+    from pyannote.audio.utils.signal import binarize
+    from pyannote.core import SlidingWindowFeature
+
+    data = segmentations.data
+    out = np.empty(data.shape, np.float32)
+    for c in range(0, data.shape[0], block):
+        part = SlidingWindowFeature(data[c : c + block], segmentations.sliding_window)
+        out[c : c + block] = binarize(part, onset=onset, initial_state=False).data
+    return SlidingWindowFeature(out, segmentations.sliding_window)
 
 
 def _assign(embeddings: np.ndarray, active: np.ndarray, centroids: np.ndarray) -> np.ndarray:
