@@ -137,6 +137,11 @@ SPOKEN = ["der", "Zug", "fährt", "um", "neun", "Uhr", "ab", "wir", "tragen", "z
         pytest.param(["Chinese", "later."] * 12, None, "de", "repeated_loop", id="loop-english-only"),
         pytest.param(["Chinese", "later."] * 5, None, "de", None, id="too-short-to-call-a-loop"),
         pytest.param(["Chinese", "later."] * 12, 0.2, "zh", "low_language_probability, repeated_loop", id="both"),
+        # base's Chinese loop on the languages bench: one hyphen-joined "word"
+        pytest.param(["-".join("3233233233233233" + "4" * 14)], 0.9, "zh", "repeated_loop", id="one-hyphenated-word"),
+        # letters outside ASCII are letters: varied Chinese and German are not loops
+        pytest.param(list("我们明天早上九点在火车站见面然后一起去博物馆参观"), 0.9, "zh", None, id="varied-chinese"),
+        pytest.param([w.replace("a", "ä").replace("u", "ü") for w in SPOKEN], 0.84, "de", None, id="umlauts"),
     ],
 )  # fmt: skip
 def test_doubtful_transcripts_flags_unsure_languages_and_loops(

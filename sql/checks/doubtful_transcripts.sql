@@ -1,17 +1,27 @@
 -- The transcript of one video, when Whisper was unsure of its language or its text is a
 -- loop: language_probability (the transcript language's probability, averaged over the
 -- speech chunks by duration) below $min_language_probability, or, over at least
--- $min_loop_words words, a share of repeated word trigrams above $max_loop_share
+-- $min_loop_words words (pieces of words, see below), a share of repeated word trigrams above $max_loop_share
 -- ("Chinese later Chinese later ..." repeats nearly every trigram; speech repeats few).
 -- Parameters: $video_id, $min_language_probability, $max_loop_share, $min_loop_words.
 -- A video transcribed with an English-only model has no language probability: only the
 -- loop test applies to it. Segments heard in another language are counted alongside.
-WITH ordered AS (
-    SELECT
-        regexp_replace(lower(word), '[^[:alnum:]]', '', 'g') AS w,
-        row_number() OVER (ORDER BY segment, start) AS i
-    FROM words
-    WHERE video_id = $video_id
+WITH pieces AS (
+    -- Each word split where it is neither a letter nor a digit (Unicode classes: "中文" and
+    -- "fährt" stay whole; the POSIX [:alnum:] is ASCII and erased them), so a loop written
+    -- as one hyphen-joined word ("3-2-3-3-2-3-...") is counted piece by piece.
+    SELECT s.segment, s.start, r.k, s.parts[r.k + 1] AS w
+    FROM (
+        SELECT segment, start, regexp_split_to_array(lower(word), '[^\pL\pN]+') AS parts
+        FROM words
+        WHERE video_id = $video_id
+    ) AS s,
+    range(len(s.parts)) AS r(k)
+),
+ordered AS (
+    SELECT w, row_number() OVER (ORDER BY segment, start, k) AS i
+    FROM pieces
+    WHERE w <> ''
 ),
 trigrams AS (
     SELECT a.w || ' ' || b.w || ' ' || c.w AS gram
