@@ -247,3 +247,19 @@ def test_window_scores_binarized_by_blocks_as_pyannote_binarizes_them_whole():
     whole = binarize(windows, onset=0.5, initial_state=False).data
     blocks = _binarize(windows, 0.5, block=700).data
     assert blocks.dtype == np.float32 and np.array_equal(blocks, whole)
+
+
+def test_the_vads_windows_diarize_as_the_diarizers_own(diarizer, two_in_turns):
+    """Transcription hands the VAD's window outputs (the same model on the same 5 s windows)
+    to the offline diarizer instead of sliding the model over the stem again."""
+    from whisperx.vads import Pyannote
+
+    from video_assets.audio.sliding import chunk_scores
+
+    audio = two_in_turns.track.as_float(16000)
+    vad = Pyannote(torch.device("cpu"), token=None, vad_onset=0.5, vad_offset=0.363)
+    windows = chunk_scores(vad.vad_pipeline._segmentation, audio, hook=False)
+    own = chunk_scores(diarizer._inference, audio)
+    assert np.array_equal(windows.data, own.data)
+    assert diarizer.diarize(audio, windows) == diarizer.diarize(audio)
+    assert not diarizer._fits(windows, len(audio) + 16000)  # another length: not used

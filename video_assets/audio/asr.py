@@ -288,6 +288,10 @@ class AsrOutput:
     """Where the Whisper model came from: configured, cache, hub or package."""
     decodes: list[ChunkDecode] = field(default_factory=list)
     """Per VAD chunk, the decode kept and which input it came from."""
+    windows: Any = None
+    """With ``keep_windows``: the VAD's segmentation model's outputs per 5 s window and local
+    speaker (a ``SlidingWindowFeature``, 25 MB an hour), which the offline diarizer uses
+    instead of sliding the same model over the same windows again."""
 
     def input_counts(self) -> dict[str, int]:
         """How many chunks with text came from each input."""
@@ -403,6 +407,7 @@ def run_asr(
     fallback_audio: Samples | None = None,
     fallback_min_logprob: float = FALLBACK_MIN_LOGPROB,
     vad_block_s: float = VAD_BLOCK_S,
+    keep_windows: bool = False,
 ) -> AsrOutput:
     """VAD, language detection and batched Whisper on 16 kHz mono audio; every model is
     freed before returning.
@@ -424,6 +429,8 @@ def run_asr(
         fallback_min_logprob: A chunk whose mean token log-probability is below this is
             doubtful; 0 decodes every chunk from both inputs.
         vad_block_s: Seconds of audio the VAD reads at once.
+        keep_windows: Return the VAD model's window outputs (``AsrOutput.windows``) for the
+            offline diarizer, which slides the same model over the same windows.
 
     Raises:
         ConfigError: The Whisper model cannot be found or does not support the language.
@@ -446,12 +453,13 @@ def run_asr(
     samples = as_samples(audio)
     decodes: list[ChunkDecode] = []
     scores: Any = None
+    windows: Any = None
     spans: list[tuple[float, float]] = []
     dists: list[dict[str, float]] = []
     try:
         if len(samples):
-            scores, spans = _speech_chunks(
-                vad, samples, vad_onset, vad_offset, chunk_s, vad_block_s
+            scores, spans, windows = _speech_chunks(
+                vad, samples, vad_onset, vad_offset, chunk_s, vad_block_s, keep_windows
             )
         if multilingual and spans:
             dists = language_distributions(whisper, samples, spans, batch_size)
@@ -491,20 +499,39 @@ def run_asr(
         chunks=chunks,
         model_source=ref.source,
         decodes=decodes,
+        windows=windows,
     )
 
 
 def _speech_chunks(
-    vad: Any, samples: Samples, onset: float, offset: float, chunk_s: float, block_s: float
-) -> tuple[Any, list[tuple[float, float]]]:
-    """The VAD's frame scores over ``samples`` (read a block at a time) and the chunks of at
-    most ``chunk_s`` seconds WhisperX cuts from them, as ``(start, end)`` in seconds."""
-    from video_assets.audio.sliding import frame_scores
+    vad: Any,
+    samples: Samples,
+    onset: float,
+    offset: float,
+    chunk_s: float,
+    block_s: float,
+    keep_windows: bool,
+) -> tuple[Any, list[tuple[float, float]], Any]:
+    """The VAD's frame scores over ``samples`` (read a block at a time), the chunks of at
+    most ``chunk_s`` seconds WhisperX cuts from them as ``(start, end)`` in seconds, and,
+    when ``keep_windows``, the segmentation model's own window outputs (every local
+    speaker, before the VAD's max over them; else None)."""
+    from pyannote.core import SlidingWindowFeature
 
-    scores = frame_scores(vad.vad_pipeline._segmentation, samples, block_s=block_s)
+    from video_assets.audio.sliding import aggregate, chunk_scores
+
+    inference = vad.vad_pipeline._segmentation
+    windows = chunk_scores(inference, samples, block_s=block_s, hook=not keep_windows)
+    hooked = windows
+    if keep_windows and inference.pre_aggregation_hook is not None:
+        hooked = SlidingWindowFeature(
+            inference.pre_aggregation_hook(windows.data), windows.sliding_window
+        )
+    scores = aggregate(inference, hooked, len(samples))
     with contextlib.redirect_stdout(sys.stderr):
         chunks = vad.merge_chunks(scores, int(chunk_s), onset=onset, offset=offset)
-    return scores, [(float(c["start"]), float(c["end"])) for c in chunks]
+    spans = [(float(c["start"]), float(c["end"])) for c in chunks]
+    return scores, spans, windows if keep_windows else None
 
 
 def _notes(ref: WhisperModelRef, language_source: str, speech: bool) -> list[str]:

@@ -23,7 +23,9 @@ BLOCK_S = 600.0
 """Audio read at once (seconds of window starts; rounded to whole batches of windows)."""
 
 
-def chunk_scores(inference: Any, audio: Samples, *, block_s: float = BLOCK_S) -> Any:
+def chunk_scores(
+    inference: Any, audio: Samples, *, block_s: float = BLOCK_S, hook: bool = True
+) -> Any:
     """The raw per-window outputs ``Inference.slide`` computes before aggregating them, as a
     ``SlidingWindowFeature`` ``(windows, frames, classes)``, reading ``audio`` (16 kHz mono)
     a block at a time.
@@ -32,6 +34,8 @@ def chunk_scores(inference: Any, audio: Samples, *, block_s: float = BLOCK_S) ->
         inference: A ``pyannote.audio.Inference`` with a sliding window.
         audio: 16 kHz mono samples read by slices.
         block_s: Seconds of window starts per block (at least one batch of windows).
+        hook: Apply the inference's pre-aggregation hook to each batch (False: the model's
+            own outputs, every class).
     """
     import torch
     from pyannote.audio.utils.reproducibility import fix_reproducibility
@@ -48,19 +52,19 @@ def chunk_scores(inference: Any, audio: Samples, *, block_s: float = BLOCK_S) ->
     batch = int(inference.batch_size)
     # whole batches per block, so the batches are those of one slide over the whole track
     per_block = max(1, int(block_s * SAMPLE_RATE) // step // batch) * batch
-    hook = inference.pre_aggregation_hook or (lambda scores: scores)
+    keep = (hook and inference.pre_aggregation_hook) or (lambda scores: scores)
     outputs: list[np.ndarray] = []
     for c0 in range(0, full, per_block):
         c1 = min(full, c0 + per_block)
         piece = np.ascontiguousarray(audio[c0 * step : (c1 - 1) * step + window], np.float32)
         chunks = torch.from_numpy(piece)[None].unfold(1, window, step).permute(1, 0, 2)
         for b in range(0, c1 - c0, batch):
-            outputs.append(hook(inference.infer(chunks[b : b + batch])))
+            outputs.append(keep(inference.infer(chunks[b : b + batch])))
     if has_last:
         tail = np.zeros(window, np.float32)
         got = audio[full * step : n]
         tail[: len(got)] = got
-        outputs.append(hook(inference.infer(torch.from_numpy(tail)[None, None])))
+        outputs.append(keep(inference.infer(torch.from_numpy(tail)[None, None])))
     frames = SlidingWindow(start=0.0, duration=inference.duration, step=inference.step)
     return SlidingWindowFeature(np.vstack(outputs), frames)
 
@@ -69,16 +73,24 @@ def frame_scores(inference: Any, audio: Samples, *, block_s: float = BLOCK_S) ->
     """What ``Inference`` returns for a frame-level model with aggregation: the windows'
     outputs overlap-added into one ``SlidingWindowFeature`` ``(frames, classes)`` over the
     track, computed with :func:`chunk_scores` (so a block of audio at a time)."""
+    return aggregate(inference, chunk_scores(inference, audio, block_s=block_s), len(audio))
+
+
+def aggregate(inference: Any, windows: Any, samples: int) -> Any:
+    """``Inference``'s aggregation of window outputs (from :func:`chunk_scores`, its
+    pre-aggregation hook applied) over a track of ``samples`` samples at 16 kHz."""
     from pyannote.audio import Inference
     from pyannote.core import Segment
 
-    raw = chunk_scores(inference, audio, block_s=block_s)
     aggregated = Inference.aggregate(
-        raw, inference.model.receptive_field, warm_up=inference.warm_up, hamming=True, missing=0.0
+        windows,
+        inference.model.receptive_field,
+        warm_up=inference.warm_up,
+        hamming=True,
+        missing=0.0,
     )
-    n = len(audio)
     window = int(inference.model.audio.get_num_samples(inference.duration))
     step = round(inference.step * SAMPLE_RATE)
-    if n < window or (n - window) % step > 0:  # the padded last window: cut at the end
-        aggregated.data = aggregated.crop(Segment(0.0, n / SAMPLE_RATE), mode="loose")
+    if samples < window or (samples - window) % step > 0:  # the padded last window: cut
+        aggregated.data = aggregated.crop(Segment(0.0, samples / SAMPLE_RATE), mode="loose")
     return aggregated

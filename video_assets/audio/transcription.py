@@ -824,7 +824,7 @@ def _align_and_diarize(
     if not settings.diarize:
         return al, [], None
     t2 = time.perf_counter()
-    turns, diarization_model = _diarize(al.segments, samples, settings, diarizer)
+    turns, diarization_model = _diarize(al.segments, samples, settings, diarizer, asr.windows)
     timings["diarize"] = time.perf_counter() - t2
     return al, turns, diarization_model
 
@@ -852,6 +852,7 @@ def _run_asr(
         fallback_audio=mix,
         fallback_min_logprob=FALLBACK_MIN_LOGPROB if min_logprob is None else min_logprob,
         vad_block_s=settings.block_s,
+        keep_windows=settings.diarize,
     )
 
 
@@ -967,16 +968,24 @@ def _diarize(
     samples: Samples,
     settings: TranscriptionSettings,
     diarizer: Diarizer | None,
+    windows: Any = None,
 ) -> tuple[list[SpeakerTurn], str | None]:
-    """Speaker turns, each aligned word given its speaker; and the diarization model."""
+    """Speaker turns, each aligned word given its speaker; and the diarization model. The
+    offline diarizer is given the VAD's window outputs (``windows``), the same model on the
+    same windows, rather than sliding it over the stem a second time."""
     from video_assets.audio.diarization import assign_speakers
+    from video_assets.audio.diarizers.resemblyzer import ResemblyzerDiarizer
 
     own = diarizer is None
     active = diarizer if diarizer is not None else load_diarizer(settings)
     turns: list[SpeakerTurn] = []
     try:
         if aligned:
-            turns = active.diarize(samples)
+            turns = (
+                active.diarize(samples, windows)
+                if isinstance(active, ResemblyzerDiarizer)
+                else active.diarize(samples)
+            )
             assign_speakers(aligned, turns)
         return turns, active.model
     finally:

@@ -199,7 +199,11 @@ class ResemblyzerDiarizer(Diarizer):
         self.min_duration_off = min_duration_off
         self.block_s = block_s
 
-    def diarize(self, audio: Samples) -> list[SpeakerTurn]:
+    def diarize(self, audio: Samples, windows: Any = None) -> list[SpeakerTurn]:
+        """Speaker turns of ``audio`` (16 kHz mono); ``windows``: the segmentation model's
+        outputs over ``audio`` already computed by the VAD (the same model on the same
+        5 s windows, ``AsrOutput.windows``), used instead of computing them again where
+        their windows are this diarizer's (else ignored)."""
         import torch
 
         if self._segmentation is None:
@@ -213,16 +217,34 @@ class ResemblyzerDiarizer(Diarizer):
         torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                return self._diarize(audio)
+                return self._diarize(audio, windows if self._fits(windows, len(audio)) else None)
         finally:
             torch.set_num_threads(threads)
 
-    def _diarize(self, audio: Samples) -> list[SpeakerTurn]:
+    def _fits(self, windows: Any, samples: int) -> bool:
+        """``windows`` are what this diarizer's segmentation would compute on ``samples``."""
+        if windows is None:
+            return False
+        step, window = round(self.step_s * SAMPLE_RATE), int(WINDOW_S * SAMPLE_RATE)
+        full = (samples - window) // step + 1 if samples >= window else 0
+        padded = samples < window or (samples - window) % step > 0
+        classes = len(self._segmentation.specifications.classes)
+        return (
+            windows.sliding_window.duration == WINDOW_S
+            and windows.sliding_window.step == self.step_s
+            and windows.data.shape == (full + padded, windows.data.shape[1], classes)
+        )
+
+    def _diarize(self, audio: Samples, windows: Any = None) -> list[SpeakerTurn]:
         from pyannote.audio.pipelines.utils import SpeakerDiarizationMixin
         from pyannote.core import SlidingWindowFeature
 
         # (chunks, frames, 3) activity scores, the audio read a block at a time
-        segmentations = chunk_scores(self._inference, audio, block_s=self.block_s)
+        segmentations = (
+            windows
+            if windows is not None
+            else chunk_scores(self._inference, audio, block_s=self.block_s)
+        )
         binarized = _binarize(segmentations, self.onset)
         count = SpeakerDiarizationMixin.speaker_count(
             binarized, self._segmentation.receptive_field, warm_up=(0.0, 0.0)
