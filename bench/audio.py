@@ -486,6 +486,8 @@ def print_table(report: dict) -> None:
         print_separation_quality(report["separation_quality"])
     if "diarization" in report:
         print_diarization(report["diarization"])
+    if "diarizer_windows" in report:
+        print_diarizer_windows(report["diarizer_windows"])
     if "alignment_fallback" in report:
         print_alignment_fallback(report["alignment_fallback"])
     print(
@@ -714,6 +716,58 @@ def _print_alignment_variants(name: str, row: dict) -> None:
         )
 
 
+def bench_diarizer_windows(tmp: Path, threads: int, minutes: float = 5.0) -> dict:
+    """The offline diarizer given the VAD's window outputs, as transcription does (the same
+    segmentation model on the same 5 s windows), beside sliding the model over the stem
+    itself (before): the diarization phase's time, interleaved, and whether the turns are
+    the same. On a dialogue stem (two voices 30 s into every 5 minutes, quiet between)."""
+    from whisperx.vads import Pyannote
+
+    from video_assets.audio.diarization import ResemblyzerDiarizer
+    from video_assets.audio.extract import WavSlices
+    from video_assets.audio.sliding import chunk_scores
+    from video_assets.generate.speech import write_dialogue_stem
+
+    wav = tmp / "dialogue_stem.wav"
+    write_dialogue_stem(wav, minutes)
+    audio = WavSlices(wav)
+    vad = Pyannote(torch.device("cpu"), token=None, vad_onset=0.5, vad_offset=0.363)
+    t = time.perf_counter()
+    windows = chunk_scores(vad.vad_pipeline._segmentation, audio, hook=False)
+    vad_s = time.perf_counter() - t
+    times: dict[str, list[float]] = {"own slide": [], "VAD's windows": []}
+    turns: dict[str, list] = {}
+    with ResemblyzerDiarizer(threads=threads) as diarizer:
+        diarizer.diarize(audio[0 : 16000 * 6])  # warm up (first LSTM call)
+        for _ in range(2):
+            for name, given in (("own slide", None), ("VAD's windows", windows)):
+                t = time.perf_counter()
+                turns[name] = diarizer.diarize(audio, given)
+                times[name].append(time.perf_counter() - t)
+    own, reused = min(times["own slide"]), min(times["VAD's windows"])
+    return {
+        "audio_s": len(audio) / 16000,
+        "vad_windows_s": vad_s,
+        "diarize_own_slide_s": times["own slide"],
+        "diarize_vad_windows_s": times["VAD's windows"],
+        "speedup": own / reused,
+        "same_turns": turns["own slide"] == turns["VAD's windows"],
+        "speakers": len({t.speaker for t in turns["VAD's windows"]}),
+    }
+
+
+def print_diarizer_windows(row: dict) -> None:
+    print(
+        f"\nDiarization of a {row['audio_s'] / 60:.0f}-min dialogue stem (best of 2, interleaved)"
+    )
+    print(f"  the VAD's window pass (done anyway): {row['vad_windows_s']:.1f} s")
+    print(f"  own slide: {min(row['diarize_own_slide_s']):.1f} s")
+    print(f"  VAD's windows: {min(row['diarize_vad_windows_s']):.1f} s")
+    print(
+        f"  speedup {row['speedup']:.2f}x, same turns: {row['same_turns']}, speakers {row['speakers']}"
+    )
+
+
 def print_diarization(rows: dict) -> None:
     print(
         "\nOffline diarization (whisperx wheel's segmentation model + Resemblyzer) on espeak dialogues"
@@ -752,6 +806,7 @@ def main() -> None:
             "tightening",
             "separation_quality",
             "diarization",
+            "diarizer_windows",
             "alignment_fallback",
         ],
         help="run only these sections (the JSON gets only them)",
@@ -796,6 +851,7 @@ def main() -> None:
             track, tmp, args.threads, args.seeds
         ),
         "diarization": lambda tmp: bench_diarization(tmp, args.threads),
+        "diarizer_windows": lambda tmp: bench_diarizer_windows(tmp, args.threads),
         "alignment_fallback": lambda tmp: bench_alignment_fallback(tmp, args.threads, args.quick),
     }
     with tempfile.TemporaryDirectory(prefix="va-bench-audio-") as tmp_name:
@@ -823,6 +879,8 @@ def main() -> None:
             print_separation_quality(report["separation_quality"])
         if "diarization" in report:
             print_diarization(report["diarization"])
+        if "diarizer_windows" in report:
+            print_diarizer_windows(report["diarizer_windows"])
         if "alignment_fallback" in report:
             print_alignment_fallback(report["alignment_fallback"])
     print(f"\nwrote {out}")

@@ -107,41 +107,6 @@ def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path | None
     }
 
 
-DIALOGUE = [
-    "The quick brown fox jumps over the lazy dog near the river bank.",
-    "She sells sea shells by the sea shore every summer morning.",
-    "Our meeting starts at nine and should end before lunch.",
-    "Please remember to water the plants while I am away.",
-    "The train to the city leaves from platform number four.",
-    "He opened the window to let the cool evening air inside.",
-]
-
-
-def write_stem(path: Path, minutes: float) -> float:
-    """A 16 kHz mono WAV of ``minutes``: noise at -66 dBFS with two espeak-ng voices taking
-    turns over the six sentences 30 s into every 5 minutes, so every transcription phase
-    (VAD, Whisper, alignment, diarization) has work all along the track; returns the
-    dialogue's length in seconds."""
-    import numpy as np
-
-    from video_assets.audio.wavfile import WavWriter
-    from video_assets.generate.speech import Line, make_dialogue
-
-    voices = {"A": ("en-us", 40), "B": ("en-us+f3", 70)}
-    lines = [Line("AB"[i % 2], s) for i, s in enumerate(DIALOGUE)]
-    speech = make_dialogue(lines, voices).track.as_float(16000)
-    rng = np.random.default_rng(0)
-    total, every, at, pos = int(minutes * 60 * 16000), 300 * 16000, 30 * 16000, 0
-    with WavWriter(path, 16000, 1) as wav:
-        while pos < total:
-            block = rng.normal(0.0, 0.0005, min(every, total - pos)).astype(np.float32)
-            k = max(0, min(len(speech), len(block) - at))
-            block[at : at + k] += speech[:k]
-            wav.write(block)
-            pos += len(block)
-    return len(speech) / 16000
-
-
 def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
     out = work / f"{stage}-out"
     if out.exists():
@@ -175,7 +140,9 @@ def main() -> int:
 
     env = {**os.environ, "VIDEO_ASSETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     if args.stem:
-        speech_s = write_stem(Path(args.stem[1]), float(args.stem[0]))
+        from video_assets.generate.speech import write_dialogue_stem
+
+        speech_s = write_dialogue_stem(Path(args.stem[1]), float(args.stem[0]))
         print(
             f"{args.stem[1]}: {float(args.stem[0]):g} min, {speech_s:.1f} s of dialogue every 5 min"
         )

@@ -580,3 +580,36 @@ def make_speech_video(
         SpeechWord(w.word, w.start + offset_s, w.end + offset_s, w.has_event) for w in track.words
     ]
     return SpeechVideo(path=path, words=words, speech=track, offset_s=offset_s, music_db=music_db)
+
+
+STEM_DIALOGUE = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "She sells sea shells by the sea shore every summer morning.",
+    "Our meeting starts at nine and should end before lunch.",
+    "Please remember to water the plants while I am away.",
+    "The train to the city leaves from platform number four.",
+    "He opened the window to let the cool evening air inside.",
+]
+"""What :func:`write_dialogue_stem` has two voices say."""
+
+
+def write_dialogue_stem(path: str | Path, minutes: float, every_s: float = 300.0) -> float:
+    """A long 16 kHz mono WAV for memory and speed benchmarks: noise at -66 dBFS with two
+    espeak-ng voices taking turns over :data:`STEM_DIALOGUE` 30 s into every ``every_s``
+    seconds, so every transcription phase (VAD, Whisper, alignment, diarization) has work
+    all along the track; written a block at a time. Returns the dialogue's length in s."""
+    from video_assets.audio.wavfile import WavWriter
+
+    voices = {"A": ("en-us", 40), "B": ("en-us+f3", 70)}
+    lines = [Line("AB"[i % 2], s) for i, s in enumerate(STEM_DIALOGUE)]
+    speech = make_dialogue(lines, voices).track.as_float(16000)
+    rng = np.random.default_rng(0)
+    total, every, at, pos = int(minutes * 60 * 16000), int(every_s * 16000), 30 * 16000, 0
+    with WavWriter(path, 16000, 1) as wav:
+        while pos < total:
+            block = rng.normal(0.0, 0.0005, min(every, total - pos)).astype(np.float32)
+            k = max(0, min(len(speech), len(block) - at))
+            block[at : at + k] += speech[:k]
+            wav.write(block)
+            pos += len(block)
+    return len(speech) / 16000
