@@ -90,20 +90,47 @@ def _tree_rss(pid: int) -> int:
 
 def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path | None = None) -> dict:
     """Run ``cmd``; its exit status, the peak resident memory of its process tree (sampled
-    every 0.1 s) and its wall time. ``stdout``: where its output goes (None: discarded)."""
+    every 0.1 s), its wall time, and the peak in each phase: between two lines the command
+    writes on stderr (a CLI's progress lines), named by the line that opened it.
+    ``stdout``: where its output goes (None: discarded)."""
+    import threading
+
     t0 = time.perf_counter()
+    lines: list[tuple[float, str]] = [(0.0, "start")]
+    samples: list[tuple[float, int]] = []
     with open(stdout or os.devnull, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
-        peak = 0
+        assert proc.stderr is not None
+        err = proc.stderr
+
+        def read_stderr() -> None:
+            for raw in err:
+                lines.append((time.perf_counter() - t0, raw.decode(errors="replace").rstrip()))
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            samples.append((time.perf_counter() - t0, _tree_rss(proc.pid)))
             time.sleep(0.1)
-        _, stderr = proc.communicate()
+        reader.join()
+    starts = [t for t, _ in lines] + [float("inf")]
+    phases = []
+    for i, (t, line) in enumerate(lines):
+        inside = [rss for at, rss in samples if t <= at < starts[i + 1]]
+        if inside:
+            phases.append(
+                {
+                    "from": line[:120],
+                    "at_s": round(t, 1),
+                    "peak_rss_mb": round(max(inside) / 2**20, 1),
+                }
+            )
     return {
         "returncode": proc.returncode,
-        "peak_rss_mb": round(peak / 2**20, 1),
+        "peak_rss_mb": round(max((rss for _, rss in samples), default=0) / 2**20, 1),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "stderr_tail": stderr.decode(errors="replace")[-500:] if proc.returncode else "",
+        "phases": phases,
+        "stderr_tail": "\n".join(line for _, line in lines[-8:]) if proc.returncode else "",
     }
 
 
@@ -151,6 +178,10 @@ def main() -> int:
         cmd = [sys.executable, "-m", "video_assets.cli", *args.peak]
         row = peak_rss(cmd, env, Path.cwd(), args.stdout)
         print(f"exit {row['returncode']}  peak {row['peak_rss_mb']:.0f} MB  {row['wall_s']:.0f} s")
+        for phase in row["phases"]:
+            print(
+                f"  from {phase['at_s']:7.1f} s  peak {phase['peak_rss_mb']:6.0f} MB  {phase['from']}"
+            )
         return row["returncode"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="memory-") as tmp:

@@ -319,8 +319,12 @@ def _distance(t: float, start: float, end: float) -> float:
 
 
 def release_memory(device: str) -> None:
-    """Collect garbage and, on a GPU, return cached blocks (after the caller's ``del``)."""
+    """Collect garbage, give the allocator's free pages back to the system and, on a GPU,
+    return cached blocks (after the caller's ``del``)."""
+    from video_assets.audio.sliding import release_heap
+
     gc.collect()
+    release_heap()
     if device.startswith("cuda"):
         import torch
 

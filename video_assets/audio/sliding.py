@@ -11,6 +11,7 @@ inference's pre-aggregation hook (the VAD keeps one score per frame, not three).
 
 from __future__ import annotations
 
+import ctypes
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from video_assets.audio.extract import Samples
 
 SAMPLE_RATE = 16000
+_TRIM: Any = None
 BLOCK_S = 600.0
 """Audio read at once (seconds of window starts; rounded to whole batches of windows)."""
 
@@ -53,20 +55,46 @@ def chunk_scores(
     # whole batches per block, so the batches are those of one slide over the whole track
     per_block = max(1, int(block_s * SAMPLE_RATE) // step // batch) * batch
     keep = (hook and inference.pre_aggregation_hook) or (lambda scores: scores)
-    outputs: list[np.ndarray] = []
+    total = full + int(has_last)
+    out: np.ndarray | None = None  # made once the first batch gives the output's shape
+
+    def put(at: int, scores: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.empty((total, *scores.shape[1:]), np.float32)
+        out[at : at + len(scores)] = scores  # copied: the batch's own buffers are freed
+
     for c0 in range(0, full, per_block):
         c1 = min(full, c0 + per_block)
         piece = np.ascontiguousarray(audio[c0 * step : (c1 - 1) * step + window], np.float32)
         chunks = torch.from_numpy(piece)[None].unfold(1, window, step).permute(1, 0, 2)
         for b in range(0, c1 - c0, batch):
-            outputs.append(keep(inference.infer(chunks[b : b + batch])))
+            put(c0 + b, keep(inference.infer(chunks[b : b + batch])))
+        del piece, chunks
+        release_heap()
     if has_last:
         tail = np.zeros(window, np.float32)
         got = audio[full * step : n]
         tail[: len(got)] = got
-        outputs.append(keep(inference.infer(torch.from_numpy(tail)[None, None])))
+        put(full, keep(inference.infer(torch.from_numpy(tail)[None, None])))
     frames = SlidingWindow(start=0.0, duration=inference.duration, step=inference.step)
-    return SlidingWindowFeature(np.vstack(outputs), frames)
+    assert out is not None  # total >= 1: a track shorter than a window has its padded one
+    return SlidingWindowFeature(out, frames)
+
+
+def release_heap() -> None:
+    """Give the allocator's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). The model's per-batch buffers and a block's samples are freed between
+    long-lived arrays, and glibc keeps such freed pages: measured on a 30-min stem, the
+    diarizer's slide kept 410 MB more after it than before (its output is 13 MB)."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
 
 
 def frame_scores(inference: Any, audio: Samples, *, block_s: float = BLOCK_S) -> Any:
