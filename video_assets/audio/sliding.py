@@ -49,8 +49,7 @@ def chunk_scores(
     window = int(inference.model.audio.get_num_samples(inference.duration))
     step = round(inference.step * SAMPLE_RATE)
     n = len(audio)
-    full = (n - window) // step + 1 if n >= window else 0
-    has_last = n < window or (n - window) % step > 0
+    full, has_last = window_count(n, window, step)
     batch = int(inference.batch_size)
     # whole batches per block, so the batches are those of one slide over the whole track
     per_block = max(1, int(block_s * SAMPLE_RATE) // step // batch) * batch
@@ -80,6 +79,13 @@ def chunk_scores(
     frames = SlidingWindow(start=0.0, duration=inference.duration, step=inference.step)
     assert out is not None  # total >= 1: a track shorter than a window has its padded one
     return SlidingWindowFeature(out, frames)
+
+
+def window_count(samples: int, window: int, step: int) -> tuple[int, bool]:
+    """How ``Inference.slide`` cuts ``samples``: the whole windows of ``window`` samples every
+    ``step``, and whether a last, zero-padded window follows them."""
+    full = (samples - window) // step + 1 if samples >= window else 0
+    return full, samples < window or (samples - window) % step > 0
 
 
 def release_heap() -> None:
@@ -118,7 +124,6 @@ def aggregate(inference: Any, windows: Any, samples: int) -> Any:
         missing=0.0,
     )
     window = int(inference.model.audio.get_num_samples(inference.duration))
-    step = round(inference.step * SAMPLE_RATE)
-    if samples < window or (samples - window) % step > 0:  # the padded last window: cut
+    if window_count(samples, window, round(inference.step * SAMPLE_RATE))[1]:  # padded: cut
         aggregated.data = aggregated.crop(Segment(0.0, samples / SAMPLE_RATE), mode="loose")
     return aggregated

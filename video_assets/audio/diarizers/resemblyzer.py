@@ -36,7 +36,7 @@ from video_assets.audio.diarizers.base import (
     check_speaker_counts,
 )
 from video_assets.audio.extract import Samples, as_samples
-from video_assets.audio.sliding import BLOCK_S, chunk_scores
+from video_assets.audio.sliding import BLOCK_S, chunk_scores, window_count
 from video_assets.errors import ConfigError
 
 SETTING = "VIDEO_ASSETS_DIARIZATION_DIR"
@@ -226,8 +226,7 @@ class ResemblyzerDiarizer(Diarizer):
         if windows is None:
             return False
         step, window = round(self.step_s * SAMPLE_RATE), int(WINDOW_S * SAMPLE_RATE)
-        full = (samples - window) // step + 1 if samples >= window else 0
-        padded = samples < window or (samples - window) % step > 0
+        full, padded = window_count(samples, window, step)
         classes = len(self._segmentation.specifications.classes)
         return (
             windows.sliding_window.duration == WINDOW_S
