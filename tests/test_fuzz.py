@@ -10,7 +10,6 @@ The header damage that once ended in ``AttributeError: 'NoneType' object has no 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
 import subprocess
@@ -19,21 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_bench
 from video_assets import fuzz
 
-ROOT = Path(__file__).resolve().parents[1]
 AUDIO_ON = {"mp4"}
 """Containers whose damaged file also goes through ``separate`` and ``transcribe`` here
 (each costs seconds of model time; the bench runs them on every file)."""
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_fuzz", ROOT / "bench" / "fuzz.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_fuzz"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +154,7 @@ def test_every_command_on_damaged_files_in_every_container(worker, cases, seeds,
 
 
 def test_one_partition_run_per_container(cases, tmp_path):
-    bench = _bench()
+    bench = load_bench("fuzz")
     runs = [bench.run_partition(case, tmp_path, audio=False) for case in cases]
     failing = [f"{r.case}: {r.outcome} at {r.failed_step}: {r.message} {r.problems}" for r in runs]
     assert not [line for line, r in zip(failing, runs, strict=True) if r.failed], "\n".join(failing)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from video_assets.audio.aligners.base import TextSegment
-from video_assets.audio.extract import as_samples
+from video_assets.audio.extract import as_samples, release_heap
 from video_assets.errors import ConfigError
 from video_assets.models import WHISPER_SETTING, ModelRef, resolve_whisper, whisper_folder
 
@@ -321,8 +321,6 @@ def _distance(t: float, start: float, end: float) -> float:
 def release_memory(device: str) -> None:
     """Collect garbage, give the allocator's free pages back to the system and, on a GPU,
     return cached blocks (after the caller's ``del``)."""
-    from video_assets.audio.sliding import release_heap
-
     gc.collect()
     release_heap()
     if device.startswith("cuda"):
