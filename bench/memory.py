@@ -10,12 +10,14 @@ decoding, blocks, resampling, writing) and ``transcribe`` (Whisper, VAD, alignme
 diarization, as ``aligned_transcripts`` runs them). While a stage runs, the resident
 memory of its whole process tree (the Python process and the ffmpeg it starts) is sampled
 every 0.1 s from ``/proc``; the table shows that peak and the wall time, per stage and
-duration.
+duration. ``--job`` runs the main job (``scripts/sample.sh FILM``: every asset, in one
+process) on each film instead, and gives the peak of each of its steps.
 
 Results go to ``bench/out/memory.json``; a Markdown table is printed. ``--films DIR``
 keeps the generated films there and reuses them on the next run.
 
     nice -n 15 uv run --frozen python bench/memory.py --minutes 10 60 120 --films FILMS
+    uv run --frozen python bench/memory.py --job --minutes 10 60 --films FILMS
     nice -n 15 uv run --frozen python bench/memory.py --minutes 2 10 --stages keyframes scenes split
     uv run --frozen python bench/memory.py --peak transcribe --mix MIX --language en STEM
     uv run --frozen python bench/memory.py --stem 60 STEM.wav   # quiet, a dialogue every 5 min
@@ -108,26 +110,41 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path | None = None) -> dict:
+def peak_rss(
+    cmd: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    stdout: Path | None = None,
+    phases_on: str = "stderr",
+) -> dict:
     """Run ``cmd``; its exit status, the peak resident memory of its process tree (sampled
     every 0.1 s), its wall time, and the peak in each phase: between two lines the command
-    writes on stderr (a CLI's progress lines), named by the line that opened it.
-    ``stdout``: where its output goes (None: discarded)."""
+    writes on ``phases_on`` (``stderr``: a CLI's progress lines; ``stdout``: the main job's
+    line per asset), named by the line that opened it (``from``) and the one that closed it
+    (``to``). ``stdout``: where its output goes, both streams in ``stdout`` mode (None:
+    discarded)."""
     import threading
 
     t0 = time.perf_counter()
     lines: list[tuple[float, str]] = [(0.0, "start")]
     samples: list[tuple[float, int]] = []
     with open(stdout or os.devnull, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
-        assert proc.stderr is not None
-        err = proc.stderr
+        if phases_on == "stderr":
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
+            stream = proc.stderr
+        else:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=out, env=env, cwd=cwd)
+            stream = proc.stdout
+        assert stream is not None
 
-        def read_stderr() -> None:
-            for raw in err:
+        def read_lines() -> None:
+            for raw in stream:
                 lines.append((time.perf_counter() - t0, raw.decode(errors="replace").rstrip()))
+                if phases_on == "stdout":
+                    out.write(raw)
+                    out.flush()
 
-        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader = threading.Thread(target=read_lines, daemon=True)
         reader.start()
         while proc.poll() is None:
             samples.append((time.perf_counter() - t0, _tree_rss(proc.pid)))
@@ -141,6 +158,7 @@ def peak_rss(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path | None
             phases.append(
                 {
                     "from": line[:120],
+                    "to": lines[i + 1][1][:120] if i + 1 < len(lines) else "exit",
                     "at_s": round(t, 1),
                     "peak_rss_mb": round(max(inside) / 2**20, 1),
                 }
@@ -166,11 +184,48 @@ def run_stage(stage: str, video: Path, work: Path, env: dict[str, str]) -> dict:
     return row
 
 
+def run_job(video: Path, work: Path, env: dict[str, str]) -> dict:
+    """The main job (``scripts/sample.sh VIDEO``: every asset of the video, in one process,
+    the first run training the tokenizer) in a fresh data root and Dagster home; the peak
+    of each step is the peak between the asset line before it and its own."""
+    root = work / f"job-{video.stem}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    env = {
+        **env,
+        "VIDEO_ASSETS_DATA_ROOT": str(root / "data"),
+        "VIDEO_ASSETS_LANDING_DIR": str(root / "landing"),
+        "DAGSTER_HOME": str(root / "home"),
+    }
+    cmd = [sys.executable, "-m", "dagster_project.main", str(video)]
+    row = peak_rss(cmd, env, ROOT, root / "job.log", phases_on="stdout")
+    import warnings
+
+    with warnings.catch_warnings():  # Dagster's notices about its preview APIs
+        warnings.simplefilter("ignore")
+        from dagster_project.definitions import ASSETS
+
+    assets = {key.to_user_string() for a in ASSETS for key in a.keys}
+    row["steps"] = {
+        name: p["peak_rss_mb"]
+        for p in row["phases"]
+        if (name := (p["to"].split() or [""])[0]) in assets
+    }
+    if row["returncode"] == 0:
+        shutil.rmtree(root)
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60, 120])
     parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES))
     parser.add_argument("--out", type=Path, default=OUT / "memory.json")
+    parser.add_argument(
+        "--job",
+        action="store_true",
+        help="run the main job on each film instead of the stages one by one",
+    )
     parser.add_argument(
         "--films", type=Path, help="keep the generated films here and reuse those already made"
     )
@@ -233,9 +288,9 @@ def main() -> int:
             made_s = time.perf_counter() - t0
             size_mb = video.stat().st_size / 2**20
             print(f"{minutes:g} min: {size_mb:.1f} MB, made in {made_s:.0f} s", flush=True)
-            for stage in args.stages:
-                row = {"minutes": minutes, "input_mb": round(size_mb, 1)}
-                row |= run_stage(stage, video, work, env)
+            for stage in ["job"] if args.job else args.stages:
+                row = {"minutes": minutes, "input_mb": round(size_mb, 1), "stage": stage}
+                row |= run_job(video, work, env) if args.job else run_stage(stage, video, work, env)
                 rows.append(row)
                 print(
                     f"  {stage:10s} exit {row['returncode']}  peak {row['peak_rss_mb']:8.1f} MB  "
@@ -247,7 +302,16 @@ def main() -> int:
     minutes_list = list(dict.fromkeys(r["minutes"] for r in rows))
     print("\n| stage | " + " | ".join(f"{m:g} min: peak RSS, wall" for m in minutes_list) + " |")
     print("|---|" + "---:|" * len(minutes_list))
-    for stage in args.stages:
+    by_minutes = {r["minutes"]: r for r in rows}
+    if args.job:  # a row per step: its peak (the job's process, in-process steps)
+        steps = list(dict.fromkeys(k for r in rows for k in r.get("steps", {})))
+        for step in steps:
+            cells = [
+                f"{by_minutes[m]['steps'][step]:.0f} MB" if step in by_minutes[m]["steps"] else "-"
+                for m in minutes_list
+            ]
+            print(f"| {step} | " + " | ".join(cells) + " |")
+    for stage in ["job"] if args.job else args.stages:
         cells = []
         for m in minutes_list:
             r = next(r for r in rows if r["stage"] == stage and r["minutes"] == m)
