@@ -87,8 +87,23 @@ def make_film(path: Path, minutes: float) -> Path:
     return path
 
 
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant, read from /proc."""
+    """Resident bytes of ``pid`` and every descendant, read from /proc.
+
+    A child between its fork and its exec (still running the parent's command line) is left
+    out: its pages are the parent's (shared, or the parent's own address space after
+    ``vfork``), and counting them doubled the peak of any step that starts ffmpeg from a
+    big process (a 1 GB Python process running ``true`` 300 times read as 2 GB). A worker
+    forked to run on without an exec would be left out too; no command measured here has
+    one (Dagster's multiprocess executor starts new interpreters)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -106,7 +121,11 @@ def _tree_rss(pid: int) -> int:
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
-        todo += children.get(p, [])
+        line = _cmdline(p)
+        for child in children.get(p, []):
+            if line is not None and _cmdline(child) == line:
+                continue  # forked, not yet exec'd: the parent's pages
+            todo.append(child)
     return total
 
 

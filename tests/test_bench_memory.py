@@ -75,3 +75,18 @@ def test_peak_rss_splits_the_run_at_the_commands_stderr_lines(bench, tmp_path):
     assert set(phases) == {"start", "loading", "done"}
     assert phases["loading"] > 200 > phases["start"]
     assert row["peak_rss_mb"] == phases["loading"]
+
+
+def test_a_child_between_fork_and_exec_is_not_counted_twice(bench, tmp_path):
+    """A big process starting small programs: each child, until it execs, shows the
+    parent's pages as its own; summed, the peak read up to twice the parent's memory. The
+    children here wait 50 ms before their exec, so the 0.1 s sampler sees them there."""
+    script = (
+        "import subprocess, time\n"
+        "held = bytearray(300 * 2**20)\n"
+        "for i in range(0, len(held), 4096): held[i] = 1\n"
+        "for _ in range(20): subprocess.run(['true'], preexec_fn=lambda: time.sleep(0.05))\n"
+    )
+    row = bench.peak_rss([sys.executable, "-c", script], {}, tmp_path)
+    assert row["returncode"] == 0
+    assert 300 < row["peak_rss_mb"] < 450
