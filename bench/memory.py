@@ -264,7 +264,7 @@ def main() -> int:
         "--film",
         nargs=2,
         metavar=("MINUTES", "MP4"),
-        help="write a video whose soundtrack is that dialogue over music (separation's input)",
+        help="write the film the stages are measured on: that dialogue over music",
     )
     args = parser.parse_args()
 
